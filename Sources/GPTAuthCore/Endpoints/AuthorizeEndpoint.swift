@@ -1,0 +1,42 @@
+/// `GET /oauth/authorize` (RFC 6749 §4.1.1): validates ChatGPT's authorization request, keeps it as a
+/// pending authorization bound to this browser, and sends the browser on to the sign-in pages.
+public struct AuthorizeEndpoint: Endpoint {
+    public let service: Service
+    public let log = Log(component: "authorize")
+    public var errorStyle: ErrorStyle { .page }
+
+    public init(service: Service) { self.service = service }
+
+    public func respond(to request: Request) throws -> Response {
+        guard request.method == "GET" || request.method == "HEAD" else {
+            throw HTTPError(status: 405, "Open this address in a browser (GET).", headers: [("Allow", "GET")])
+        }
+        let now = service.clock.now()
+        let query = try request.query()
+        let authorization: AuthorizationRequest
+        do {
+            authorization = try AuthorizationRequest.validate(query) { try service.store.client(id: $0) }
+        } catch let failure as AuthorizationRequestFailure {
+            if case .redirect(_, let error, _) = failure {
+                log.info("authorization_refused", ["error": error.code.rawValue, "reason": error.cause])
+            }
+            return failure.response
+        }
+
+        let session = BrowserSession.current(request, random: service.random)
+        let handle = Secrets.newToken(prefix: "", random: service.random)
+        let pending = PendingAuthorization(
+            idDigest: Secrets.digest(handle), sessionDigest: session.digest, clientID: authorization.client.id,
+            redirectURI: authorization.redirectURI, state: authorization.state, scope: authorization.scope,
+            codeChallenge: authorization.codeChallenge, codeChallengeMethod: authorization.codeChallengeMethod,
+            createdAt: now, expiresAt: now + service.configuration.pendingLifetime)
+        try service.store.beginAuthorization(pending)
+        // Housekeeping rides on this write path at most once a minute; never on API calls.
+        try? service.store.sweepExpired(now: now)
+
+        let next = service.configuration.baseURL + "/oauth/login?" + FormEncoding.encode([("request", handle)])
+        var headers: [(String, String)] = []
+        if session.isNew { headers.append(session.setCookie(secure: service.configuration.secureCookies)) }
+        return .redirect(next, status: 302, headers: headers)
+    }
+}

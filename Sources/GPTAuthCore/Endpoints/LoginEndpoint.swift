@@ -1,0 +1,270 @@
+/// The sign-in pages under `/oauth/login`: choose a provider, sign in (Google or an emailed code),
+/// consent once per GPT, then back to ChatGPT's callback with a code and the original state.
+public struct LoginEndpoint: Endpoint {
+    public let service: Service
+    public let mailer: Mailer
+    public let google: GoogleSignIn?
+    public let log = Log(component: "login")
+    public var errorStyle: ErrorStyle { .page }
+
+    public init(service: Service, upstream: UpstreamHTTP) {
+        self.service = service
+        self.mailer = Mailer(settings: service.configuration.mail, dataFolder: service.dataFolder)
+        self.google = service.configuration.google.map {
+            GoogleSignIn(settings: $0, callbackURL: service.configuration.googleCallbackURL, upstream: upstream)
+        }
+    }
+
+    var configuration: Configuration { service.configuration }
+    var store: AuthStore { service.store }
+
+    public func respond(to request: Request) throws -> Response {
+        switch (request.method, request.path) {
+        case ("GET", "/oauth/login"), ("HEAD", "/oauth/login"):
+            return try showSignIn(request)
+        case ("POST", "/oauth/login/email"):
+            return try sendEmailCode(request)
+        case ("POST", "/oauth/login/email/verify"):
+            return try verifyEmailCode(request)
+        case ("GET", "/oauth/login/google"):
+            return try startGoogle(request)
+        case ("GET", "/oauth/login/google/callback"):
+            return try finishGoogle(request)
+        case ("POST", "/oauth/login/consent"):
+            return try decideConsent(request)
+        case (_, "/oauth/login"), (_, "/oauth/login/google"), (_, "/oauth/login/google/callback"):
+            throw HTTPError(status: 405, "Open this page in a browser.", headers: [("Allow", "GET")])
+        case (_, "/oauth/login/email"), (_, "/oauth/login/email/verify"), (_, "/oauth/login/consent"):
+            throw HTTPError(status: 405, "This form must be submitted from the sign-in page.", headers: [("Allow", "POST")])
+        default:
+            throw HTTPError(status: 404, "There is no such sign-in page.")
+        }
+    }
+
+    // MARK: The pending authorization this browser is working on
+
+    /// A pending authorization and the browser session it belongs to.
+    struct Flow {
+        var handle: String
+        var pending: PendingAuthorization
+        var client: Client
+        var session: BrowserSession
+    }
+
+    static let expired = HTTPError(status: 400,
+        "This sign-in has expired or was already finished. Go back to the GPT and start signing in again.")
+
+    /// Finds the pending authorization named by `handle` and checks it belongs to this browser.
+    func flow(_ request: Request, handle: String?) throws -> Flow {
+        guard let handle, handle.utf8.count == 43,
+              let pending = try store.pendingAuthorization(idDigest: Secrets.digest(handle), now: service.clock.now()),
+              let client = try store.client(id: pending.clientID) else { throw Self.expired }
+        guard let session = BrowserSession.existing(request),
+              Secrets.constantTimeEquals(session.digest, pending.sessionDigest) else {
+            throw HTTPError(status: 400, "This sign-in was started in another browser window. Go back to the GPT and start again here.")
+        }
+        return Flow(handle: handle, pending: pending, client: client, session: session)
+    }
+
+    /// For a form POST: the flow, after checking the CSRF token bound to the session (S13).
+    func postedFlow(_ request: Request) throws -> (Flow, Parameters) {
+        let form = try request.bodyParameters()
+        let flow = try flow(request, handle: try form.single("request"))
+        guard flow.session.verifyCSRF(try form.single("csrf"), key: configuration.macKey) else {
+            log.warning("csrf_rejected", ["path": request.path, "address": request.remoteAddress])
+            throw HTTPError(status: 403, "This form has expired. Go back and try again.")
+        }
+        return (flow, form)
+    }
+
+    func csrf(_ flow: Flow) -> String { flow.session.csrfToken(key: configuration.macKey) }
+
+    // MARK: Provider choice
+
+    func showSignIn(_ request: Request) throws -> Response {
+        let flow = try flow(request, handle: try request.query().single("request"))
+        if let identity = flow.pending.identity {
+            return try afterSignIn(flow, identity: identity)
+        }
+        return signInPage(flow)
+    }
+
+    func signInPage(_ flow: Flow, error: String? = nil, status: Int = 200) -> Response {
+        .html(status, Page.signIn(gptName: flow.client.name, request: flow.handle, csrf: csrf(flow),
+                                  google: google != nil, email: configuration.emailLogin != nil, error: error))
+    }
+
+    // MARK: Email one-time code
+
+    func sendEmailCode(_ request: Request) throws -> Response {
+        guard let settings = configuration.emailLogin else { throw HTTPError(status: 404, "Email sign-in is not enabled.") }
+        let (flow, form) = try postedFlow(request)
+        guard let email = EmailAddress.normalized(try form.single("email") ?? "") else {
+            return signInPage(flow, error: "Please enter a valid email address.", status: 400)
+        }
+        let now = service.clock.now()
+        // S30: codes per address and per client address, per hour.
+        for (key, limit) in [("otp-send:email:\(email)", settings.maxCodesPerHour), ("otp-send:addr:\(request.remoteAddress)", 30)] {
+            if case .limited(let retryAfter) = try store.countEvent(key: key, limit: limit, window: 3600, now: now) {
+                log.warning("otp_send_throttled", ["key": key.hasPrefix("otp-send:email") ? "email" : "address"])
+                throw HTTPError(status: 429, "Too many sign-in codes were requested. Try again in \(Self.minutes(retryAfter)).",
+                                headers: [("Retry-After", String(retryAfter))])
+            }
+        }
+        let code = EmailOneTimeCode.generate(random: service.random)
+        let challenge = EmailChallenge(email: email, codeMAC: EmailOneTimeCode.mac(code, email: email, pending: flow.pending.idDigest, key: configuration.macKey),
+                                       attempts: 0, expiresAt: now + settings.codeLifetime)
+        guard try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now, { $0.emailChallenge = challenge }) != nil else {
+            throw Self.expired
+        }
+        do {
+            try mailer.send(EmailOneTimeCode.message(code: code, to: email, gptName: flow.client.name,
+                                                     minutes: settings.codeLifetime / 60), now: now, random: service.random)
+        } catch {
+            log.error("mail_failed", ["reason": error.description])
+            throw HTTPError.unavailable("We could not send the email just now. Please try again in a minute.")
+        }
+        log.info("otp_sent", ["client_id": flow.client.id])
+        return .html(200, Page.enterCode(gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow)))
+    }
+
+    func verifyEmailCode(_ request: Request) throws -> Response {
+        guard let settings = configuration.emailLogin else { throw HTTPError(status: 404, "Email sign-in is not enabled.") }
+        let (flow, form) = try postedFlow(request)
+        let typed = (try form.single("code") ?? "").filter { !$0.isWhitespace }
+        let now = service.clock.now()
+        let outcome = try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now) { pending in
+            EmailOneTimeCode.check(typed, pending: &pending, now: now, maxAttempts: settings.maxAttempts, key: configuration.macKey)
+        }
+        switch outcome {
+        case .none:
+            throw Self.expired
+        case .some(.signedIn(let email)):
+            let identity = SignedInIdentity(email: email, name: "", provider: "email", subject: email)
+            return try signedIn(flow, identity: identity)
+        case .some(.wrongCode(let email, let remaining)):
+            log.info("otp_wrong", ["client_id": flow.client.id, "remaining": String(remaining)])
+            return .html(400, Page.enterCode(gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow),
+                                             error: "That code is not right. \(remaining) \(remaining == 1 ? "try" : "tries") left."))
+        case .some(.exhausted), .some(.noCode):
+            log.warning("otp_exhausted", ["client_id": flow.client.id, "address": request.remoteAddress])
+            return signInPage(flow, error: "That code can no longer be used. Ask for a new one.", status: 400)
+        }
+    }
+
+    // MARK: Google
+
+    func startGoogle(_ request: Request) throws -> Response {
+        guard let google else { throw HTTPError(status: 404, "Google sign-in is not enabled.") }
+        let flow = try flow(request, handle: try request.query().single("request"))
+        // S14: our state for Google names the pending request and a nonce whose digest it keeps;
+        // the pending request is bound to this browser's session cookie.
+        let nonce = Secrets.newToken(prefix: "", random: service.random)
+        guard try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: service.clock.now(), {
+            $0.upstreamStateDigest = Secrets.digest(nonce)
+        }) != nil else { throw Self.expired }
+        return .redirect(google.authorizationURL(state: flow.handle + "." + nonce))
+    }
+
+    func finishGoogle(_ request: Request) throws -> Response {
+        guard let google else { throw HTTPError(status: 404, "Google sign-in is not enabled.") }
+        let query = try request.query()
+        let state = try query.single("state") ?? ""
+        let parts = state.split(separator: ".", maxSplits: 1)
+        guard parts.count == 2 else { throw HTTPError(status: 400, "Google sent us back without the sign-in state. Start again from the GPT.") }
+        let flow = try flow(request, handle: String(parts[0]))
+        guard let expected = flow.pending.upstreamStateDigest,
+              Secrets.constantTimeEquals(Secrets.digest(String(parts[1])), expected) else {
+            log.warning("upstream_state_mismatch", ["address": request.remoteAddress])
+            throw HTTPError(status: 400, "This Google sign-in does not belong to this browser. Start again from the GPT.")
+        }
+        if let error = try query.single("error") {
+            log.info("google_declined", ["error": error])
+            return signInPage(flow, error: "Google sign-in was cancelled. Choose a way to sign in.")
+        }
+        guard let code = try query.nonEmpty("code") else { throw HTTPError(status: 400, "Google sent us back without a code.") }
+        // One use of the state: clear it before calling Google.
+        _ = try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: service.clock.now()) { $0.upstreamStateDigest = nil }
+        let identity: SignedInIdentity
+        do {
+            identity = try google.identity(code: code)
+        } catch {
+            log.error("google_failed", ["reason": error.description])
+            switch error {
+            case .unverifiedEmail:
+                return signInPage(flow, error: "Your Google account has no verified email address. Try the email code instead.", status: 400)
+            default:
+                throw HTTPError(status: 503, "Google sign-in is not answering right now. Please try again, or use the email code.")
+            }
+        }
+        return try signedIn(flow, identity: identity)
+    }
+
+    // MARK: After sign-in: consent, then the code
+
+    /// Records the sign-in on the pending authorization and the user list, then continues.
+    func signedIn(_ flow: Flow, identity: SignedInIdentity) throws -> Response {
+        let now = service.clock.now()
+        guard try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now, { (pending: inout PendingAuthorization) -> Bool in
+            pending.identity = identity
+            pending.emailChallenge = nil
+            return true
+        }) != nil else { throw Self.expired }
+        _ = try store.recordSignIn(clientID: flow.client.id, identity: identity, now: now)
+        log.info("signed_in", ["client_id": flow.client.id, "provider": identity.provider])
+        return try afterSignIn(flow, identity: identity)
+    }
+
+    /// Consent the first time a user meets a GPT, otherwise straight back to ChatGPT.
+    func afterSignIn(_ flow: Flow, identity: SignedInIdentity) throws -> Response {
+        if try store.user(clientID: flow.client.id, email: identity.email)?.consentedAt == nil {
+            return .html(200, Page.consent(gptName: flow.client.name, email: identity.email, request: flow.handle, csrf: csrf(flow)))
+        }
+        return try issueCode(flow, identity: identity)
+    }
+
+    func decideConsent(_ request: Request) throws -> Response {
+        let (flow, form) = try postedFlow(request)
+        guard let identity = flow.pending.identity else {
+            return signInPage(flow, error: "Sign in first.", status: 400)
+        }
+        switch try form.single("decision") {
+        case "allow":
+            try store.recordConsent(clientID: flow.client.id, email: identity.email, now: service.clock.now())
+            return try issueCode(flow, identity: identity)
+        case "cancel":
+            // RFC 6749 §4.1.2.1: "access_denied: The resource owner ... denied the request."
+            try store.endAuthorization(idDigest: flow.pending.idDigest)
+            log.info("consent_denied", ["client_id": flow.client.id])
+            return .redirect(backToClient(flow.pending, [("error", "access_denied"),
+                                                        ("error_description", "The user cancelled the sign-in.")]), status: 303)
+        default:
+            throw HTTPError(status: 400, "Choose Allow or Cancel.")
+        }
+    }
+
+    /// Issues the authorization code (RFC 6749 §4.1.2) and redirects with 303 (S04).
+    func issueCode(_ flow: Flow, identity: SignedInIdentity) throws -> Response {
+        let now = service.clock.now()
+        let code = Secrets.newToken(prefix: "gpa_ac_", random: service.random)
+        let pending = flow.pending
+        try store.issueAuthorizationCode(AuthorizationCodeRecord(
+            digest: Secrets.digest(code), clientID: pending.clientID, redirectURI: pending.redirectURI,
+            userID: userID(clientID: pending.clientID, email: identity.email), email: identity.email, scope: pending.scope,
+            codeChallenge: pending.codeChallenge, codeChallengeMethod: pending.codeChallengeMethod,
+            issuedAt: now, expiresAt: now + configuration.codeLifetime))
+        try store.endAuthorization(idDigest: pending.idDigest)
+        log.info("code_issued", ["client_id": pending.clientID, "provider": identity.provider])
+        return .redirect(backToClient(pending, [("code", code)]), status: 303)
+    }
+
+    /// The client's redirect URI with `params` and the original `state` (S12).
+    func backToClient(_ pending: PendingAuthorization, _ params: [(String, String)]) -> String {
+        RedirectURIPolicy.appending(params + (pending.state.map { [("state", $0)] } ?? []), to: pending.redirectURI)
+    }
+
+    static func minutes(_ seconds: Int64) -> String {
+        let minutes = (seconds + 59) / 60
+        return minutes <= 1 ? "a minute" : "\(minutes) minutes"
+    }
+}

@@ -1,0 +1,59 @@
+/// `POST /oauth/token` (RFC 6749 §3.2): authenticates the client, then hands the request to the
+/// grant it names. Every error is §5.2 JSON with `Cache-Control: no-store`, and a log line that tells
+/// the operator why (ChatGPT only shows the builder "received 400 from <token URL>").
+public struct TokenEndpoint: Endpoint {
+    public let service: Service
+    public let log = Log(component: "verify-token")
+    public var errorStyle: ErrorStyle { .json }
+    let codeGrant: AuthorizationCodeGrant
+    let refreshGrant: RefreshTokenGrant
+
+    public init(service: Service) {
+        self.service = service
+        let issuance = TokenIssuance(configuration: service.configuration, random: service.random)
+        codeGrant = AuthorizationCodeGrant(store: service.store, issuance: issuance, log: log)
+        refreshGrant = RefreshTokenGrant(store: service.store, issuance: issuance, log: log)
+    }
+
+    public func respond(to request: Request) throws -> Response {
+        do {
+            return .json(200, try exchange(request))
+        } catch let error as OAuthError {
+            log.warning("token_request_refused", ["error": error.code.rawValue, "reason": error.cause,
+                                                  "address": request.remoteAddress])
+            return error.response
+        } catch let error as HTTPError where error.status < 500 {
+            let oauth = OAuthError(.invalidRequest, error.message)
+            log.warning("token_request_refused", ["error": "invalid_request", "reason": error.message])
+            var response = oauth.response
+            if error.status == 413 || error.status == 415 { response.status = error.status }
+            return response
+        }
+    }
+
+    func exchange(_ request: Request) throws -> TokenResponse {
+        guard request.method == "POST" else {
+            throw OAuthError(.invalidRequest, "the token endpoint takes POST requests")
+        }
+        // ChatGPT sends a form; JSON bodies have been seen from plugin-era clients: accept both.
+        let body = try request.bodyParameters(allowJSON: true)
+        if let repeated = body.repeatedNames.first {
+            throw OAuthError(.invalidRequest, "the parameter \(repeated) was sent more than once")
+        }
+        guard let grantType = try body.nonEmpty("grant_type") else {
+            throw OAuthError(.invalidRequest, "grant_type is required")
+        }
+        let now = service.clock.now()
+        let client = try ClientAuthentication.authenticate(request, body, store: service.store, now: now)
+        defer { try? service.store.sweepExpired(now: now) }
+        switch grantType {
+        case "authorization_code":
+            return try codeGrant.exchange(body, client: client, now: now)
+        case "refresh_token":
+            return try refreshGrant.refresh(body, client: client, now: now)
+        default:
+            // S22: no password grant, no implicit grant, nothing else.
+            throw OAuthError(.unsupportedGrantType, "grant_type must be authorization_code or refresh_token")
+        }
+    }
+}

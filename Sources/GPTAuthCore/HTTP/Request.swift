@@ -1,0 +1,76 @@
+/// One HTTP request as a FastCGI or CGI host hands it over: the CGI/1.1 meta-variables
+/// (RFC 3875 §4.1) and the body. Endpoints are functions from this value to a `Response`.
+public struct Request: Sendable {
+    /// CGI meta-variables and `HTTP_*` headers, exactly as the server passed them.
+    public let params: [String: String]
+    /// The request body, already bounded by `Limits.body`.
+    public let body: [UInt8]
+
+    public init(params: [String: String], body: [UInt8] = []) {
+        self.params = params
+        self.body = body
+    }
+
+    /// `GET`, `POST`, …
+    public var method: String { params["REQUEST_METHOD"]?.uppercased() ?? "GET" }
+
+    /// The path without the query: nginx's `DOCUMENT_URI`, else `REQUEST_URI` up to `?`,
+    /// else `SCRIPT_NAME` + `PATH_INFO` (a plain CGI host).
+    public var path: String {
+        if let uri = params["DOCUMENT_URI"], !uri.isEmpty { return uri }
+        if let uri = params["REQUEST_URI"], !uri.isEmpty {
+            return String(uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0])
+        }
+        return (params["SCRIPT_NAME"] ?? "") + (params["PATH_INFO"] ?? "")
+    }
+
+    /// A request header by its HTTP name (`Authorization`), from the `HTTP_*` meta-variable.
+    public func header(_ name: String) -> String? {
+        let key = "HTTP_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+        return params[key]
+    }
+
+    /// `CONTENT_TYPE` without parameters, lower-cased (`application/x-www-form-urlencoded`).
+    public var mediaType: String {
+        let raw = params["CONTENT_TYPE"] ?? ""
+        return raw.split(separator: ";", maxSplits: 1).first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        } ?? ""
+    }
+
+    /// The peer's address as the web server saw it (used as a rate-limit key, never for URLs).
+    public var remoteAddress: String { params["REMOTE_ADDR"] ?? "unknown" }
+
+    /// The query string's parameters.
+    public func query() throws(HTTPError) -> Parameters {
+        let raw = params["QUERY_STRING"] ?? ""
+        guard raw.utf8.count <= Limits.queryString else {
+            throw HTTPError(status: 414, "The address is too long.")
+        }
+        return try Parameters(formEncoded: Array(raw.utf8))
+    }
+
+    /// The body's parameters: `application/x-www-form-urlencoded`, or a JSON object of strings
+    /// (the token endpoint accepts both, as ChatGPT has sent both).
+    public func bodyParameters(allowJSON: Bool = false) throws(HTTPError) -> Parameters {
+        switch mediaType {
+        case "application/x-www-form-urlencoded":
+            return try Parameters(formEncoded: body)
+        case "application/json" where allowJSON:
+            return try Parameters(jsonObject: body)
+        case "":
+            if body.isEmpty { return Parameters() }
+            throw HTTPError(status: 415, "Send the body as application/x-www-form-urlencoded.")
+        default:
+            throw HTTPError(status: 415, allowJSON
+                ? "Send the body as application/x-www-form-urlencoded or application/json."
+                : "Send the body as application/x-www-form-urlencoded.")
+        }
+    }
+}
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif

@@ -1,0 +1,97 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// One HTTP response. Every constructor here adds the headers its kind of response needs, so
+/// no endpoint assembles security headers by hand (S26-S28).
+public struct Response: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The value of header `name` (case-insensitive), if set.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+
+    /// A JSON body. `noStore` adds `Cache-Control: no-store` and `Pragma: no-cache` (S28).
+    public static func json<T: Encodable>(_ status: Int, _ value: T, noStore: Bool = true,
+                                          headers extra: [(String, String)] = []) -> Response {
+        let body = (try? JSON.encode(value)) ?? Array("{}".utf8)
+        var headers: [(String, String)] = [
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        if noStore {
+            headers.append(("Cache-Control", "no-store"))
+            headers.append(("Pragma", "no-cache"))
+        }
+        return Response(status: status, headers: headers + extra, body: body)
+    }
+
+    /// A server-rendered page with the browser-page headers: framing refused (S26), no referrer
+    /// leaves login pages (S27), no sniffing, no caching of pages that carry CSRF tokens.
+    public static func html(_ status: Int, _ html: String, headers extra: [(String, String)] = []) -> Response {
+        Response(status: status, headers: pageHeaders + [("Content-Type", "text/html; charset=utf-8")] + extra,
+                 body: Array(html.utf8))
+    }
+
+    /// A redirect. 303 after a POST (S04: never 307, which would replay the credentials).
+    public static func redirect(_ location: String, status: Int = 302, headers extra: [(String, String)] = []) -> Response {
+        Response(status: status, headers: pageHeaders + [("Location", location)] + extra)
+    }
+
+    static let pageHeaders: [(String, String)] = [
+        ("Content-Security-Policy",
+         "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Cache-Control", "no-store"),
+    ]
+
+    /// Standard reason phrases for the statuses we send.
+    public static func reason(_ status: Int) -> String {
+        switch status {
+        case 200: return "OK"
+        case 204: return "No Content"
+        case 302: return "Found"
+        case 303: return "See Other"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 413: return "Content Too Large"
+        case 414: return "URI Too Long"
+        case 415: return "Unsupported Media Type"
+        case 429: return "Too Many Requests"
+        case 500: return "Internal Server Error"
+        case 503: return "Service Unavailable"
+        default: return "Status"
+        }
+    }
+
+    /// The CGI response (RFC 3875 §6.2): a `Status:` line, headers, blank line, body.
+    public func serialized() -> [UInt8] {
+        var head = "Status: \(status) \(Response.reason(status))\r\n"
+        for (name, value) in headers {
+            // Header injection defence: a value never carries a line break.
+            let clean = value.filter { $0 != "\r" && $0 != "\n" }
+            head += "\(name): \(clean)\r\n"
+        }
+        if !headers.contains(where: { $0.0.lowercased() == "content-type" }) && !body.isEmpty {
+            head += "Content-Type: text/plain; charset=utf-8\r\n"
+        }
+        head += "Content-Length: \(body.count)\r\n\r\n"
+        return Array(head.utf8) + body
+    }
+}

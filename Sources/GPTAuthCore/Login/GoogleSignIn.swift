@@ -1,0 +1,139 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// An outbound HTTP request (the only ones we make go to Google's OAuth endpoints).
+public struct UpstreamRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = []) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+}
+
+public struct UpstreamResponse: Sendable {
+    public var status: Int
+    public var body: [UInt8]
+
+    public init(status: Int, body: [UInt8]) {
+        self.status = status
+        self.body = body
+    }
+}
+
+/// Sends upstream requests. The production client (GPTAuthNetworking) uses URLSession over libcurl.
+public protocol UpstreamHTTP: Sendable {
+    func send(_ request: UpstreamRequest) throws -> UpstreamResponse
+}
+
+/// Sign-in with Google: OpenID Connect authorization code flow (server side). We send the user to
+/// Google with our own `state` (bound to the browser, S14), swap the code at Google's token endpoint
+/// with our Google client credentials, and read the verified email from the userinfo endpoint over
+/// the TLS connection we opened — no ID-token signature to check, because nothing came via the browser.
+public struct GoogleSignIn: Sendable {
+    public let settings: GoogleSettings
+    public let callbackURL: String
+    public let upstream: UpstreamHTTP
+
+    public init(settings: GoogleSettings, callbackURL: String, upstream: UpstreamHTTP) {
+        self.settings = settings
+        self.callbackURL = callbackURL
+        self.upstream = upstream
+    }
+
+    /// Where to send the browser.
+    public func authorizationURL(state: String) -> String {
+        RedirectURIPolicy.appending([
+            ("response_type", "code"),
+            ("client_id", settings.clientID),
+            ("redirect_uri", callbackURL),
+            ("scope", "openid email profile"),
+            ("state", state),
+            ("prompt", "select_account"),
+        ], to: settings.authorizationEndpoint)
+    }
+
+    private struct TokenAnswer: Decodable { var access_token: String }
+    private struct UserInfo: Decodable {
+        var sub: String
+        var email: String?
+        var email_verified: Bool?
+        var name: String?
+    }
+
+    /// The signed-in user for an authorization code Google sent back.
+    public func identity(code: String) throws(GoogleSignInError) -> SignedInIdentity {
+        let form = FormEncoding.encode([
+            ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", callbackURL),
+            ("client_id", settings.clientID), ("client_secret", settings.clientSecret),
+        ])
+        let tokenAnswer = try call(UpstreamRequest(
+            method: "POST", url: settings.tokenEndpoint,
+            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
+            body: Array(form.utf8)), as: TokenAnswer.self, what: "token")
+        let info = try call(UpstreamRequest(
+            method: "GET", url: settings.userinfoEndpoint,
+            headers: [("Authorization", "Bearer \(tokenAnswer.access_token)"), ("Accept", "application/json")]),
+            as: UserInfo.self, what: "userinfo")
+        guard let email = info.email, info.email_verified == true, EmailAddress.normalized(email) != nil else {
+            throw .unverifiedEmail
+        }
+        return SignedInIdentity(email: EmailAddress.normalized(email) ?? email, name: String((info.name ?? "").prefix(200)),
+                                provider: "google", subject: String(info.sub.prefix(255)))
+    }
+
+    private func call<T: Decodable>(_ request: UpstreamRequest, as type: T.Type, what: String) throws(GoogleSignInError) -> T {
+        let response: UpstreamResponse
+        do {
+            response = try upstream.send(request)
+        } catch {
+            throw .unreachable("\(what) endpoint: \(error)")
+        }
+        guard response.status == 200 else {
+            throw .refused("\(what) endpoint answered \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))")
+        }
+        do {
+            return try JSON.decode(type, from: response.body)
+        } catch {
+            throw .refused("\(what) endpoint answered with unexpected JSON")
+        }
+    }
+}
+
+public enum GoogleSignInError: Error, Sendable, CustomStringConvertible {
+    case unreachable(String)
+    case refused(String)
+    case unverifiedEmail
+
+    public var description: String {
+        switch self {
+        case .unreachable(let m): return "Google could not be reached: \(m)"
+        case .refused(let m): return "Google refused: \(m)"
+        case .unverifiedEmail: return "Google did not return a verified email address"
+        }
+    }
+}
+
+/// Email address checks, deliberately simple: one `@`, a dotted domain, no spaces or controls.
+public enum EmailAddress {
+    /// The lower-cased address, or nil when it is not plausibly an address.
+    public static func normalized(_ raw: String) -> String? {
+        let email = raw.trimmingCharacters(in: .whitespaces).lowercased()
+        guard (3...254).contains(email.utf8.count) else { return nil }
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64, parts[1].contains("."),
+              !parts[1].hasPrefix("."), !parts[1].hasSuffix(".") else { return nil }
+        guard email.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7f && !"<>()[],;:\\\"".unicodeScalars.contains($0) }) else {
+            return nil
+        }
+        return email
+    }
+}

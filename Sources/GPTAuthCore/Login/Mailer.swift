@@ -1,0 +1,107 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A message to one person.
+public struct MailMessage: Sendable, Equatable {
+    public var to: String
+    public var subject: String
+    public var text: String
+
+    public init(to: String, subject: String, text: String) {
+        self.to = to
+        self.subject = subject
+        self.text = text
+    }
+
+    /// RFC 5322 text. Header values are cleaned of line breaks (header injection).
+    func rendered(from: String, date: UnixTime, messageID: String) -> String {
+        func clean(_ s: String) -> String { s.filter { $0 != "\r" && $0 != "\n" } }
+        return """
+        From: \(clean(from))\r
+        To: \(clean(to))\r
+        Subject: \(clean(subject))\r
+        Message-ID: <\(messageID)>\r
+        X-GPTAuth-Date: \(date)\r
+        MIME-Version: 1.0\r
+        Content-Type: text/plain; charset=utf-8\r
+        Content-Transfer-Encoding: 8bit\r
+        \r
+        \(text.replacingOccurrences(of: "\n", with: "\r\n"))\r
+
+        """
+    }
+}
+
+/// Where mail goes: a folder of `.eml` files (local runs and tests) or a sendmail-compatible command.
+public struct Mailer: Sendable {
+    public let settings: MailSettings
+    public let dataFolder: String
+
+    public init(settings: MailSettings, dataFolder: String) {
+        self.settings = settings
+        self.dataFolder = dataFolder
+    }
+
+    public func send(_ message: MailMessage, now: UnixTime, random: RandomSource) throws(MailError) {
+        let id = Hex.encode(random.bytes(12))
+        let text = message.rendered(from: settings.from, date: now, messageID: "\(id)@gptauth")
+        switch settings.backend {
+        case "folder":
+            let configured = settings.folder ?? "mail"
+            let folder = configured.hasPrefix("/") ? configured : "\(dataFolder)/\(configured)"
+            do {
+                // Temporary file + rename: a reader of the folder never sees half a message.
+                try FileIO.writeAtomically("\(folder)/\(now)-\(id).eml", Array(text.utf8), sync: false)
+            } catch {
+                throw .failed("cannot write to the mail folder \(folder): \(error)")
+            }
+        case "sendmail":
+            try sendmail(text, command: settings.command ?? ["/usr/sbin/sendmail", "-t", "-i"])
+        default:
+            throw .failed("unknown mail backend \(settings.backend)")
+        }
+    }
+
+    /// Pipes the message to the command (`sendmail -t` reads recipients from the headers).
+    private func sendmail(_ text: String, command: [String]) throws(MailError) {
+        guard let program = command.first else { throw .failed("the sendmail command is empty") }
+        var pipeFDs: [Int32] = [0, 0]
+        guard pipe(&pipeFDs) == 0 else { throw .failed("pipe failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipeFDs[0], 0)
+        posix_spawn_file_actions_addclose(&actions, pipeFDs[1])
+        // The spawner's FastCGI socket is fd 0 here; the child gets the pipe there instead.
+        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, program, &actions, nil, argv, environ)
+        close(pipeFDs[0])
+        guard status == 0 else {
+            close(pipeFDs[1])
+            throw .failed("cannot start \(program): \(String(cString: strerror(status)))")
+        }
+        var bytes = Array(text.utf8)
+        var offset = 0
+        bytes.withUnsafeMutableBytes { buffer in
+            while offset < buffer.count {
+                let written = write(pipeFDs[1], buffer.baseAddress! + offset, buffer.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
+        }
+        close(pipeFDs[1])
+        var exitStatus: Int32 = 0
+        waitpid(pid, &exitStatus, 0)
+        guard offset == bytes.count, exitStatus == 0 else { throw .failed("\(program) failed with status \(exitStatus)") }
+    }
+}
+
+public enum MailError: Error, Sendable, CustomStringConvertible {
+    case failed(String)
+    public var description: String {
+        switch self { case .failed(let m): return m }
+    }
+}

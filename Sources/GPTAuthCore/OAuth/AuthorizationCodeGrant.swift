@@ -1,0 +1,57 @@
+/// `grant_type=authorization_code` (RFC 6749 §4.1.3).
+public struct AuthorizationCodeGrant: Sendable {
+    public let store: AuthStore
+    public let issuance: TokenIssuance
+    public let log: Log
+
+    public init(store: AuthStore, issuance: TokenIssuance, log: Log) {
+        self.store = store
+        self.issuance = issuance
+        self.log = log
+    }
+
+    /// Exchanges a code for tokens. The code is spent by the first attempt whatever its outcome,
+    /// so a stolen code cannot be tried against several clients.
+    public func exchange(_ body: Parameters, client: Client, now: UnixTime) throws -> TokenResponse {
+        guard let code = try body.nonEmpty("code") else { throw OAuthError(.invalidRequest, "code is required") }
+        let familyID = issuance.newFamilyID()
+        let record: AuthorizationCodeRecord
+        switch try store.redeemAuthorizationCode(digest: Secrets.digest(code), now: now, familyID: familyID) {
+        case .unknown:
+            throw OAuthError(.invalidGrant, "the authorization code is invalid", cause: "unknown authorization code client_id=\(client.id)")
+        case .expired:
+            // S07
+            throw OAuthError(.invalidGrant, "the authorization code has expired", cause: "expired authorization code client_id=\(client.id)")
+        case .alreadyUsed(let used):
+            // S05 (RFC 6749 §4.1.2): "If an authorization code is used more than once, the authorization
+            // server MUST deny the request and SHOULD revoke (when possible) all tokens previously
+            // issued based on that authorization code."
+            if let issued = used.familyID { try store.revokeTokenFamily(id: issued, reason: "authorization code reuse", now: now) }
+            log.warning("authorization_code_reuse", ["client_id": client.id, "user": used.userID, "family": used.familyID ?? "-"])
+            throw OAuthError(.invalidGrant, "the authorization code has already been used")
+        case .redeemed(let redeemed):
+            record = redeemed
+        }
+        // S06: "ensure that the authorization code was issued to the authenticated confidential client"
+        guard Secrets.constantTimeEquals(record.clientID, client.id) else {
+            throw OAuthError(.invalidGrant, "the authorization code was issued to another client",
+                             cause: "code of client \(record.clientID) presented by \(client.id)")
+        }
+        // S06 (§4.1.3): redirect_uri "REQUIRED, if ... included in the authorization request, and their
+        // values MUST be identical".
+        guard let redirectURI = try body.single("redirect_uri"), redirectURI == record.redirectURI else {
+            throw OAuthError(.invalidGrant, "redirect_uri does not match the one used in the authorization request",
+                             cause: "redirect_uri mismatch client_id=\(client.id)")
+        }
+        try PKCE.verify(verifier: try body.nonEmpty("code_verifier"), challenge: record.codeChallenge,
+                        method: record.codeChallengeMethod)
+
+        let family = TokenFamily(id: familyID, clientID: client.id, userID: record.userID, email: record.email,
+                                 scope: record.scope, createdAt: now,
+                                 expiresAt: now + issuance.configuration.refreshTokenLifetime)
+        let (response, access, refresh) = issuance.pair(for: family, now: now)
+        try store.issueTokens(family: family, access: access, refresh: refresh)
+        log.info("tokens_issued", ["grant": "authorization_code", "client_id": client.id, "user": record.userID])
+        return response
+    }
+}

@@ -1,0 +1,89 @@
+/// A validated authorization request (RFC 6749 §4.1.1).
+public struct AuthorizationRequest: Sendable, Equatable {
+    public var client: Client
+    public var redirectURI: String
+    /// Opaque; passed back unchanged (S12).
+    public var state: String?
+    /// Whatever the builder typed in the GPT editor; may be empty.
+    public var scope: String
+    public var codeChallenge: String?
+    public var codeChallengeMethod: String?
+}
+
+/// Why an authorization request was refused, and therefore where the answer goes.
+public enum AuthorizationRequestFailure: Error, Sendable {
+    /// RFC 6749 §4.1.2.1: unknown client or a redirect URI we cannot trust → tell the person, and
+    /// "MUST NOT automatically redirect the user-agent to the invalid redirection URI" (S02).
+    case showPage(HTTPError)
+    /// Anything else goes back to the client's (verified) redirect URI with `error` and `state`.
+    case redirect(to: String, OAuthError, state: String?)
+
+    /// The response this failure produces.
+    public var response: Response {
+        switch self {
+        case .showPage(let error):
+            return ErrorResponse.render(error, style: .page)
+        case .redirect(let uri, let error, let state):
+            var parameters = [("error", error.code.rawValue), ("error_description", error.description)]
+            if let state { parameters.append(("state", state)) }
+            return .redirect(RedirectURIPolicy.appending(parameters, to: uri))
+        }
+    }
+}
+
+extension AuthorizationRequest {
+    /// Validates the query of `GET /oauth/authorize` against the registered clients.
+    public static func validate(_ query: Parameters, clients: (String) throws -> Client?) throws -> AuthorizationRequest {
+        // First the two parameters that decide whether we may redirect at all.
+        let clientID: String?, requestedURI: String?
+        do {
+            clientID = try query.nonEmpty("client_id")
+            requestedURI = try query.nonEmpty("redirect_uri")
+        } catch {
+            throw AuthorizationRequestFailure.showPage(error)
+        }
+        guard let clientID else {
+            throw AuthorizationRequestFailure.showPage(HTTPError(status: 400, "This sign-in link is missing its client_id."))
+        }
+        guard let client = try clients(clientID) else {
+            throw AuthorizationRequestFailure.showPage(HTTPError(status: 400,
+                "This sign-in link names an app (client_id) that is not registered here. Ask the GPT's builder to check the Client ID in the GPT editor."))
+        }
+        let redirectURI: String
+        if let requestedURI {
+            guard RedirectURIPolicy.allows(requestedURI, for: client) else {
+                throw AuthorizationRequestFailure.showPage(HTTPError(status: 400,
+                    "This sign-in link asks to return to an address that \(client.name) has not registered (redirect_uri). Ask the GPT's builder to add the callback URL shown in the GPT editor."))
+            }
+            redirectURI = requestedURI
+        } else if client.redirectURIs.count == 1 && !client.allowChatGPTCallbacks {
+            redirectURI = client.redirectURIs[0]  // §3.1.2.3: optional when exactly one is registered
+        } else {
+            throw AuthorizationRequestFailure.showPage(HTTPError(status: 400, "This sign-in link is missing its redirect_uri."))
+        }
+
+        // From here on, errors go back to the client with the state (§4.1.2.1).
+        var state: String?
+        do {
+            state = try query.single("state")
+            let responseType = try query.single("response_type")
+            guard responseType == "code" else {
+                // S22: no implicit grant (`token`), nothing but the code flow.
+                throw OAuthError(responseType == nil ? .invalidRequest : .unsupportedResponseType,
+                                 responseType == nil ? "response_type is required" : "only response_type=code is supported")
+            }
+            let scope = try query.single("scope") ?? ""
+            let challenge = try query.nonEmpty("code_challenge")
+            let method = try PKCE.validateChallenge(challenge, method: try query.nonEmpty("code_challenge_method"))
+            if let repeated = query.repeatedNames.first {
+                throw OAuthError(.invalidRequest, "the parameter \(repeated) was sent more than once")
+            }
+            return AuthorizationRequest(client: client, redirectURI: redirectURI, state: state, scope: scope,
+                                        codeChallenge: challenge, codeChallengeMethod: method)
+        } catch let error as OAuthError {
+            throw AuthorizationRequestFailure.redirect(to: redirectURI, error, state: state)
+        } catch let error as HTTPError {
+            throw AuthorizationRequestFailure.redirect(to: redirectURI, OAuthError(.invalidRequest, error.message), state: state)
+        }
+    }
+}

@@ -1,0 +1,53 @@
+/// Client authentication at the token endpoint (RFC 6749 §2.3.1): `client_secret_basic` (the GPT
+/// editor's "Basic authorization header") or `client_secret_post` ("Default (POST request)") (S23).
+public enum ClientAuthentication {
+    /// Failed authentications allowed per client id and per address in `failureWindow` (S30).
+    public static let failureLimit = 20
+    public static let failureWindow: Int64 = 300
+
+    /// The authenticated client, or `invalid_client` (401).
+    public static func authenticate(_ request: Request, _ body: Parameters, store: AuthStore,
+                                    now: UnixTime) throws -> Client {
+        let (clientID, secret) = try credentials(request, body)
+        let keys = ["client-auth-fail:id:\(clientID)", "client-auth-fail:addr:\(request.remoteAddress)"]
+        for key in keys {
+            if case .limited(let retryAfter) = try store.checkEvents(key: key, limit: failureLimit, window: failureWindow, now: now) {
+                throw OAuthError(.slowDown, "too many failed client authentications; try again in \(retryAfter) seconds",
+                                 cause: "client authentication throttled key=\(key)", retryAfter: retryAfter)
+            }
+        }
+        guard let client = try store.client(id: clientID),
+              Secrets.constantTimeEquals(Secrets.digest(secret), client.secretDigest) else {
+            for key in keys { _ = try store.countEvent(key: key, limit: failureLimit, window: failureWindow, now: now) }
+            throw OAuthError(.invalidClient, "client authentication failed",
+                             cause: "client authentication failed client_id=\(clientID.prefix(64))")
+        }
+        return client
+    }
+
+    /// The (id, secret) pair from exactly one method: "The client MUST NOT use more than one
+    /// authentication method in each request" (§2.3).
+    static func credentials(_ request: Request, _ body: Parameters) throws -> (String, String) {
+        let bodyID = try body.nonEmpty("client_id")
+        let bodySecret = try body.nonEmpty("client_secret")
+        switch request.authorization {
+        case .basic(let user, let password):
+            guard bodySecret == nil else {
+                throw OAuthError(.invalidRequest, "send the client secret either in the Authorization header or in the body, not both")
+            }
+            if let bodyID, bodyID != user {
+                throw OAuthError(.invalidClient, "client_id in the body does not match the Authorization header")
+            }
+            return (user, password)
+        case .malformed(let reason):
+            throw OAuthError(.invalidClient, reason)
+        case .bearer:
+            throw OAuthError(.invalidClient, "the token endpoint takes Basic client authentication, not a Bearer token")
+        case .none:
+            guard let bodyID, let bodySecret else {
+                throw OAuthError(.invalidClient, "client authentication is required (client_id and client_secret)")
+            }
+            return (bodyID, bodySecret)
+        }
+    }
+}

@@ -1,0 +1,53 @@
+/// Which redirect URIs a client may use.
+///
+/// RFC 9700 §4.1.3 / S01: "the authorization server MUST ensure that the two URIs are equal" —
+/// exact string comparison. The only pattern is the opt-in ChatGPT callback form, because the GPT
+/// id in it changes whenever the builder edits the action's OAuth settings.
+public enum RedirectURIPolicy {
+    static let chatGPTHosts = ["https://chat.openai.com/aip/", "https://chatgpt.com/aip/"]
+
+    /// Whether `uri` may receive codes for `client` (S01, S02).
+    public static func allows(_ uri: String, for client: Client) -> Bool {
+        if client.redirectURIs.contains(where: { Secrets.constantTimeEquals($0, uri) }) { return true }
+        return client.allowChatGPTCallbacks && isChatGPTCallback(uri)
+    }
+
+    /// `https://{chat.openai.com|chatgpt.com}/aip/g-<id>/oauth/callback`, `<id>` one segment of
+    /// `[A-Za-z0-9-]` — nothing else: no query, fragment, user-info, port or extra segment.
+    public static func isChatGPTCallback(_ uri: String) -> Bool {
+        guard let prefix = chatGPTHosts.first(where: { uri.hasPrefix($0) }) else { return false }
+        let rest = uri.dropFirst(prefix.count)
+        let suffix = "/oauth/callback"
+        guard rest.hasPrefix("g-"), rest.hasSuffix(suffix) else { return false }
+        let id = rest.dropFirst(2).dropLast(suffix.count)
+        return !id.isEmpty && id.count <= 128 && id.utf8.allSatisfy {
+            ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45
+        }
+    }
+
+    /// S24: a URI a client may register — https, or http on the loopback host for development.
+    /// No fragment (RFC 6749 §3.1.2), no user-info, no whitespace.
+    public static func isRegistrable(_ uri: String) -> Bool {
+        guard uri.utf8.count <= 2048, !uri.contains("#"), !uri.contains(where: { $0.isWhitespace }) else { return false }
+        guard uri.hasPrefix("https://") || isLoopbackHTTP(uri) else { return false }
+        let afterScheme = uri.drop { $0 != "/" }.dropFirst(2)
+        let authority = afterScheme.prefix { $0 != "/" && $0 != "?" }
+        return !authority.isEmpty && !authority.contains("@")
+    }
+
+    /// `http://127.0.0.1…`, `http://localhost…` or `http://[::1]…`.
+    public static func isLoopbackHTTP(_ uri: String) -> Bool {
+        let lower = uri.lowercased()
+        for host in ["http://127.0.0.1", "http://localhost", "http://[::1]"] where lower.hasPrefix(host) {
+            let next = lower.dropFirst(host.count).first
+            if next == nil || next == ":" || next == "/" { return true }
+        }
+        return false
+    }
+
+    /// `uri` with the response parameters added to its query (RFC 6749 §4.1.2: "retaining any
+    /// existing query component").
+    public static func appending(_ parameters: [(String, String)], to uri: String) -> String {
+        uri + (uri.contains("?") ? "&" : "?") + FormEncoding.encode(parameters)
+    }
+}

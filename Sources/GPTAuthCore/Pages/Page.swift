@@ -1,0 +1,94 @@
+/// The sign-in pages. Every page goes through `layout`, and is served by `Response.html`, which
+/// adds the security headers (S26, S27).
+public enum Page {
+    static func layout(title: String, _ body: HTML) -> String {
+        let page: HTML = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>\(title)</title>
+        <style>
+        body{font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f5f5f7;color:#1d1d1f;margin:0}
+        main{max-width:420px;margin:8vh auto;background:#fff;border-radius:14px;padding:32px;box-shadow:0 2px 16px #0001}
+        h1{font-size:22px;margin:0 0 16px}p{margin:0 0 16px}
+        input[type=email],input[type=text]{width:100%;box-sizing:border-box;padding:10px;font-size:16px;border:1px solid #ccc;border-radius:8px;margin-bottom:12px}
+        button,.button{display:block;width:100%;box-sizing:border-box;padding:11px;font-size:16px;border-radius:8px;border:0;background:#1d1d1f;color:#fff;cursor:pointer;text-align:center;text-decoration:none;margin-bottom:10px}
+        .secondary{background:#e8e8ed;color:#1d1d1f}.error{color:#b00020}.notice{color:#555;font-size:14px}
+        .or{text-align:center;color:#888;margin:12px 0}
+        </style></head>
+        <body><main>
+        \(body)
+        </main></body></html>
+        """
+        return page.description
+    }
+
+    /// A readable error page.
+    public static func error(message: String) -> String {
+        layout(title: "Sign-in problem", """
+        <h1>Sign-in problem</h1>
+        <p class="error">\(message)</p>
+        <p class="notice">You can close this window and start again from the GPT.</p>
+        """)
+    }
+
+    /// Hidden fields every form carries: the pending request and the CSRF token (S13).
+    static func hidden(request: String, csrf: String) -> HTML {
+        """
+        <input type="hidden" name="request" value="\(request)">
+        <input type="hidden" name="csrf" value="\(csrf)">
+        """
+    }
+
+    /// "Sign in to <GPT name>" with the configured providers.
+    public static func signIn(gptName: String, request: String, csrf: String, google: Bool, email: Bool,
+                              error: String? = nil) -> String {
+        var body: HTML = "<h1>Sign in to \(gptName)</h1>"
+        if let error { body = "\(body)<p class=\"error\">\(error)</p>" }
+        if google {
+            let link = "/oauth/login/google?" + FormEncoding.encode([("request", request)])
+            body = "\(body)<a class=\"button\" href=\"\(link)\">Continue with Google</a>"
+        }
+        if google && email { body = "\(body)<p class=\"or\">or</p>" }
+        if email {
+            body = """
+            \(body)<form method="post" action="/oauth/login/email">
+            \(hidden(request: request, csrf: csrf))
+            <label for="email">Email address</label>
+            <input id="email" type="email" name="email" required maxlength="254" autocomplete="email">
+            <button type="submit">Email me a sign-in code</button>
+            </form>
+            """
+        }
+        return layout(title: "Sign in to \(gptName)", body)
+    }
+
+    /// "Enter the code we sent to …".
+    public static func enterCode(gptName: String, email: String, request: String, csrf: String, error: String? = nil) -> String {
+        var body: HTML = "<h1>Check your email</h1><p>We sent a 6-digit code to <strong>\(email)</strong>. It works for a few minutes.</p>"
+        if let error { body = "\(body)<p class=\"error\">\(error)</p>" }
+        body = """
+        \(body)<form method="post" action="/oauth/login/email/verify">
+        \(hidden(request: request, csrf: csrf))
+        <label for="code">Sign-in code</label>
+        <input id="code" type="text" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required>
+        <button type="submit">Sign in to \(gptName)</button>
+        </form>
+        """
+        return layout(title: "Enter your code", body)
+    }
+
+    /// The consent page shown the first time a user meets a GPT.
+    public static func consent(gptName: String, email: String, request: String, csrf: String) -> String {
+        layout(title: "Allow \(gptName)?", """
+        <h1>Allow \(gptName)?</h1>
+        <p>Signed in as <strong>\(email)</strong>.</p>
+        <p><strong>\(gptName)</strong> will get your email address.</p>
+        <form method="post" action="/oauth/login/consent">
+        \(hidden(request: request, csrf: csrf))
+        <button type="submit" name="decision" value="allow">Allow</button>
+        <button type="submit" name="decision" value="cancel" class="secondary">Cancel</button>
+        </form>
+        """)
+    }
+}

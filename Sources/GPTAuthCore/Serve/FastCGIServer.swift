@@ -1,0 +1,98 @@
+import CFastCGI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The serve loop every endpoint executable runs. Started by a FastCGI spawner (spawn-fcgi,
+/// systemd: a listening socket on fd 0) it answers requests until SIGTERM; started any other way
+/// it answers the one request of a plain CGI invocation from the environment and stdin.
+public enum FastCGIServer {
+    /// Serves `handler` until the spawner stops the process. The handler never throws: the
+    /// endpoint turns every error into a response (see `Endpoint.response(to:)`).
+    public static func serve(_ handler: (Request) -> Response) {
+        guard FCGX_Init() == 0 else {
+            Log(component: "serve").error("fastcgi_init_failed")
+            exit(1)
+        }
+        if FCGX_IsCGI() != 0 {
+            serveCGI(handler)
+            return
+        }
+        // The request is a local of this function, not a global (Swift 6 isolation; see the notes).
+        var request = FCGX_Request()
+        FCGX_InitRequest(&request, 0, 0)
+        while FCGX_Accept_r(&request) >= 0 {
+            let params = parameters(request.envp)
+            let body = readBody(declared: params["CONTENT_LENGTH"]) { buffer, count in
+                Int(FCGX_GetStr(buffer, Int32(count), request.in))
+            }
+            let response: Response
+            switch body {
+            case .some(let bytes): response = handler(Request(params: params, body: bytes))
+            case .none: response = ErrorResponse.tooLarge(params: params)
+            }
+            let bytes = response.serialized()
+            bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { chars in
+                    _ = FCGX_PutStr(chars.baseAddress, Int32(chars.count), request.out)
+                }
+            }
+            // Every request is finished whatever happened (fcgiwrap's rule).
+            FCGX_Finish_r(&request)
+        }
+    }
+
+    /// Plain CGI (RFC 3875): meta-variables from the environment, body from stdin, answer on stdout.
+    private static func serveCGI(_ handler: (Request) -> Response) {
+        let params = parameters(environ)
+        let body = readBody(declared: params["CONTENT_LENGTH"]) { buffer, count in
+            read(0, buffer, count)
+        }
+        let response: Response
+        switch body {
+        case .some(let bytes): response = handler(Request(params: params, body: bytes))
+        case .none: response = ErrorResponse.tooLarge(params: params)
+        }
+        var bytes = response.serialized()
+        var offset = 0
+        bytes.withUnsafeMutableBytes { buffer in
+            while offset < buffer.count {
+                let written = write(1, buffer.baseAddress! + offset, buffer.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
+        }
+    }
+
+    /// `KEY=value` strings into a dictionary.
+    static func parameters(_ envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> [String: String] {
+        var params: [String: String] = [:]
+        guard var cursor = envp else { return params }
+        while let entry = cursor.pointee {
+            let pair = String(cString: entry)
+            if let equals = pair.firstIndex(of: "=") {
+                params[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            }
+            cursor += 1
+        }
+        return params
+    }
+
+    /// Reads `CONTENT_LENGTH` bytes; nil when the declared length is over `Limits.body` (→ 413).
+    static func readBody(declared: String?, _ read: (UnsafeMutablePointer<CChar>, Int) -> Int) -> [UInt8]? {
+        guard let declared, let length = Int(declared), length > 0 else { return [] }
+        guard length <= Limits.body else { return nil }
+        var body = [UInt8](repeating: 0, count: length)
+        var filled = 0
+        body.withUnsafeMutableBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                while filled < length {
+                    let got = read(chars.baseAddress! + filled, length - filled)
+                    if got <= 0 { break }
+                    filled += got
+                }
+            }
+        }
+        return Array(body[0..<filled])
+    }
+}

@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What every endpoint runs with: configuration, store, clock and randomness, loaded once per
+/// process. Tests build one directly with an injected clock and random source.
+public struct Service: Sendable {
+    public let configuration: Configuration
+    public let store: AuthStore
+    public let clock: Clock
+    public let random: RandomSource
+    public let dataFolder: String
+
+    public init(configuration: Configuration, store: AuthStore, clock: Clock = SystemClock(),
+                random: RandomSource = SystemRandom(), dataFolder: String) {
+        self.configuration = configuration
+        self.store = store
+        self.clock = clock
+        self.random = random
+        self.dataFolder = dataFolder
+    }
+
+    /// The data folder named by `GPTAUTH_DATA` (environment of the process, or a FastCGI param).
+    public static func load(dataFolder: String?) throws(ConfigurationError) -> Service {
+        guard let dataFolder, !dataFolder.isEmpty else {
+            throw .missing("GPTAUTH_DATA is not set: start the endpoint with GPTAUTH_DATA=/path/to/data")
+        }
+        let configuration = try Configuration.load(dataFolder: dataFolder)
+        return Service(configuration: configuration, store: FileStore(folder: dataFolder, sync: configuration.fsync),
+                       dataFolder: dataFolder)
+    }
+
+    /// Runs an endpoint executable: loads the service once, then serves requests with the endpoint
+    /// `make` builds. If the data folder is unusable, every request gets a clear 503 (and the log
+    /// says why) instead of the process crashing in a restart loop.
+    public static func run(component: String, errorStyle: ErrorStyle, _ make: (Service) -> any Endpoint) {
+        let log = Log(component: component)
+        let dataFolder = getenv("GPTAUTH_DATA").map { String(cString: $0) }
+        switch Result(catching: { () throws(ConfigurationError) -> Service in try load(dataFolder: dataFolder) }) {
+        case .success(let service):
+            let endpoint = make(service)
+            FastCGIServer.serve { request in endpoint.response(to: request) }
+        case .failure(let error):
+            log.error("not_configured", ["reason": error.description])
+            FastCGIServer.serve { _ in
+                ErrorResponse.render(.unavailable("This service is not configured yet. The operator's log says why."),
+                                     style: errorStyle)
+            }
+        }
+    }
+}

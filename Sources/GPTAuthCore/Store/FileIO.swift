@@ -1,0 +1,224 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The few file operations the store is built from, on plain POSIX calls (no Foundation on the
+/// hot path). Durability rule: a record becomes visible only by `rename(2)` of a fully written
+/// temporary file, so a reader or a crash never sees half a record.
+public enum FileIO {
+    /// The whole file, or nil when it does not exist or cannot be read.
+    public static func readAll(_ path: String) -> [UInt8]? {
+        try? read(path)
+    }
+
+    /// The whole file; nil when it does not exist; an error for anything else.
+    static func read(_ path: String, limit: Int = 1 << 20) throws(StoreError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw .io("cannot open \(path): \(errorText())")
+        }
+        defer { close(fd) }
+        var out = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw .io("cannot read \(path): \(errorText())")
+            }
+            if got == 0 { break }
+            out.append(contentsOf: chunk[0..<got])
+            if out.count > limit { throw .corrupt("\(path) is larger than \(limit) bytes") }
+        }
+        return out
+    }
+
+    /// Replaces `path` with `bytes` atomically: write a temporary file beside it, then rename.
+    /// With `sync`, the file and its folder are fsynced before returning (power-loss safe).
+    static func writeAtomically(_ path: String, _ bytes: [UInt8], sync: Bool) throws(StoreError) {
+        let temporary = try writeTemporary(beside: path, bytes, sync: sync)
+        guard rename(temporary, path) == 0 else {
+            let reason = errorText()
+            unlink(temporary)
+            throw .io("cannot replace \(path): \(reason)")
+        }
+        if sync { syncFolder(of: path) }
+    }
+
+    /// Creates `path` with `bytes` only if it does not exist yet; false when it already exists.
+    /// `link(2)` of a complete temporary file is atomic and fails with EEXIST, so two processes
+    /// creating the same record cannot both win, and nobody sees it half-written.
+    static func createExclusively(_ path: String, _ bytes: [UInt8], sync: Bool) throws(StoreError) -> Bool {
+        let temporary = try writeTemporary(beside: path, bytes, sync: sync)
+        defer { unlink(temporary) }
+        if link(temporary, path) == 0 {
+            if sync { syncFolder(of: path) }
+            return true
+        }
+        if errno == EEXIST { return false }
+        throw .io("cannot create \(path): \(errorText())")
+    }
+
+    /// Appends one line with a single `write(2)` on an O_APPEND descriptor.
+    static func appendLine(_ path: String, _ line: String) throws(StoreError) {
+        var fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == ENOENT {
+            try makeFolders(parent(of: path))
+            fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        }
+        guard fd >= 0 else { throw .io("cannot open \(path): \(errorText())") }
+        defer { close(fd) }
+        let bytes = Array((line + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw .io("cannot append to \(path): \(errorText())") }
+    }
+
+    /// Removes a file; a missing file is not an error.
+    static func remove(_ path: String) throws(StoreError) {
+        if unlink(path) != 0 && errno != ENOENT {
+            throw .io("cannot remove \(path): \(errorText())")
+        }
+    }
+
+    /// `mkdir -p` with mode 0700 (the data folder holds secrets' digests and emails).
+    static func makeFolders(_ path: String) throws(StoreError) {
+        if mkdir(path, 0o700) == 0 || errno == EEXIST { return }
+        if errno == ENOENT {
+            let up = parent(of: path)
+            if up != path && !up.isEmpty {
+                try makeFolders(up)
+                if mkdir(path, 0o700) == 0 || errno == EEXIST { return }
+            }
+        }
+        throw .io("cannot create folder \(path): \(errorText())")
+    }
+
+    /// Names in a folder (no `.` entries, no temporaries); empty when it does not exist.
+    static func list(_ folder: String) -> [String] {
+        guard let dir = opendir(folder) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name.hasPrefix(".") { continue }
+            names.append(name)
+        }
+        return names
+    }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    private static func writeTemporary(beside path: String, _ bytes: [UInt8], sync: Bool) throws(StoreError) -> String {
+        let folder = parent(of: path)
+        let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
+        let temporary = "\(folder)/.\(name).\(getpid()).\(UInt32.random(in: .min ... .max)).tmp"
+        var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == ENOENT {
+            try makeFolders(folder)
+            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        }
+        guard fd >= 0 else { throw .io("cannot write in \(folder): \(errorText())") }
+        var offset = 0
+        var failure: String?
+        bytes.withUnsafeBytes { buffer in
+            while offset < buffer.count {
+                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    failure = errorText()
+                    return
+                }
+                offset += written
+            }
+        }
+        if failure == nil && sync && fsync(fd) != 0 { failure = errorText() }
+        if close(fd) != 0 && failure == nil { failure = errorText() }
+        if let failure {
+            unlink(temporary)
+            throw .io("cannot write \(path): \(failure)")
+        }
+        return temporary
+    }
+
+    private static func syncFolder(of path: String) {
+        let fd = open(parent(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    static func errorText() -> String { String(cString: strerror(errno)) }
+}
+
+/// An exclusive `flock(2)` on a lock file, held until `release()`. flock works across processes
+/// and across threads with their own descriptors (measured here), unlike classic fcntl locks.
+final class FileLock {
+    private var fd: Int32
+
+    /// Waits for the lock; gives up with `StoreError.locked` after `timeout` seconds.
+    init(path: String, timeout: Double = 10) throws(StoreError) {
+        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == ENOENT {
+            try FileIO.makeFolders(FileIO.parent(of: path))
+            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        }
+        guard fd >= 0 else { throw .io("cannot open lock \(path): \(FileIO.errorText())") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            // Contended: poll with a short sleep so a stuck holder becomes a clear error, not a hang.
+            var waited = 0.0
+            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                guard errno == EWOULDBLOCK || errno == EINTR else {
+                    close(fd)
+                    throw .io("cannot lock \(path): \(FileIO.errorText())")
+                }
+                if waited >= timeout {
+                    close(fd)
+                    throw .locked(path)
+                }
+                usleep(200)
+                waited += 0.0002
+            }
+        }
+        self.fd = fd
+    }
+
+    /// Tries once; nil when another process holds it.
+    static func attempt(path: String) -> FileLock? {
+        try? FileLock(path: path, timeout: 0)
+    }
+
+    /// Closing the descriptor releases the flock.
+    func release() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+    }
+
+    deinit { release() }
+}
+
+/// Why the store could not do what it was asked.
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    /// A file operation failed (disk full, read-only folder, permissions).
+    case io(String)
+    /// Another process held a lock for longer than the timeout.
+    case locked(String)
+    /// A record could not be decoded.
+    case corrupt(String)
+
+    public var description: String {
+        switch self {
+        case .io(let message): return message
+        case .locked(let path): return "the store is locked by another process (\(path))"
+        case .corrupt(let message): return "damaged record: \(message)"
+        }
+    }
+}

@@ -1,0 +1,354 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The file-locked flat-file store: one small JSON file per record in the data folder.
+///
+/// Layout (see docs/store.md):
+/// - `clients/<id>.json`, `users/<client>/<xx>/<user id>.json`
+/// - `pending/<digest>.json`, `codes/<digest>.json`
+/// - `access/<xx>/<digest>.json`, `refresh/<xx>/<digest>.json`, `families/<xx>/<id>.json`
+/// - `limits/<digest>.json` (abuse counters), `expiry/<bucket>.list` (what to delete when)
+/// - `locks/<nn>` (64 striped flock files)
+///
+/// Every lookup is by a name computed from the key (a digest or id): one `open(2)`, O(1) in the
+/// number of users and tokens. A record appears only through `rename(2)`/`link(2)` of a complete
+/// file, so no reader and no crash ever sees half of one. Read-modify-write steps hold the flock of
+/// the record's stripe for the few microseconds they take.
+public struct FileStore: AuthStore {
+    public let folder: String
+    /// fsync each record before acknowledging it (see `Configuration.fsync`).
+    public let sync: Bool
+
+    static let lockStripes = 64
+    static let expiryBucket: Int64 = 300
+
+    public init(folder: String, sync: Bool = false) {
+        self.folder = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+        self.sync = sync
+    }
+
+    // MARK: Paths
+
+    private func fanned(_ table: String, _ name: String) -> String {
+        "\(folder)/\(table)/\(name.prefix(2))/\(name).json"
+    }
+
+    private func clientPath(_ id: String) -> String { "\(folder)/clients/\(id).json" }
+    private func pendingPath(_ digest: String) -> String { "\(folder)/pending/\(digest).json" }
+    private func codePath(_ digest: String) -> String { "\(folder)/codes/\(digest).json" }
+    private func accessPath(_ digest: String) -> String { fanned("access", digest) }
+    private func refreshPath(_ digest: String) -> String { fanned("refresh", digest) }
+    private func familyPath(_ id: String) -> String { fanned("families", id) }
+    private func userPath(clientID: String, email: String) -> String {
+        let id = userID(clientID: clientID, email: email)
+        return "\(folder)/users/\(clientID)/\(id.prefix(2))/\(id).json"
+    }
+    private func limitPath(_ key: String) -> String { "\(folder)/limits/\(Secrets.digest(key)).json" }
+
+    // MARK: Record primitives
+
+    private func load<T: Decodable>(_ type: T.Type, _ path: String) throws(StoreError) -> T? {
+        guard let bytes = try FileIO.read(path) else { return nil }
+        do {
+            return try JSON.decode(type, from: bytes)
+        } catch {
+            throw .corrupt(path)
+        }
+    }
+
+    private func save<T: Encodable>(_ value: T, _ path: String) throws(StoreError) {
+        let bytes: [UInt8]
+        do { bytes = try JSON.encode(value) } catch { throw .corrupt("cannot encode \(path)") }
+        try FileIO.writeAtomically(path, bytes, sync: sync)
+    }
+
+    /// Runs `body` holding the flock of the stripe that `path` falls in.
+    private func locked<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        var hash: UInt32 = 2_166_136_261  // FNV-1a: a stable stripe for a path in every process
+        for byte in path.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let stripe = Int(hash % UInt32(FileStore.lockStripes))
+        let lock = try FileLock(path: "\(folder)/locks/\(stripe < 10 ? "0" : "")\(stripe)")
+        defer { lock.release() }
+        return try body()
+    }
+
+    /// Notes that `path` may be deleted after `expiresAt` (a line in that time bucket's list).
+    private func scheduleExpiry(_ path: String, at expiresAt: UnixTime) throws(StoreError) {
+        let bucket = expiresAt / FileStore.expiryBucket + 1
+        let relative = String(path.dropFirst(folder.count + 1))
+        try FileIO.appendLine("\(folder)/expiry/\(bucket).list", relative)
+    }
+
+    // MARK: Clients
+
+    public func client(id: String) throws -> Client? {
+        guard Identifier.isSafe(id) else { return nil }
+        return try load(Client.self, clientPath(id))
+    }
+
+    public func saveClient(_ client: Client) throws {
+        guard Identifier.isSafe(client.id) else { throw StoreError.corrupt("unsafe client id") }
+        let path = clientPath(client.id)
+        try FileIO.writeAtomically(path, try JSON.encodePretty(client), sync: true)
+    }
+
+    public func removeClient(id: String) throws -> Bool {
+        guard Identifier.isSafe(id), FileIO.exists(clientPath(id)) else { return false }
+        try FileIO.remove(clientPath(id))
+        return true
+    }
+
+    public func clients() throws -> [Client] {
+        try FileIO.list("\(folder)/clients").filter { $0.hasSuffix(".json") }.compactMap {
+            try load(Client.self, "\(folder)/clients/\($0)")
+        }.sorted { $0.createdAt < $1.createdAt }
+    }
+
+    // MARK: Pending authorizations
+
+    public func beginAuthorization(_ pending: PendingAuthorization) throws {
+        let path = pendingPath(pending.idDigest)
+        try save(pending, path)
+        try scheduleExpiry(path, at: pending.expiresAt)
+    }
+
+    public func pendingAuthorization(idDigest: String, now: UnixTime) throws -> PendingAuthorization? {
+        guard Identifier.isDigest(idDigest), let pending = try load(PendingAuthorization.self, pendingPath(idDigest)),
+              pending.expiresAt > now else { return nil }
+        return pending
+    }
+
+    public func updatePendingAuthorization<T>(idDigest: String, now: UnixTime,
+                                              _ change: (inout PendingAuthorization) throws -> T) throws -> T? {
+        guard Identifier.isDigest(idDigest) else { return nil }
+        let path = pendingPath(idDigest)
+        return try locked(path) { () throws -> T? in
+            guard var pending = try load(PendingAuthorization.self, path), pending.expiresAt > now else { return nil }
+            let result = try change(&pending)
+            try save(pending, path)
+            return result
+        }
+    }
+
+    public func endAuthorization(idDigest: String) throws {
+        guard Identifier.isDigest(idDigest) else { return }
+        try FileIO.remove(pendingPath(idDigest))
+    }
+
+    // MARK: Authorization codes
+
+    public func issueAuthorizationCode(_ code: AuthorizationCodeRecord) throws {
+        let path = codePath(code.digest)
+        try save(code, path)
+        // Kept an hour past expiry so a late second use is still recognised and revoked (S05).
+        try scheduleExpiry(path, at: code.expiresAt + 3600)
+    }
+
+    public func redeemAuthorizationCode(digest: String, now: UnixTime, familyID: String) throws -> CodeRedemption {
+        guard Identifier.isDigest(digest) else { return .unknown }
+        let path = codePath(digest)
+        return try locked(path) { () throws -> CodeRedemption in
+            guard var code = try load(AuthorizationCodeRecord.self, path) else { return .unknown }
+            if code.consumedAt != nil { return .alreadyUsed(code) }
+            if code.expiresAt <= now { return .expired }
+            code.consumedAt = now
+            code.familyID = familyID
+            try save(code, path)
+            return .redeemed(code)
+        }
+    }
+
+    // MARK: Tokens
+
+    public func issueTokens(family: TokenFamily, access: AccessTokenRecord, refresh: RefreshTokenRecord) throws {
+        try writeTokens(access: access, refresh: refresh)
+        let path = familyPath(family.id)
+        try save(family, path)
+        try scheduleExpiry(path, at: family.expiresAt)
+    }
+
+    private func writeTokens(access: AccessTokenRecord, refresh: RefreshTokenRecord) throws {
+        let accessFile = accessPath(access.digest)
+        try save(access, accessFile)
+        try scheduleExpiry(accessFile, at: access.expiresAt)
+        let refreshFile = refreshPath(refresh.digest)
+        try save(refresh, refreshFile)
+        try scheduleExpiry(refreshFile, at: refresh.expiresAt)
+    }
+
+    public func activeAccessToken(digest: String, now: UnixTime) throws -> AccessTokenRecord? {
+        guard Identifier.isDigest(digest),
+              let access = try load(AccessTokenRecord.self, accessPath(digest)), access.expiresAt > now,
+              let family = try load(TokenFamily.self, familyPath(access.familyID)), family.revokedAt == nil
+        else { return nil }
+        return access
+    }
+
+    public func rotateRefreshToken(digest: String, clientID: String, now: UnixTime, grace: Int64,
+                                   issue: (TokenFamily) -> (AccessTokenRecord, RefreshTokenRecord)) throws -> RefreshRotation {
+        guard Identifier.isDigest(digest), let presented = try load(RefreshTokenRecord.self, refreshPath(digest)) else {
+            return .invalid(reason: "unknown refresh token")
+        }
+        let path = familyPath(presented.familyID)
+        return try locked(path) { () throws -> RefreshRotation in
+            guard var family = try load(TokenFamily.self, path) else { return .invalid(reason: "token family is gone") }
+            switch RefreshTokenRotation.decide(family: family, presented: presented, clientID: clientID, now: now) {
+            case .refuse(let reason):
+                return .invalid(reason: reason)
+            case .reuse:
+                family.revokedAt = now
+                family.revokedReason = "refresh token reuse"
+                try save(family, path)
+                return .reuseDetected(family)
+            case .rotate(let fromGrace):
+                if !fromGrace {
+                    family.graceGeneration = family.currentGeneration
+                    family.graceUntil = now + grace
+                }
+                family.currentGeneration += 1
+                let (access, refresh) = issue(family)
+                family.expiresAt = refresh.expiresAt
+                // New tokens first, then the family: its rename is the commit point.
+                try writeTokens(access: access, refresh: refresh)
+                try save(family, path)
+                try scheduleExpiry(path, at: family.expiresAt)
+                return .rotated(family: family, access: access, refresh: refresh)
+            }
+        }
+    }
+
+    public func revokeTokenFamily(id: String, reason: String, now: UnixTime) throws {
+        guard Identifier.isSafe(id) else { return }
+        let path = familyPath(id)
+        try locked(path) { () throws in
+            guard var family = try load(TokenFamily.self, path), family.revokedAt == nil else { return }
+            family.revokedAt = now
+            family.revokedReason = reason
+            try save(family, path)
+        }
+    }
+
+    // MARK: Users
+
+    public func recordSignIn(clientID: String, identity: SignedInIdentity, now: UnixTime) throws -> User {
+        let path = userPath(clientID: clientID, email: identity.email)
+        return try locked(path) { () throws -> User in
+            if var user = try load(User.self, path) {
+                user.lastSeen = now
+                user.name = identity.name.isEmpty ? user.name : identity.name
+                if user.provider != identity.provider { user.provider = identity.provider; user.subject = identity.subject }
+                try save(user, path)
+                return user
+            }
+            let user = User(id: userID(clientID: clientID, email: identity.email), clientID: clientID,
+                            email: identity.email.lowercased(), name: identity.name, provider: identity.provider,
+                            subject: identity.subject, firstSeen: now, lastSeen: now, consentedAt: nil)
+            let bytes = try JSON.encode(user)
+            if try FileIO.createExclusively(path, bytes, sync: sync) { return user }
+            // Lost a race with another process creating the same user: theirs is the one.
+            return try load(User.self, path) ?? user
+        }
+    }
+
+    public func user(clientID: String, email: String) throws -> User? {
+        guard Identifier.isSafe(clientID) else { return nil }
+        return try load(User.self, userPath(clientID: clientID, email: email))
+    }
+
+    public func recordConsent(clientID: String, email: String, now: UnixTime) throws {
+        let path = userPath(clientID: clientID, email: email)
+        try locked(path) { () throws in
+            guard var user = try load(User.self, path) else { return }
+            user.consentedAt = now
+            try save(user, path)
+        }
+    }
+
+    public func users(clientID: String?) throws -> [User] {
+        let clientIDs = clientID.map { [$0] } ?? FileIO.list("\(folder)/users")
+        var users: [User] = []
+        for client in clientIDs where Identifier.isSafe(client) {
+            for shard in FileIO.list("\(folder)/users/\(client)") {
+                for name in FileIO.list("\(folder)/users/\(client)/\(shard)") where name.hasSuffix(".json") {
+                    if let user = try load(User.self, "\(folder)/users/\(client)/\(shard)/\(name)") { users.append(user) }
+                }
+            }
+        }
+        return users.sorted { ($0.clientID, $0.firstSeen, $0.email) < ($1.clientID, $1.firstSeen, $1.email) }
+    }
+
+    // MARK: Abuse limits
+
+    private struct Window: Codable {
+        var start: UnixTime
+        var count: Int
+        var expiresAt: UnixTime
+    }
+
+    public func countEvent(key: String, limit: Int, window: Int64, now: UnixTime) throws -> Allowance {
+        let path = limitPath(key)
+        return try locked(path) { () throws -> Allowance in
+            var current = try load(Window.self, path) ?? Window(start: now, count: 0, expiresAt: now + window)
+            if current.start + window <= now { current = Window(start: now, count: 0, expiresAt: now + window) }
+            current.count += 1
+            try save(current, path)
+            if current.count == 1 { try scheduleExpiry(path, at: current.expiresAt) }
+            return current.count > limit ? .limited(retryAfter: max(1, current.start + window - now)) : .allowed
+        }
+    }
+
+    public func checkEvents(key: String, limit: Int, window: Int64, now: UnixTime) throws -> Allowance {
+        guard let current = try load(Window.self, limitPath(key)), current.start + window > now,
+              current.count >= limit else { return .allowed }
+        return .limited(retryAfter: max(1, current.start + window - now))
+    }
+
+    // MARK: Housekeeping
+
+    private struct Expiring: Decodable {
+        var expiresAt: UnixTime
+    }
+
+    public func sweepExpired(now: UnixTime) throws {
+        let stamp = "\(folder)/expiry/.swept"
+        if let bytes = FileIO.readAll(stamp), let last = Int64(String(decoding: bytes, as: UTF8.self)), now - last < 60 {
+            return
+        }
+        guard let lock = FileLock.attempt(path: "\(folder)/locks/sweep") else { return }
+        defer { lock.release() }
+        try FileIO.writeAtomically(stamp, Array(String(now).utf8), sync: false)
+        let due = now / FileStore.expiryBucket
+        var deleted = 0
+        for name in FileIO.list("\(folder)/expiry") where name.hasSuffix(".list") {
+            guard let bucket = Int64(name.dropLast(5)), bucket <= due else { continue }
+            let list = "\(folder)/expiry/\(name)"
+            for line in String(decoding: FileIO.readAll(list) ?? [], as: UTF8.self).split(separator: "\n") {
+                let path = "\(folder)/\(line)"
+                guard !line.contains(".."), let record = try? load(Expiring.self, path) else { continue }
+                // Families and limits may have been extended since; they have a later line too.
+                if record.expiresAt <= now {
+                    try FileIO.remove(path)
+                    deleted += 1
+                }
+            }
+            try FileIO.remove(list)
+            if deleted > 20_000 { break }  // bounded work per sweep; the rest waits a minute
+        }
+    }
+}
+
+/// Which names may become file names.
+enum Identifier {
+    /// Letters, digits, `-` and `_`, 1…128 long: never a path separator or `..`.
+    static func isSafe(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 128 && text.utf8.allSatisfy {
+            ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95
+        }
+    }
+
+    /// 64 lower-case hex digits (a SHA-256 digest).
+    static func isDigest(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+}

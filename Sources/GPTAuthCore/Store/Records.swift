@@ -1,0 +1,214 @@
+/// A registered OAuth client: one GPT (one action's OAuth settings).
+public struct Client: Codable, Sendable, Equatable {
+    /// The public client identifier (`gptc_…`).
+    public var id: String
+    /// The GPT's name, shown on the sign-in and consent pages.
+    public var name: String
+    /// SHA-256 hex of the client secret (S17); the secret itself is shown once and never stored.
+    public var secretDigest: String
+    /// Exact redirect URIs (S01).
+    public var redirectURIs: [String]
+    /// Opt-in: any `https://{chat.openai.com|chatgpt.com}/aip/g-<id>/oauth/callback` (S01).
+    public var allowChatGPTCallbacks: Bool
+    public var createdAt: UnixTime
+    public var secretRotatedAt: UnixTime
+
+    public init(id: String, name: String, secretDigest: String, redirectURIs: [String],
+                allowChatGPTCallbacks: Bool, createdAt: UnixTime) {
+        self.id = id
+        self.name = name
+        self.secretDigest = secretDigest
+        self.redirectURIs = redirectURIs
+        self.allowChatGPTCallbacks = allowChatGPTCallbacks
+        self.createdAt = createdAt
+        self.secretRotatedAt = createdAt
+    }
+}
+
+/// Who signed in, as the identity provider told us.
+public struct SignedInIdentity: Codable, Sendable, Equatable {
+    public var email: String
+    public var name: String
+    /// `google` or `email`.
+    public var provider: String
+    /// The provider's stable subject (Google's `sub`; the address for email sign-in).
+    public var subject: String
+
+    public init(email: String, name: String, provider: String, subject: String) {
+        self.email = email
+        self.name = name
+        self.provider = provider
+        self.subject = subject
+    }
+}
+
+/// A one-time code mailed to an address, awaiting the user's typing.
+public struct EmailChallenge: Codable, Sendable, Equatable {
+    public var email: String
+    /// HMAC of the 6-digit code under the installation key (a bare hash of 10^6 values is guessable).
+    public var codeMAC: String
+    public var attempts: Int
+    public var expiresAt: UnixTime
+}
+
+/// A valid authorization request (RFC 6749 §4.1.1) kept between `/oauth/authorize` and the moment
+/// the user has signed in and consented. Bound to the browser that started it.
+public struct PendingAuthorization: Codable, Sendable, Equatable {
+    /// SHA-256 of the request handle that travels in the login URLs.
+    public var idDigest: String
+    /// SHA-256 of the browser session cookie that started it.
+    public var sessionDigest: String
+    public var clientID: String
+    public var redirectURI: String
+    public var state: String?
+    public var scope: String
+    public var codeChallenge: String?
+    public var codeChallengeMethod: String?
+    public var createdAt: UnixTime
+    public var expiresAt: UnixTime
+    /// SHA-256 of the nonce in the `state` we sent to Google (S14).
+    public var upstreamStateDigest: String?
+    public var emailChallenge: EmailChallenge?
+    /// Set once the user has signed in.
+    public var identity: SignedInIdentity?
+
+    public init(idDigest: String, sessionDigest: String, clientID: String, redirectURI: String, state: String?,
+                scope: String, codeChallenge: String?, codeChallengeMethod: String?, createdAt: UnixTime, expiresAt: UnixTime) {
+        self.idDigest = idDigest
+        self.sessionDigest = sessionDigest
+        self.clientID = clientID
+        self.redirectURI = redirectURI
+        self.state = state
+        self.scope = scope
+        self.codeChallenge = codeChallenge
+        self.codeChallengeMethod = codeChallengeMethod
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// An issued authorization code (RFC 6749 §4.1.2), stored by digest, bound to its client and
+/// redirect URI (S06), single-use (S05).
+public struct AuthorizationCodeRecord: Codable, Sendable, Equatable {
+    public var digest: String
+    public var clientID: String
+    public var redirectURI: String
+    public var userID: String
+    public var email: String
+    public var scope: String
+    public var codeChallenge: String?
+    public var codeChallengeMethod: String?
+    public var issuedAt: UnixTime
+    public var expiresAt: UnixTime
+    /// When it was exchanged; a second exchange finds this set.
+    public var consumedAt: UnixTime?
+    /// The token family its exchange created (revoked if the code is used again, S05).
+    public var familyID: String?
+
+    public init(digest: String, clientID: String, redirectURI: String, userID: String, email: String, scope: String,
+                codeChallenge: String?, codeChallengeMethod: String?, issuedAt: UnixTime, expiresAt: UnixTime) {
+        self.digest = digest
+        self.clientID = clientID
+        self.redirectURI = redirectURI
+        self.userID = userID
+        self.email = email
+        self.scope = scope
+        self.codeChallenge = codeChallenge
+        self.codeChallengeMethod = codeChallengeMethod
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// All tokens descending from one authorization code: revoked together (S05, S19, S21).
+public struct TokenFamily: Codable, Sendable, Equatable {
+    public var id: String
+    public var clientID: String
+    public var userID: String
+    public var email: String
+    public var scope: String
+    public var createdAt: UnixTime
+    /// The generation of the one refresh token that may be used now.
+    public var currentGeneration: Int
+    /// The previous generation, accepted once more until `graceUntil` (a retried refresh).
+    public var graceGeneration: Int?
+    public var graceUntil: UnixTime?
+    /// Refresh tokens expire after inactivity (S18): pushed forward on every rotation.
+    public var expiresAt: UnixTime
+    public var revokedAt: UnixTime?
+    public var revokedReason: String?
+
+    public init(id: String, clientID: String, userID: String, email: String, scope: String,
+                createdAt: UnixTime, expiresAt: UnixTime) {
+        self.id = id
+        self.clientID = clientID
+        self.userID = userID
+        self.email = email
+        self.scope = scope
+        self.createdAt = createdAt
+        self.currentGeneration = 0
+        self.expiresAt = expiresAt
+    }
+}
+
+/// An access token, stored by digest.
+public struct AccessTokenRecord: Codable, Sendable, Equatable {
+    public var digest: String
+    public var familyID: String
+    public var clientID: String
+    public var userID: String
+    public var email: String
+    public var scope: String
+    public var issuedAt: UnixTime
+    public var expiresAt: UnixTime
+}
+
+/// A refresh token, stored by digest; its generation says whether it is the current one.
+public struct RefreshTokenRecord: Codable, Sendable, Equatable {
+    public var digest: String
+    public var familyID: String
+    public var generation: Int
+    public var issuedAt: UnixTime
+    public var expiresAt: UnixTime
+}
+
+/// One end user of one GPT (users are per GPT: the builder's list of emails).
+public struct User: Codable, Sendable, Equatable {
+    /// Stable, derived from the client and the email address.
+    public var id: String
+    public var clientID: String
+    public var email: String
+    public var name: String
+    public var provider: String
+    public var subject: String
+    public var firstSeen: UnixTime
+    public var lastSeen: UnixTime
+    /// When the user allowed the GPT to get their email address (shown once).
+    public var consentedAt: UnixTime?
+}
+
+/// What happened when a code was presented at the token endpoint.
+public enum CodeRedemption: Sendable, Equatable {
+    /// First use: the code is now spent; tokens go into `familyID`.
+    case redeemed(AuthorizationCodeRecord)
+    /// Already spent: the family it created (if any) must be revoked (S05).
+    case alreadyUsed(AuthorizationCodeRecord)
+    case expired
+    case unknown
+}
+
+/// What happened when a refresh token was presented.
+public enum RefreshRotation: Sendable, Equatable {
+    /// The new pair is stored; the presented token is spent.
+    case rotated(family: TokenFamily, access: AccessTokenRecord, refresh: RefreshTokenRecord)
+    /// A rotated-out token was used again: the family is now revoked (S19).
+    case reuseDetected(TokenFamily)
+    /// Unknown, expired, revoked or another client's token.
+    case invalid(reason: String)
+}
+
+/// An abuse-limit decision (S30).
+public enum Allowance: Sendable, Equatable {
+    case allowed
+    case limited(retryAfter: Int64)
+}

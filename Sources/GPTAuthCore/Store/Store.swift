@@ -1,0 +1,56 @@
+/// The product's storage, named by lifecycle rather than as tables (see style.md). Each method is
+/// one atomic step: a read-modify-write such as "consume this code" or "rotate this refresh token"
+/// is a single call, never a get-then-put spread over a handler. `FileStore` implements it on
+/// file-locked flat files; a PostgreSQL backend will implement it next and pass the same tests.
+public protocol AuthStore: Sendable {
+    // MARK: Clients (GPTs)
+    func client(id: String) throws -> Client?
+    func saveClient(_ client: Client) throws
+    func removeClient(id: String) throws -> Bool
+    func clients() throws -> [Client]
+
+    // MARK: Pending authorizations (authorize → login → consent)
+    func beginAuthorization(_ pending: PendingAuthorization) throws
+    func pendingAuthorization(idDigest: String, now: UnixTime) throws -> PendingAuthorization?
+    /// Changes a pending authorization under its lock; nil when it is gone or expired.
+    func updatePendingAuthorization<T>(idDigest: String, now: UnixTime,
+                                       _ change: (inout PendingAuthorization) throws -> T) throws -> T?
+    func endAuthorization(idDigest: String) throws
+
+    // MARK: Authorization codes
+    func issueAuthorizationCode(_ code: AuthorizationCodeRecord) throws
+    /// Marks the code spent and names the family its tokens will join, in one step (S05).
+    func redeemAuthorizationCode(digest: String, now: UnixTime, familyID: String) throws -> CodeRedemption
+
+    // MARK: Tokens
+    func issueTokens(family: TokenFamily, access: AccessTokenRecord, refresh: RefreshTokenRecord) throws
+    /// The access token if it exists, has not expired and its family is not revoked (S18, S21).
+    func activeAccessToken(digest: String, now: UnixTime) throws -> AccessTokenRecord?
+    /// Rotates a refresh token (S19). `issue` makes the new pair for the family's next generation.
+    func rotateRefreshToken(digest: String, clientID: String, now: UnixTime, grace: Int64,
+                            issue: (TokenFamily) -> (AccessTokenRecord, RefreshTokenRecord)) throws -> RefreshRotation
+    func revokeTokenFamily(id: String, reason: String, now: UnixTime) throws
+
+    // MARK: Users
+    /// Creates the user on first sign-in (exactly one per GPT and address) or updates last-seen.
+    func recordSignIn(clientID: String, identity: SignedInIdentity, now: UnixTime) throws -> User
+    func user(clientID: String, email: String) throws -> User?
+    func recordConsent(clientID: String, email: String, now: UnixTime) throws
+    func users(clientID: String?) throws -> [User]
+
+    // MARK: Abuse limits (S30)
+    /// Counts one event against `key`; `.limited` once more than `limit` fell in the window.
+    func countEvent(key: String, limit: Int, window: Int64, now: UnixTime) throws -> Allowance
+    /// Whether `key` is already over `limit` in the current window, without counting.
+    func checkEvents(key: String, limit: Int, window: Int64, now: UnixTime) throws -> Allowance
+
+    // MARK: Housekeeping
+    /// Deletes records whose expiry has passed, looking only at what is due (no table scan);
+    /// does nothing if another process swept in the last minute.
+    func sweepExpired(now: UnixTime) throws
+}
+
+/// The stable user id of an address at a GPT.
+public func userID(clientID: String, email: String) -> String {
+    String(Secrets.digest(clientID + "\n" + email.lowercased()).prefix(32))
+}

@@ -1,0 +1,155 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The installation's settings, `config.json` in the data folder, written by `gptauth init`.
+/// Endpoint processes read it once at start-up: restart the pools after editing it by hand.
+public struct Configuration: Codable, Sendable, Equatable {
+    /// The public base URL, e.g. `https://auth.example.com`. Every URL we print or redirect to is
+    /// built from it, never from `Host` or `X-Forwarded-*` (S25).
+    public var issuer: String
+    /// Hex key for HMACs (CSRF tokens, one-time login codes). Made at `init`; never shown.
+    public var secretKey: String
+    public var accessTokenLifetime: Int64 = 3600
+    /// Refresh tokens expire after this long without use (S18).
+    public var refreshTokenLifetime: Int64 = 30 * 24 * 3600
+    /// Authorization codes live this long (S07: at most 10 minutes).
+    public var codeLifetime: Int64 = 120
+    /// A sign-in started at `/oauth/authorize` must finish within this.
+    public var pendingLifetime: Int64 = 900
+    /// How long after a rotation the previous refresh token may be presented once more (a retry of
+    /// a refresh whose answer was lost) without being treated as reuse. 0 turns it off.
+    public var refreshReuseGrace: Int64 = 30
+    public var google: GoogleSettings?
+    public var emailLogin: EmailLoginSettings?
+    public var mail: MailSettings
+    /// fsync every record before acknowledging it (survives power loss, slower). Without it a record
+    /// survives the kill of any process but the last few seconds may be lost on power loss.
+    public var fsync: Bool = false
+
+    public init(issuer: String, secretKey: String, google: GoogleSettings? = nil,
+                emailLogin: EmailLoginSettings? = EmailLoginSettings(), mail: MailSettings) {
+        self.issuer = issuer
+        self.secretKey = secretKey
+        self.google = google
+        self.emailLogin = emailLogin
+        self.mail = mail
+    }
+
+    /// The key bytes for HMACs.
+    public var macKey: [UInt8] { Hex.decode(secretKey) ?? Array(secretKey.utf8) }
+
+    /// `issuer` without a trailing slash.
+    public var baseURL: String { issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer }
+
+    public var authorizationURL: String { baseURL + "/oauth/authorize" }
+    public var tokenURL: String { baseURL + "/oauth/token" }
+    public var googleCallbackURL: String { baseURL + "/oauth/login/google/callback" }
+
+    /// Cookies carry `Secure` whenever the issuer is https (S15).
+    public var secureCookies: Bool { issuer.lowercased().hasPrefix("https://") }
+
+    /// Checks what a hand edit could break; the message says which setting is wrong.
+    public func validate() throws(ConfigurationError) {
+        guard issuer.hasPrefix("https://") || RedirectURIPolicy.isLoopbackHTTP(issuer) else {
+            throw .invalid("issuer must be an https:// URL (http:// only on 127.0.0.1 or localhost)")
+        }
+        guard macKey.count >= 32 else { throw .invalid("secretKey must be at least 32 bytes of hex") }
+        guard codeLifetime > 0 && codeLifetime <= 600 else { throw .invalid("codeLifetime must be 1…600 seconds (S07)") }
+        guard accessTokenLifetime > 0, refreshTokenLifetime > 0, pendingLifetime > 0, refreshReuseGrace >= 0 else {
+            throw .invalid("lifetimes must be positive")
+        }
+        guard google != nil || emailLogin != nil else { throw .invalid("enable at least one sign-in provider") }
+    }
+
+    /// Reads and validates `config.json` from the data folder.
+    public static func load(dataFolder: String) throws(ConfigurationError) -> Configuration {
+        let path = dataFolder + "/config.json"
+        guard let bytes = FileIO.readAll(path) else {
+            throw .missing("no configuration at \(path); run `gptauth init` first")
+        }
+        let configuration: Configuration
+        do {
+            configuration = try JSON.decode(Configuration.self, from: bytes)
+        } catch {
+            throw .invalid("\(path) is not valid: \(error)")
+        }
+        try configuration.validate()
+        return configuration
+    }
+}
+
+/// Google sign-in (OpenID Connect authorization code flow). The endpoint URLs default to Google's
+/// and can point elsewhere (tests use a local stand-in that speaks the same HTTP).
+public struct GoogleSettings: Codable, Sendable, Equatable {
+    public var clientID: String
+    public var clientSecret: String
+    public var authorizationEndpoint: String = "https://accounts.google.com/o/oauth2/v2/auth"
+    public var tokenEndpoint: String = "https://oauth2.googleapis.com/token"
+    public var userinfoEndpoint: String = "https://openidconnect.googleapis.com/v1/userinfo"
+
+    public init(clientID: String, clientSecret: String) {
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+    }
+}
+
+/// Sign-in with a 6-digit code sent by email.
+public struct EmailLoginSettings: Codable, Sendable, Equatable {
+    public var codeLifetime: Int64 = 600
+    public var maxAttempts: Int = 5
+    /// Codes sent to one address per hour (S30).
+    public var maxCodesPerHour: Int = 5
+
+    public init() {}
+}
+
+/// Where outgoing mail goes.
+public struct MailSettings: Codable, Sendable, Equatable {
+    /// `folder` (one .eml file per message, for local runs and tests) or `sendmail`.
+    public var backend: String
+    /// For `folder`: the folder, relative to the data folder unless absolute.
+    public var folder: String?
+    /// For `sendmail`: the command and its arguments (`/usr/sbin/sendmail -t -i`).
+    public var command: [String]?
+    public var from: String
+
+    public init(backend: String, folder: String? = nil, command: [String]? = nil, from: String) {
+        self.backend = backend
+        self.folder = folder
+        self.command = command
+        self.from = from
+    }
+}
+
+/// A configuration that is missing or wrong.
+public enum ConfigurationError: Error, Sendable, CustomStringConvertible {
+    case missing(String)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .missing(let message), .invalid(let message): return message
+        }
+    }
+}
+
+extension Configuration {
+    // Defaults apply to keys missing from a hand-written file.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        issuer = try c.decode(String.self, forKey: .issuer)
+        secretKey = try c.decode(String.self, forKey: .secretKey)
+        accessTokenLifetime = try c.decodeIfPresent(Int64.self, forKey: .accessTokenLifetime) ?? 3600
+        refreshTokenLifetime = try c.decodeIfPresent(Int64.self, forKey: .refreshTokenLifetime) ?? 30 * 24 * 3600
+        codeLifetime = try c.decodeIfPresent(Int64.self, forKey: .codeLifetime) ?? 120
+        pendingLifetime = try c.decodeIfPresent(Int64.self, forKey: .pendingLifetime) ?? 900
+        refreshReuseGrace = try c.decodeIfPresent(Int64.self, forKey: .refreshReuseGrace) ?? 30
+        google = try c.decodeIfPresent(GoogleSettings.self, forKey: .google)
+        emailLogin = try c.decodeIfPresent(EmailLoginSettings.self, forKey: .emailLogin)
+        mail = try c.decode(MailSettings.self, forKey: .mail)
+        fsync = try c.decodeIfPresent(Bool.self, forKey: .fsync) ?? false
+    }
+}

@@ -1,0 +1,102 @@
+import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Where random bytes come from. Production uses the system CSPRNG (getrandom(2), S16);
+/// tests inject a seeded source so a run is repeatable.
+public protocol RandomSource: Sendable {
+    func bytes(_ count: Int) -> [UInt8]
+}
+
+/// The system CSPRNG: `SystemRandomNumberGenerator` is getrandom(2) on Linux.
+public struct SystemRandom: RandomSource {
+    public init() {}
+    public func bytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+}
+
+/// Creating, digesting and comparing secrets: tokens, codes, client secrets, cookies.
+public enum Secrets {
+    /// A new secret with 256 bits of entropy (S16), URL-safe, with a readable prefix so a leaked
+    /// value is recognisable (`gpa_at_` access token, `gpa_rt_` refresh token, …).
+    public static func newToken(prefix: String, random: RandomSource) -> String {
+        prefix + Base64URL.encode(random.bytes(32))
+    }
+
+    /// Lower-case hex SHA-256: the only form in which a secret is stored (S17).
+    public static func digest(_ secret: String) -> String {
+        Hex.encode(Array(SHA256.hash(data: Array(secret.utf8))))
+    }
+
+    /// Lower-case hex HMAC-SHA-256 under the installation's key.
+    public static func mac(_ message: String, key: [UInt8]) -> String {
+        let code = HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: SymmetricKey(data: key))
+        return Hex.encode(Array(code))
+    }
+
+    /// Compares without an early exit, so the time taken does not tell how much matched (S17).
+    public static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let left = Array(a.utf8), right = Array(b.utf8)
+        var difference = UInt8(left.count == right.count ? 0 : 1)
+        let count = max(left.count, right.count)
+        for index in 0..<count {
+            let x = index < left.count ? left[index] : 0
+            let y = index < right.count ? right[index] : 0
+            difference |= x ^ y
+        }
+        return difference == 0
+    }
+}
+
+/// Lower-case hexadecimal.
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func decode(_ text: String) -> [UInt8]? {
+        let chars = Array(text.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(chars.count / 2)
+        var index = 0
+        while index < chars.count {
+            guard let high = value(chars[index]), let low = value(chars[index + 1]) else { return nil }
+            out.append(high << 4 | low)
+            index += 2
+        }
+        return out
+    }
+
+    private static func value(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}
+
+/// Base64 with the URL-safe alphabet and no padding (RFC 4648 §5), as PKCE and tokens use it.
+public enum Base64URL {
+    public static func encode(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
