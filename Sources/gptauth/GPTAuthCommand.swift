@@ -1,0 +1,266 @@
+import ArgumentParser
+import Foundation
+import GPTAuthCore
+
+struct GPTAuthCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gptauth",
+        abstract: "Operate a GPTAuth installation: its data folder, its GPTs (OAuth clients) and their users.",
+        subcommands: [Init.self, ClientCommand.self, UsersCommand.self]
+    )
+}
+
+/// `--data DIR`, or `GPTAUTH_DATA`.
+struct DataFolder: ParsableArguments {
+    @Option(name: .long, help: "The data folder (default: $GPTAUTH_DATA).")
+    var data: String?
+
+    func path() throws -> String {
+        guard let folder = data ?? ProcessInfo.processInfo.environment["GPTAUTH_DATA"], !folder.isEmpty else {
+            throw ValidationError("no data folder: pass --data DIR or set GPTAUTH_DATA")
+        }
+        return folder
+    }
+
+    /// The configured installation; a clear error when the folder is missing or not initialised.
+    func service() throws -> Service {
+        let folder = try path()
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw Failure("no data folder at \(folder): run `gptauth init --data \(folder) --issuer https://…` first")
+        }
+        do {
+            return try Service.load(dataFolder: folder)
+        } catch {
+            throw Failure(error.description)
+        }
+    }
+}
+
+/// A runtime failure: printed as `Error: …`, exit status 1.
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs an operator change holding the store's operator lock, so two operators cannot interleave.
+func asOperator<T>(_ service: Service, _ body: () throws -> T) throws -> T {
+    do {
+        return try OperatorLock.holding(dataFolder: service.dataFolder, body)
+    } catch let error as StoreError {
+        throw Failure(error.description)
+    } catch let error as RegistrationError {
+        throw Failure(error.description)
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    print(String(decoding: try JSON.encodePretty(value), as: UTF8.self))
+}
+
+func timestamp(_ time: UnixTime) -> String {
+    Date(timeIntervalSince1970: TimeInterval(time)).formatted(.iso8601)
+}
+
+// MARK: init
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create the data folder and its configuration.")
+
+    @OptionGroup var folder: DataFolder
+    @Option(help: "The public base URL of this server, e.g. https://auth.example.com.")
+    var issuer: String
+    @Option(help: "Google OAuth client id (enables \"Continue with Google\").")
+    var googleClientID: String?
+    @Option(help: "Google OAuth client secret.")
+    var googleClientSecret: String?
+    @Option(help: "Google authorization endpoint (default: Google's).")
+    var googleAuthorizationURL: String?
+    @Option(help: "Google token endpoint (default: Google's).")
+    var googleTokenURL: String?
+    @Option(help: "Google userinfo endpoint (default: Google's).")
+    var googleUserinfoURL: String?
+    @Flag(help: "Turn off sign-in with an emailed code.")
+    var noEmailLogin = false
+    @Option(help: "Write mail as .eml files into this folder (relative to the data folder unless absolute).")
+    var mailFolder: String?
+    @Option(help: "Send mail with this sendmail-compatible command, e.g. \"/usr/sbin/sendmail -t -i\".")
+    var sendmail: String?
+    @Option(help: "The From address of sign-in emails.")
+    var mailFrom: String = "GPTAuth <no-reply@localhost>"
+    @Option(help: "Access token lifetime in seconds.")
+    var accessTokenLifetime: Int64 = 3600
+    @Option(help: "Refresh token inactivity lifetime in seconds.")
+    var refreshTokenLifetime: Int64 = 30 * 24 * 3600
+    @Option(help: "Authorization code lifetime in seconds (at most 600).")
+    var codeLifetime: Int64 = 120
+    @Flag(help: "fsync every record (power-loss safe, slower).")
+    var fsync = false
+
+    func validate() throws {
+        if (googleClientID == nil) != (googleClientSecret == nil) {
+            throw ValidationError("give both --google-client-id and --google-client-secret, or neither")
+        }
+        if mailFolder != nil && sendmail != nil { throw ValidationError("choose --mail-folder or --sendmail, not both") }
+    }
+
+    func run() throws {
+        let path = try folder.path()
+        let configPath = path + "/config.json"
+        guard !FileManager.default.fileExists(atPath: configPath) else {
+            throw Failure("\(configPath) already exists: this folder is initialised (edit it, or use another folder)")
+        }
+        var google: GoogleSettings?
+        if let id = googleClientID, let secret = googleClientSecret {
+            var settings = GoogleSettings(clientID: id, clientSecret: secret)
+            if let url = googleAuthorizationURL { settings.authorizationEndpoint = url }
+            if let url = googleTokenURL { settings.tokenEndpoint = url }
+            if let url = googleUserinfoURL { settings.userinfoEndpoint = url }
+            google = settings
+        }
+        let mail = sendmail.map { MailSettings(backend: "sendmail", command: $0.split(separator: " ").map(String.init), from: mailFrom) }
+            ?? MailSettings(backend: "folder", folder: mailFolder ?? "mail", from: mailFrom)
+        var configuration = Configuration(issuer: issuer, secretKey: Hex.encode(SystemRandom().bytes(32)), google: google,
+                                          emailLogin: noEmailLogin ? nil : EmailLoginSettings(), mail: mail)
+        configuration.accessTokenLifetime = accessTokenLifetime
+        configuration.refreshTokenLifetime = refreshTokenLifetime
+        configuration.codeLifetime = codeLifetime
+        configuration.fsync = fsync
+        do {
+            try configuration.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let created = try OperatorLock.holding(dataFolder: path) {
+            try OperatorLock.writeConfiguration(configuration, dataFolder: path)
+        }
+        guard created else { throw Failure("\(configPath) already exists") }
+        print("Initialised \(path) for \(configuration.issuer)")
+        print("Sign-in: " + [google != nil ? "Google" : nil, noEmailLogin ? nil : "emailed code"].compactMap { $0 }.joined(separator: ", "))
+        print("Next: gptauth client add --data \(path) --name \"My GPT\" --chatgpt")
+    }
+}
+
+// MARK: client
+
+struct ClientCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client", abstract: "Register and manage GPTs (OAuth clients).",
+        subcommands: [Add.self, List.self, Show.self, Remove.self, RotateSecret.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a GPT and print its GPT-editor settings.")
+        @OptionGroup var folder: DataFolder
+        @Option(help: "The GPT's name, shown on the sign-in page.") var name: String
+        @Option(name: .customLong("redirect-uri"), help: "An exact callback URL (repeatable).") var redirectURIs: [String] = []
+        @Flag(help: "Accept ChatGPT's callback URLs for any GPT id (chat.openai.com and chatgpt.com).") var chatgpt = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let service = try folder.service()
+            let (client, secret) = try asOperator(service) {
+                try ClientRegistration.register(name: name, redirectURIs: redirectURIs, chatGPTCallbacks: chatgpt,
+                                                store: service.store, now: service.clock.now(), random: service.random)
+            }
+            let settings = EditorSettings(client: client, secret: secret, configuration: service.configuration)
+            if json { try printJSON(settings) } else { print(settings.text) }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List registered GPTs.")
+        @OptionGroup var folder: DataFolder
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let service = try folder.service()
+            let clients = try service.store.clients()
+            if json {
+                try printJSON(clients.map { EditorSettings(client: $0, secret: nil, configuration: service.configuration) })
+                return
+            }
+            if clients.isEmpty { print("No GPTs registered yet: gptauth client add --name \"My GPT\" --chatgpt") }
+            for client in clients {
+                print("\(client.id)  \(client.name)  (created \(timestamp(client.createdAt)))")
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a GPT's GPT-editor settings (without the secret).")
+        @OptionGroup var folder: DataFolder
+        @Argument(help: "The client id.") var id: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let service = try folder.service()
+            guard let client = try service.store.client(id: id) else { throw Failure("no client with id \(id)") }
+            let settings = EditorSettings(client: client, secret: nil, configuration: service.configuration)
+            if json { try printJSON(settings) } else { print(settings.text) }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a GPT; its tokens stop working at once.")
+        @OptionGroup var folder: DataFolder
+        @Argument(help: "The client id.") var id: String
+
+        func run() throws {
+            let service = try folder.service()
+            let removed = try asOperator(service) { try service.store.removeClient(id: id) }
+            guard removed else { throw Failure("no client with id \(id)") }
+            print("Removed \(id).")
+        }
+    }
+
+    struct RotateSecret: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rotate-secret",
+            abstract: "Make a new client secret; the old one stops working at once.")
+        @OptionGroup var folder: DataFolder
+        @Argument(help: "The client id.") var id: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let service = try folder.service()
+            let (client, secret) = try asOperator(service) {
+                try ClientRegistration.rotateSecret(clientID: id, store: service.store, now: service.clock.now(),
+                                                    random: service.random)
+            }
+            let settings = EditorSettings(client: client, secret: secret, configuration: service.configuration)
+            if json { try printJSON(settings) } else { print(settings.text) }
+        }
+    }
+}
+
+// MARK: users
+
+struct UsersCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "users", abstract: "Your GPTs' users: the email list.",
+                                                    subcommands: [List.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users (all GPTs, or one).")
+        @OptionGroup var folder: DataFolder
+        @Option(help: "Only this GPT's users.") var client: String?
+        @Flag(help: "CSV with a header row (opens in a spreadsheet).") var csv = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let service = try folder.service()
+            if let client, try service.store.client(id: client) == nil { throw Failure("no client with id \(client)") }
+            let users = try service.store.users(clientID: client)
+            if csv {
+                print(UserExport.csv(users, timestamp: timestamp), terminator: "")
+            } else if json {
+                try printJSON(users)
+            } else {
+                if users.isEmpty { print("No users yet.") }
+                for user in users {
+                    print("\(user.email)  \(user.name.isEmpty ? "-" : user.name)  \(user.provider)  \(user.clientID)  last seen \(timestamp(user.lastSeen))")
+                }
+            }
+        }
+    }
+}
