@@ -47,6 +47,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["GPTAuthCore", "authorize", "login", "verify-token", "greeting", "gptauth"],
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
     ]

@@ -50,7 +50,10 @@ public struct AuthorizationCodeGrant: Sendable {
                                  scope: record.scope, createdAt: now,
                                  expiresAt: now + issuance.configuration.refreshTokenLifetime)
         let (response, access, refresh) = issuance.pair(for: family, now: now)
-        try store.issueTokens(family: family, access: access, refresh: refresh)
+        guard try store.issueTokens(family: family, access: access, refresh: refresh) else {
+            throw OAuthError(.invalidGrant, "the authorization code has already been used",
+                             cause: "code reused during its first exchange client_id=\(client.id)")
+        }
         log.info("tokens_issued", ["grant": "authorization_code", "client_id": client.id, "user": record.userID])
         return response
     }

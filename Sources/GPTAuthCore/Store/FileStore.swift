@@ -161,11 +161,14 @@ public struct FileStore: AuthStore {
 
     // MARK: Tokens
 
-    public func issueTokens(family: TokenFamily, access: AccessTokenRecord, refresh: RefreshTokenRecord) throws {
+    public func issueTokens(family: TokenFamily, access: AccessTokenRecord, refresh: RefreshTokenRecord) throws -> Bool {
         try writeTokens(access: access, refresh: refresh)
         let path = familyPath(family.id)
-        try save(family, path)
+        // Created exclusively: if a code reuse revoked this family before it existed, its tombstone
+        // is already here and the tokens above never become valid.
+        guard try FileIO.createExclusively(path, try JSON.encode(family), sync: sync) else { return false }
         try scheduleExpiry(path, at: family.expiresAt)
+        return true
     }
 
     private func writeTokens(access: AccessTokenRecord, refresh: RefreshTokenRecord) throws {
@@ -222,10 +225,26 @@ public struct FileStore: AuthStore {
         guard Identifier.isSafe(id) else { return }
         let path = familyPath(id)
         try locked(path) { () throws in
-            guard var family = try load(TokenFamily.self, path), family.revokedAt == nil else { return }
-            family.revokedAt = now
-            family.revokedReason = reason
-            try save(family, path)
+            if var family = try load(TokenFamily.self, path) {
+                guard family.revokedAt == nil else { return }
+                family.revokedAt = now
+                family.revokedReason = reason
+                try save(family, path)
+                return
+            }
+            // Not written yet (the first exchange of a reused code is still running): leave a revoked
+            // tombstone so `issueTokens` cannot create it afterwards.
+            var tombstone = TokenFamily(id: id, clientID: "", userID: "", email: "", scope: "", createdAt: now,
+                                        expiresAt: now + 86_400)
+            tombstone.revokedAt = now
+            tombstone.revokedReason = reason
+            if try FileIO.createExclusively(path, try JSON.encode(tombstone), sync: sync) {
+                try scheduleExpiry(path, at: tombstone.expiresAt)
+            } else if var family = try load(TokenFamily.self, path), family.revokedAt == nil {
+                family.revokedAt = now
+                family.revokedReason = reason
+                try save(family, path)
+            }
         }
     }
 

@@ -23,7 +23,9 @@ public protocol AuthStore: Sendable {
     func redeemAuthorizationCode(digest: String, now: UnixTime, familyID: String) throws -> CodeRedemption
 
     // MARK: Tokens
-    func issueTokens(family: TokenFamily, access: AccessTokenRecord, refresh: RefreshTokenRecord) throws
+    /// Stores a new family with its first pair; false if the family was revoked before it existed
+    /// (its code was reused while this exchange was running, S05).
+    func issueTokens(family: TokenFamily, access: AccessTokenRecord, refresh: RefreshTokenRecord) throws -> Bool
     /// The access token if it exists, has not expired and its family is not revoked (S18, S21).
     func activeAccessToken(digest: String, now: UnixTime) throws -> AccessTokenRecord?
     /// Rotates a refresh token (S19). `issue` makes the new pair for the family's next generation.

@@ -1,0 +1,237 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A running GPTAuth installation for one test class: a fresh data folder made by the real CLI, the
+/// real endpoint executables in spawn-fcgi pools, a private nginx on 127.0.0.1 (all through
+/// deploy/stack, the same script deploy/dev-up uses), and a stand-in for Google over HTTP.
+final class Stack {
+    let repo: URL
+    let bin: URL
+    let folder: URL
+    let port: UInt16
+    let google: FakeGoogle
+    /// A GPT registered with `--chatgpt` (any ChatGPT callback) and one with an exact redirect URI.
+    private(set) var gptA = RegisteredGPT(id: "", secret: "")
+    private(set) var gptB = RegisteredGPT(id: "", secret: "")
+    static let codeLifetime = 3
+    static let gptBRedirect = "https://builder.example.com/oauth/callback"
+
+    var data: URL { folder.appendingPathComponent("data") }
+    var http: HTTPClient { HTTPClient(port: port) }
+    var issuer: String { "http://127.0.0.1:\(port)" }
+
+    struct RegisteredGPT {
+        var id: String
+        var secret: String
+    }
+
+    init() throws {
+        repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        bin = try Stack.binaryFolder()
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        port = try Stack.freePort()
+        google = try FakeGoogle(script: repo.appendingPathComponent("Tests/EndToEndTests/Fixtures/fake_google.py"))
+        do {
+            try setUp()
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    private func setUp() throws {
+        let googleURL = "http://127.0.0.1:\(google.port)"
+        try cliOK(["init", "--data", data.path, "--issuer", issuer,
+                   "--google-client-id", FakeGoogle.clientID, "--google-client-secret", FakeGoogle.clientSecret,
+                   "--google-authorization-url", googleURL + "/auth", "--google-token-url", googleURL + "/token",
+                   "--google-userinfo-url", googleURL + "/userinfo", "--code-lifetime", String(Stack.codeLifetime),
+                   "--mail-from", "GPTAuth <login@example.com>"])
+        gptA = try register(["--name", "Recipe <Helper> GPT", "--chatgpt"])
+        gptB = try register(["--name", "Other GPT", "--redirect-uri", Stack.gptBRedirect])
+        // GPT B's copy of the sample API, bound per location (S20).
+        let extra = folder.appendingPathComponent("extra.conf")
+        try """
+        location = /b/api/greeting {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param GPTAUTH_CLIENT_ID \(gptB.id);
+            fastcgi_pass unix:\(folder.path)/run/greeting.sock;
+        }
+        """.write(to: extra, atomically: true, encoding: .utf8)
+        let result = try run("/bin/bash", [repo.appendingPathComponent("deploy/stack").path, "up"], environment: [
+            "GPTAUTH_VAR": folder.path, "GPTAUTH_BIN": bin.path, "GPTAUTH_PORT": String(port),
+            "GPTAUTH_CLIENT_ID": gptA.id, "GPTAUTH_NGINX_EXTRA": extra.path, "GPTAUTH_NGINX_LIMITS": "off",
+        ])
+        guard result.status == 0 else { throw HTTPClientError("deploy/stack up failed: \(result.output)") }
+    }
+
+    private func register(_ arguments: [String]) throws -> RegisteredGPT {
+        let output = try cliOK(["client", "add", "--data", data.path, "--json"] + arguments)
+        let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
+        guard let id = json["client_id"] as? String, let secret = json["client_secret"] as? String else {
+            throw HTTPClientError("client add printed no client_id/client_secret: \(output)")
+        }
+        return RegisteredGPT(id: id, secret: secret)
+    }
+
+    /// Stops everything this stack started (by the pids deploy/stack recorded) and removes its folder.
+    func stop() {
+        _ = try? run("/bin/bash", [repo.appendingPathComponent("deploy/stack").path, "down"],
+                     environment: ["GPTAUTH_VAR": folder.path])
+        google.stop()
+        if ProcessInfo.processInfo.environment["GPTAUTH_KEEP_TEST_STATE"] == nil {
+            try? FileManager.default.removeItem(at: folder)
+        }
+    }
+
+    // MARK: The operator CLI
+
+    struct Result {
+        var status: Int32
+        var output: String
+        var errors: String
+    }
+
+    func cli(_ arguments: [String]) throws -> Result {
+        try run(bin.appendingPathComponent("gptauth").path, arguments, environment: [:])
+    }
+
+    @discardableResult
+    func cliOK(_ arguments: [String]) throws -> String {
+        let result = try cli(arguments)
+        guard result.status == 0 else {
+            throw HTTPClientError("gptauth \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.errors)")
+        }
+        return result.output
+    }
+
+    func run(_ program: String, _ arguments: [String], environment: [String: String], input: [UInt8]? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe(), inPipe = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = inPipe
+        try process.run()
+        if let input { inPipe.fileHandleForWriting.write(Data(input)) }
+        try? inPipe.fileHandleForWriting.close()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
+                      errors: String(decoding: errors, as: UTF8.self))
+    }
+
+    // MARK: Mail
+
+    /// The 6-digit code in the newest message to `email` in the mail folder.
+    func latestCode(to email: String) throws -> String {
+        let mail = data.appendingPathComponent("mail")
+        let files = try FileManager.default.contentsOfDirectory(atPath: mail.path).filter { $0.hasSuffix(".eml") }
+        var newest: (Date, String)?
+        for file in files {
+            let path = mail.appendingPathComponent(file).path
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            guard text.contains("To: \(email)\r\n") else { continue }
+            let date = (try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
+            if newest == nil || date >= newest!.0 { newest = (date, text) }
+        }
+        guard let text = newest?.1, let subject = text.components(separatedBy: "\r\n").first(where: { $0.hasPrefix("Subject: ") }),
+              let code = subject.split(separator: " ").last, code.count == 6 else {
+            throw HTTPClientError("no sign-in email to \(email)")
+        }
+        return String(code)
+    }
+
+    // MARK: Locating things
+
+    /// The folder of the built executables: beside the test bundle (`swift test` builds them,
+    /// because this test target depends on them), or GPTAUTH_TEST_BIN.
+    static func binaryFolder() throws -> URL {
+        if let explicit = ProcessInfo.processInfo.environment["GPTAUTH_TEST_BIN"] { return URL(fileURLWithPath: explicit) }
+        var candidates: [URL] = []
+        if let bundle = Bundle.allBundles.first(where: { $0.bundlePath.hasSuffix(".xctest") }) {
+            candidates.append(bundle.bundleURL.deletingLastPathComponent())
+        }
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
+        for folder in candidates {
+            var probe = folder
+            for _ in 0..<3 {
+                if FileManager.default.isExecutableFile(atPath: probe.appendingPathComponent("verify-token").path) { return probe }
+                probe = probe.deletingLastPathComponent()
+            }
+        }
+        throw HTTPClientError("cannot find the built executables near \(candidates.map(\.path)); set GPTAUTH_TEST_BIN")
+    }
+
+    /// A port on 127.0.0.1 that nothing listens on right now.
+    static func freePort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+                guard bind(fd, pointer, length) == 0 else { return -1 }
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        guard bound == 0 else { throw HTTPClientError("cannot find a free port") }
+        return UInt16(bigEndian: address.sin_port)
+    }
+}
+
+/// The Google stand-in (Fixtures/fake_google.py), a real HTTP server on 127.0.0.1.
+final class FakeGoogle {
+    static let clientID = "test-google-client.apps.example"
+    static let clientSecret = "test-google-secret"
+    let port: UInt16
+    private let process: Process
+    private let input: Pipe
+
+    init(script: URL) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path, FakeGoogle.clientID, FakeGoogle.clientSecret]
+        let output = Pipe()
+        input = Pipe()
+        process.standardOutput = output
+        process.standardInput = input
+        try process.run()
+        // The first line is the port it bound.
+        var line = [UInt8]()
+        while true {
+            let byte = output.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty || byte.first == 10 { break }
+            line.append(contentsOf: byte)
+        }
+        guard let port = UInt16(String(decoding: line, as: UTF8.self)) else {
+            process.terminate()
+            throw HTTPClientError("the Google stand-in did not start (is python3 installed?)")
+        }
+        self.port = port
+    }
+
+    /// Chooses who signs in at "Google" next.
+    func nextUser(email: String, name: String, subject: String, verified: Bool = true) throws {
+        let body = try JSONSerialization.data(withJSONObject: ["email": email, "name": name, "sub": subject,
+                                                               "email_verified": verified])
+        let response = try HTTPClient(port: port).send("POST", "/_next_user", headers: [("Content-Type", "application/json")],
+                                                       body: Array(body))
+        guard response.status == 200 else { throw HTTPClientError("the Google stand-in refused the user") }
+    }
+
+    func stop() {
+        try? input.fileHandleForWriting.close()
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        process.waitUntilExit()
+    }
+}

@@ -1,0 +1,119 @@
+import Testing
+@testable import GPTAuthCore
+
+/// Responses as the serve loop writes them, and the headers every kind carries.
+@Suite("Responses")
+struct ResponseTests {
+    @Test func serializedResponseIsACGIResponse() {
+        let response = Response.json(200, ErrorBody(error: "e", message: "m"))
+        let text = String(decoding: response.serialized(), as: UTF8.self)
+        #expect(text.hasPrefix("Status: 200 OK\r\n"))
+        #expect(text.contains("Content-Type: application/json; charset=utf-8\r\n"))
+        #expect(text.contains("Content-Length: \(response.body.count)\r\n\r\n"))
+        #expect(text.hasSuffix(#"{"error":"e","message":"m"}"#))
+        #expect(String(decoding: Response(status: 204).serialized(), as: UTF8.self) == "Status: 204 No Content\r\nContent-Length: 0\r\n\r\n")
+    }
+
+    @Test(arguments: ["\n", "\r", "\r\n"])
+    func headerValuesCannotInjectHeaders(_ lineBreak: String) {
+        let response = Response.redirect("https://app.example.com/cb?x=1\(lineBreak)Set-Cookie: gpa_sid=attacker")
+        let text = String(decoding: response.serialized(), as: UTF8.self)
+        let head = text.components(separatedBy: "\r\n\r\n")[0]
+        withKnownIssue("BUG: Response.serialized filters Characters; \"\\r\\n\" is one Character and passes the filter") {
+            #expect(!head.contains("\nSet-Cookie"))
+            #expect(!head.contains("\rSet-Cookie"))
+            #expect(head.contains("Location: https://app.example.com/cb?x=1Set-Cookie: gpa_sid=attacker"))
+        } when: {
+            lineBreak == "\r\n"
+        }
+    }
+
+    @Test func S26_S27_pagesAndRedirectsCarryTheBrowserHeaders() {
+        for response in [Response.html(200, "<p>x</p>"), Response.redirect("https://x.example/"),
+                         ErrorResponse.render(HTTPError(status: 400, "bad"), style: .page)] {
+            #expect(response.header("Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
+            #expect(response.header("X-Frame-Options") == "DENY")
+            #expect(response.header("Referrer-Policy") == "no-referrer")
+            #expect(response.header("X-Content-Type-Options") == "nosniff")
+        }
+    }
+
+    @Test func S28_jsonIsNoStoreAndNosniff() {
+        for response in [Response.json(200, ErrorBody(error: "a", message: "b")),
+                         OAuthError(.invalidGrant, "x").response,
+                         ErrorResponse.render(HTTPError(status: 429, "slow", headers: [("Retry-After", "5")]), style: .json)] {
+            #expect(response.header("Cache-Control") == "no-store")
+            #expect(response.header("Pragma") == "no-cache")
+            #expect(response.header("X-Content-Type-Options") == "nosniff")
+        }
+        let throttled = ErrorResponse.render(HTTPError(status: 429, "slow", headers: [("Retry-After", "5")]), style: .json)
+        #expect(throttled.status == 429)
+        #expect(throttled.header("Retry-After") == "5")
+    }
+
+    @Test(arguments: [
+        (OAuthError.Code.invalidRequest, 400), (.invalidClient, 401), (.invalidGrant, 400), (.unsupportedGrantType, 400),
+        (.slowDown, 429), (.serverError, 500), (.temporarilyUnavailable, 503),
+    ])
+    func S23_oauthErrorStatuses(_ code: OAuthError.Code, _ status: Int) {
+        let response = OAuthError(code, "why").response
+        #expect(response.status == status)
+        #expect((response.header("WWW-Authenticate") != nil) == (code == .invalidClient))
+    }
+
+    @Test func errorsThrownByAnEndpointBecomeResponsesNeverCrashes() {
+        struct Failing: Endpoint {
+            let error: any Error
+            var errorStyle: ErrorStyle { .json }
+            var log: Log { Log(component: "test") }
+            func respond(to request: Request) throws -> Response { throw error }
+        }
+        struct Unexpected: Error {}
+        #expect(Failing(error: HTTPError(status: 404, "no")).response(to: Request(params: [:])).status == 404)
+        #expect(Failing(error: StoreError.io("disk full")).response(to: Request(params: [:])).status == 503)
+        let unexpected = Failing(error: Unexpected()).response(to: Request(params: [:]))
+        #expect(unexpected.status == 500)
+        #expect(!unexpected.text.contains("Unexpected"))  // internals stay in the log
+    }
+}
+
+/// Mail as written to the folder backend.
+@Suite("Mail")
+struct MailTests {
+    @Test func messageIsRFC5322WithCRLF() {
+        let message = EmailOneTimeCode.message(code: "123456", to: "ada@example.com", gptName: "Travel", minutes: 10)
+        let text = message.rendered(from: "x@example.com", date: 1, messageID: "id@gptauth")
+        #expect(text.hasPrefix("From: x@example.com\r\nTo: ada@example.com\r\nSubject: Your sign-in code for Travel: 123456\r\n"))
+        #expect(text.contains("\r\n\r\nYour code to sign in to Travel is:\r\n"))
+        #expect(!text.replacingOccurrences(of: "\r\n", with: "").contains("\n"))
+    }
+
+    @Test(arguments: ["\n", "\r", "\r\n"])
+    func headerValuesCannotInjectHeaders(_ lineBreak: String) {
+        let message = MailMessage(to: "ada@example.com\(lineBreak)Bcc: victim@example.com", subject: "Hi\(lineBreak)X-Evil: 1", text: "body")
+        let head = message.rendered(from: "x@example.com", date: 1, messageID: "id").components(separatedBy: "\r\n\r\n")[0]
+        withKnownIssue("BUG: MailMessage.rendered's clean() filters Characters; \"\\r\\n\" is one Character and passes") {
+            #expect(!head.contains("\nBcc:"))
+            #expect(!head.contains("\nX-Evil:"))
+        } when: {
+            lineBreak == "\r\n"
+        }
+    }
+
+    @Test func unknownBackendIsAnError() {
+        let mailer = Mailer(settings: MailSettings(backend: "pigeon", from: "x@example.com"), dataFolder: "/nonexistent")
+        #expect(throws: MailError.self) {
+            try mailer.send(MailMessage(to: "a@example.com", subject: "s", text: "t"), now: 0, random: SeededRandom(seed: 1))
+        }
+    }
+
+    @Test(arguments: [
+        ("  Ada@Example.COM ", "ada@example.com" as String?), ("a@b.co", "a@b.co"), ("o'neil&co@example.com", "o'neil&co@example.com"),
+        ("no-at-sign", nil), ("a@b", nil), ("@example.com", nil), ("a@.example.com", nil), ("a@example.com.", nil),
+        ("a@@example.com", nil), ("a b@example.com", nil), ("<a>@example.com", nil), ("a@exam\"ple.com", nil),
+        ("a\u{0}@example.com", nil), (String(repeating: "a", count: 65) + "@example.com", nil),
+    ])
+    func emailAddressesAreChecked(_ raw: String, _ normalized: String?) {
+        #expect(EmailAddress.normalized(raw) == normalized)
+    }
+}
