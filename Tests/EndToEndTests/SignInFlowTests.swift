@@ -42,7 +42,7 @@ final class SignInFlowTests: XCTestCase {
                                       [("request", request), ("csrf", try browser.hidden("csrf")), ("email", email)])
         XCTAssertEqual(sent.status, 200, sent.text)
         XCTAssertTrue(sent.text.contains("Check your email"))
-        let code = try stack.latestCode(to: email)
+        let code = try stack.latestCode(to: email.lowercased())
         var answer = try browser.submit(port: port, "/oauth/login/email/verify",
                                         [("request", request), ("csrf", try browser.hidden("csrf")), ("code", code)])
         if expectConsent {

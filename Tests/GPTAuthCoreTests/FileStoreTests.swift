@@ -176,7 +176,7 @@ struct FileStoreTests {
         let app = try TestInstallation()
         defer { app.remove() }
         let (family, access, refresh) = Self.tokens(family: "fam")
-        try app.store.issueTokens(family: family, access: access, refresh: refresh)
+        #expect(try app.store.issueTokens(family: family, access: access, refresh: refresh))
         let folder = app.folder
         let generations = SharedList<Int>()
         runOnThreads(8) { thread in
@@ -202,7 +202,7 @@ struct FileStoreTests {
         defer { app.remove() }
         let store = app.store
         let (family, access, refresh) = Self.tokens(family: "fam")
-        try store.issueTokens(family: family, access: access, refresh: refresh)
+        #expect(try store.issueTokens(family: family, access: access, refresh: refresh))
         #expect(try store.activeAccessToken(digest: access.digest, now: Self.now) == access)
         try store.revokeTokenFamily(id: "fam", reason: "first", now: Self.now + 1)
         try store.revokeTokenFamily(id: "fam", reason: "second", now: Self.now + 2)
@@ -219,7 +219,7 @@ struct FileStoreTests {
         let app = try TestInstallation()
         defer { app.remove() }
         let (family, access, refresh) = Self.tokens(family: "fam")
-        try app.store.issueTokens(family: family, access: access, refresh: refresh)
+        #expect(try app.store.issueTokens(family: family, access: access, refresh: refresh))
         #expect(try app.store.activeAccessToken(digest: access.digest, now: access.expiresAt - 1) != nil)
         #expect(try app.store.activeAccessToken(digest: access.digest, now: access.expiresAt) == nil)
         #expect(try app.store.activeAccessToken(digest: "not-a-digest", now: Self.now) == nil)
@@ -285,7 +285,7 @@ struct FileStoreTests {
         try store.issueAuthorizationCode(Self.code("old-code"))
         try store.beginAuthorization(Self.pending("old-pending"))
         let (family, oldAccess, refresh) = Self.tokens(family: "fam")
-        try store.issueTokens(family: family, access: oldAccess, refresh: refresh)
+        #expect(try store.issueTokens(family: family, access: oldAccess, refresh: refresh))
         _ = try store.countEvent(key: "short", limit: 5, window: 60, now: t0)
         // A limit window that ends, then restarts late: its old expiry line falls due but the record lives.
         _ = try store.countEvent(key: "restarted", limit: 5, window: 600, now: t0)
@@ -365,7 +365,7 @@ struct FileStoreTests {
             }
         }
         // A second exclusive create loses cleanly and leaves the first record as it was.
-        let path = folder + "/once.json"
+        let path = folder + "/once.txt"
         #expect(try FileIO.createExclusively(path, Array("first".utf8), sync: false))
         #expect(try !FileIO.createExclusively(path, Array("second".utf8), sync: true))
         #expect(FileIO.readAll(path) == Array("first".utf8))

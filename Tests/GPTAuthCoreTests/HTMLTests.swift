@@ -117,6 +117,8 @@ struct HTMLTests {
         let consent = browser.get("/oauth/login/google/callback", query: [("state", state), ("code", FakeGoogle.code)])
         #expect(consent.status == 200)
         expectNoInjection(consent)
+        // The hostile name did arrive (it is kept for the builder's export), and no page shows it raw.
+        #expect(try app.store.user(clientID: app.chatGPT.id, email: "grace@example.com")?.name == Self.evilName)
         // Google's `error` parameter is never echoed raw.
         let second = try browser.startSignIn(app.chatGPT)
         let again = browser.get("/oauth/login/google", query: [("request", second.handle)])

@@ -73,13 +73,13 @@ struct LoginTests {
         let signIn = try alice.startSignIn(app.chatGPT)
         // Mallory has her own session (from her own authorize) and Alice's link.
         let mallory = Browser(app, remoteAddress: "203.0.113.66")
-        _ = mallory.authorize(app.chatGPT)
+        let malloryLink = try #require(mallory.authorize(app.chatGPT).location)
         #expect(mallory.cookies["gpa_sid"] != nil && mallory.cookies["gpa_sid"] != alice.cookies["gpa_sid"])
         let page = mallory.get("/oauth/login", query: [("request", signIn.handle)])
         #expect(page.status == 400)
         #expect(page.text.contains("another browser"))
         // Even with a CSRF token valid for her own session.
-        let malloryCSRF = try #require(Browser.csrf(in: mallory.open(try #require(mallory.history.last?.location))))
+        let malloryCSRF = try #require(Browser.csrf(in: mallory.open(malloryLink)))
         let post = mallory.post("/oauth/login/email", form: [("request", signIn.handle), ("csrf", malloryCSRF),
                                                              ("email", "mallory@example.com")])
         #expect(post.status == 400)

@@ -41,7 +41,7 @@ struct PKCETests {
         #expect(error?.code == .invalidRequest)
     }
 
-    @Test func methodWithoutChallengeIsRefused() {
+    @Test func methodWithoutChallengeIsRefused() throws {
         #expect(throws: OAuthError.self) { try PKCE.validateChallenge(nil, method: "S256") }
         #expect(try PKCE.validateChallenge(nil, method: nil) == nil)
     }

@@ -145,6 +145,16 @@ struct ParametersTests {
         #expect((#expect(throws: HTTPError.self) { try Parameters(jsonObject: huge) })?.status == 413)
     }
 
+    @Test func duplicateJSONMembersAreNotSilentlyMerged() throws {
+        // RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
+        let body = Array(#"{"grant_type":"password","grant_type":"refresh_token"}"#.utf8)
+        let error = #expect(throws: HTTPError.self) { try Parameters(jsonObject: body) }
+        #expect(error?.status == 400)
+        #expect(error?.message.contains("grant_type") == true)
+        // Escaped spellings of the same name are the same member.
+        #expect(throws: HTTPError.self) { try Parameters(jsonObject: Array(#"{"code":"a","c\u006fde":"b"}"#.utf8)) }
+    }
+
     // MARK: Request: media types, path, headers
 
     @Test func bodyMediaTypes() throws {

@@ -43,11 +43,56 @@ public struct Parameters: Sendable, Equatable {
             throw HTTPError(status: 400, "The body is not a JSON object of string values.")
         }
         guard object.count <= Limits.parameterCount else { throw HTTPError(status: 400, "Too many parameters.") }
+        // A decoder keeps one of two equal members silently; RFC 6749 §3.1 wants a repeat refused.
+        if let names = Parameters.memberNames(bytes), names.count != object.count {
+            let repeated = Dictionary(grouping: names, by: { $0 }).first { $0.value.count > 1 }?.key ?? "a parameter"
+            throw HTTPError(status: 400, "The parameter \(repeated.prefix(40)) was sent more than once.")
+        }
         for (name, scalar) in object {
             guard scalar.text.utf8.count <= Limits.parameterValue, name.utf8.count <= 128 else {
                 throw HTTPError(status: 400, "The parameter \(name.prefix(40)) is too long.")
             }
             values[name] = [scalar.text]
+        }
+    }
+
+    /// The member names of a flat JSON object, in order, repeats included (nil if it is not flat).
+    static func memberNames(_ bytes: [UInt8]) -> [String]? {
+        var index = 0
+        func skipSpace() { while index < bytes.count, [9, 10, 13, 32].contains(bytes[index]) { index += 1 } }
+        /// The raw text of the string starting at `index` (which is a quote), escapes kept.
+        func rawString() -> ArraySlice<UInt8>? {
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+            let start = index
+            index += 1
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+            }
+            guard index < bytes.count else { return nil }
+            index += 1
+            return bytes[start..<index]
+        }
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return nil }
+        index += 1
+        var names: [String] = []
+        while true {
+            skipSpace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { return names }
+            guard let raw = rawString(), let name = try? JSON.decode(String.self, from: Array(raw)) else { return nil }
+            names.append(name)
+            skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+            index += 1
+            skipSpace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+                guard rawString() != nil else { return nil }
+            } else {
+                while index < bytes.count, bytes[index] != UInt8(ascii: ","), bytes[index] != UInt8(ascii: "}") { index += 1 }
+            }
+            skipSpace()
+            guard index < bytes.count else { return nil }
+            if bytes[index] == UInt8(ascii: ",") { index += 1 }
         }
     }
 

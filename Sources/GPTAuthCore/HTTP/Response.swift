@@ -85,13 +85,24 @@ public struct Response: Sendable {
         var head = "Status: \(status) \(Response.reason(status))\r\n"
         for (name, value) in headers {
             // Header injection defence: a value never carries a line break.
-            let clean = value.filter { $0 != "\r" && $0 != "\n" }
-            head += "\(name): \(clean)\r\n"
+            head += "\(name): \(HeaderText.singleLine(value))\r\n"
         }
         if !headers.contains(where: { $0.0.lowercased() == "content-type" }) && !body.isEmpty {
             head += "Content-Type: text/plain; charset=utf-8\r\n"
         }
         head += "Content-Length: \(body.count)\r\n\r\n"
         return Array(head.utf8) + body
+    }
+}
+
+/// Header values on one line: every CR, LF and other control character is dropped. (Filtering
+/// `Character`s would miss "\r\n", which Swift treats as one Character equal to neither.)
+public enum HeaderText {
+    public static func singleLine(_ value: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in value.unicodeScalars where scalar.value >= 0x20 && scalar.value != 0x7f {
+            out.append(scalar)
+        }
+        return String(out)
     }
 }

@@ -16,7 +16,7 @@ public struct MailMessage: Sendable, Equatable {
 
     /// RFC 5322 text. Header values are cleaned of line breaks (header injection).
     func rendered(from: String, date: UnixTime, messageID: String) -> String {
-        func clean(_ s: String) -> String { s.filter { $0 != "\r" && $0 != "\n" } }
+        let clean = HeaderText.singleLine
         return """
         From: \(clean(from))\r
         To: \(clean(to))\r

@@ -6,23 +6,36 @@ public enum ClientAuthentication {
     public static let failureWindow: Int64 = 300
 
     /// The authenticated client, or `invalid_client` (401).
+    ///
+    /// S30: an address that keeps failing is refused before any check (429 with Retry-After). Failures
+    /// for one client id answer 429 instead of 401 once there are too many — but a request with the
+    /// right secret from an address that is not throttled always succeeds: client ids are public, so a
+    /// per-id block would let anyone lock ChatGPT out of a GPT, and a 256-bit secret cannot be guessed.
     public static func authenticate(_ request: Request, _ body: Parameters, store: AuthStore,
                                     now: UnixTime) throws -> Client {
         let (clientID, secret) = try credentials(request, body)
-        let keys = ["client-auth-fail:id:\(clientID)", "client-auth-fail:addr:\(request.remoteAddress)"]
-        for key in keys {
-            if case .limited(let retryAfter) = try store.checkEvents(key: key, limit: failureLimit, window: failureWindow, now: now) {
-                throw OAuthError(.slowDown, "too many failed client authentications; try again in \(retryAfter) seconds",
-                                 cause: "client authentication throttled key=\(key)", retryAfter: retryAfter)
+        let addressKey = "client-auth-fail:addr:\(request.remoteAddress)"
+        if case .limited(let retryAfter) = try store.checkEvents(key: addressKey, limit: failureLimit, window: failureWindow, now: now) {
+            throw throttled(retryAfter, key: "address")
+        }
+        if let client = try store.client(id: clientID),
+           Secrets.constantTimeEquals(Secrets.digest(secret), client.secretDigest) {
+            return client
+        }
+        var retryAfter: Int64?
+        for key in [addressKey, "client-auth-fail:id:\(clientID)"] {
+            if case .limited(let wait) = try store.countEvent(key: key, limit: failureLimit, window: failureWindow, now: now) {
+                retryAfter = max(retryAfter ?? 0, wait)
             }
         }
-        guard let client = try store.client(id: clientID),
-              Secrets.constantTimeEquals(Secrets.digest(secret), client.secretDigest) else {
-            for key in keys { _ = try store.countEvent(key: key, limit: failureLimit, window: failureWindow, now: now) }
-            throw OAuthError(.invalidClient, "client authentication failed",
-                             cause: "client authentication failed client_id=\(clientID.prefix(64))")
-        }
-        return client
+        if let retryAfter { throw throttled(retryAfter, key: "client_id=\(clientID.prefix(64))") }
+        throw OAuthError(.invalidClient, "client authentication failed",
+                         cause: "client authentication failed client_id=\(clientID.prefix(64))")
+    }
+
+    private static func throttled(_ retryAfter: Int64, key: String) -> OAuthError {
+        OAuthError(.slowDown, "too many failed client authentications; try again in \(retryAfter) seconds",
+                   cause: "client authentication throttled \(key)", retryAfter: retryAfter)
     }
 
     /// The (id, secret) pair from exactly one method: "The client MUST NOT use more than one

@@ -49,7 +49,7 @@ public struct RefreshTokenGrant: Sendable {
 ///
 /// A duplicated retry: if ChatGPT's refresh request succeeded here but the answer was lost, it will
 /// present the same (now previous) refresh token again. Within `Configuration.refreshReuseGrace`
-/// seconds of that rotation, the previous token rotates once more instead of revoking everything;
+/// seconds of that rotation, the previous token rotates once more (once) instead of revoking everything;
 /// the pair issued in the lost answer is then out of date, and if it ever shows up, that is reuse.
 /// After the grace window, or for any older generation, reuse revokes the whole family.
 public enum RefreshTokenRotation {
@@ -65,7 +65,7 @@ public enum RefreshTokenRotation {
         guard family.revokedAt == nil else { return .refuse("token family revoked (\(family.revokedReason ?? "revoked"))") }
         guard family.expiresAt > now, presented.expiresAt > now else { return .refuse("refresh token expired") }  // S18
         if presented.generation == family.currentGeneration { return .rotate(fromGrace: false) }
-        if presented.generation == family.graceGeneration, let until = family.graceUntil, now <= until {
+        if presented.generation == family.graceGeneration, let until = family.graceUntil, now < until {
             return .rotate(fromGrace: true)
         }
         return .reuse

@@ -205,9 +205,16 @@ public struct FileStore: AuthStore {
                 try save(family, path)
                 return .reuseDetected(family)
             case .rotate(let fromGrace):
-                if !fromGrace {
+                if fromGrace {
+                    // The retry is served once; the previous token is now simply rotated out.
+                    family.graceGeneration = nil
+                    family.graceUntil = nil
+                } else if grace > 0 {
                     family.graceGeneration = family.currentGeneration
                     family.graceUntil = now + grace
+                } else {
+                    family.graceGeneration = nil
+                    family.graceUntil = nil
                 }
                 family.currentGeneration += 1
                 let (access, refresh) = issue(family)

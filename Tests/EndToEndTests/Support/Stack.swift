@@ -89,11 +89,7 @@ final class Stack {
 
     // MARK: The operator CLI
 
-    struct Result {
-        var status: Int32
-        var output: String
-        var errors: String
-    }
+    typealias Result = Subprocess.Result
 
     func cli(_ arguments: [String]) throws -> Result {
         try run(bin.appendingPathComponent("gptauth").path, arguments, environment: [:])
@@ -109,22 +105,7 @@ final class Stack {
     }
 
     func run(_ program: String, _ arguments: [String], environment: [String: String], input: [UInt8]? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe(), inPipe = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = inPipe
-        try process.run()
-        if let input { inPipe.fileHandleForWriting.write(Data(input)) }
-        try? inPipe.fileHandleForWriting.close()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-                      errors: String(decoding: errors, as: UTF8.self))
+        try Subprocess.run(program, arguments, environment: environment, input: input)
     }
 
     // MARK: Mail
@@ -194,27 +175,34 @@ final class FakeGoogle {
     static let clientID = "test-google-client.apps.example"
     static let clientSecret = "test-google-secret"
     let port: UInt16
-    private let process: Process
-    private let input: Pipe
+    private let pid: pid_t
+    /// Our end of its stdin: closing it tells the stand-in to exit.
+    private var stdinFD: Int32
 
     init(script: URL) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, FakeGoogle.clientID, FakeGoogle.clientSecret]
-        let output = Pipe()
-        input = Pipe()
-        process.standardOutput = output
-        process.standardInput = input
-        try process.run()
-        // The first line is the port it bound.
+        var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
+        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw HTTPClientError("pipe failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        for fd in toChild + fromChild { posix_spawn_file_actions_addclose(&actions, fd) }
+        pid = try Subprocess.spawn("python3", [script.path, FakeGoogle.clientID, FakeGoogle.clientSecret],
+                                   environment: [:], actions: &actions)
+        close(toChild[0])
+        close(fromChild[1])
+        stdinFD = toChild[1]
+        // The first line it prints is the port it bound.
         var line = [UInt8]()
-        while true {
-            let byte = output.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty || byte.first == 10 { break }
-            line.append(contentsOf: byte)
-        }
+        var byte: UInt8 = 0
+        while read(fromChild[0], &byte, 1) == 1 && byte != 10 { line.append(byte) }
+        close(fromChild[0])
         guard let port = UInt16(String(decoding: line, as: UTF8.self)) else {
-            process.terminate()
+            close(stdinFD)
+            kill(pid, SIGTERM)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
             throw HTTPClientError("the Google stand-in did not start (is python3 installed?)")
         }
         self.port = port
@@ -230,8 +218,11 @@ final class FakeGoogle {
     }
 
     func stop() {
-        try? input.fileHandleForWriting.close()
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        process.waitUntilExit()
+        guard stdinFD >= 0 else { return }
+        close(stdinFD)
+        stdinFD = -1
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
     }
 }

@@ -1,0 +1,56 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs programs with posix_spawn and waitpid directly. (Foundation's Process on Linux can leave a
+/// finished child unreaped and hang in waitUntilExit when other children are running.)
+enum Subprocess {
+    struct Result {
+        var status: Int32
+        var output: String
+        var errors: String
+    }
+
+    /// Runs `program` to completion. Output and errors go through temporary files, so daemons the
+    /// program starts cannot keep a pipe open and hang the caller.
+    static func run(_ program: String, _ arguments: [String], environment: [String: String],
+                    input: [UInt8]? = nil) throws -> Result {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let inPath = scratch.appendingPathComponent("in").path
+        let outPath = scratch.appendingPathComponent("out").path
+        let errPath = scratch.appendingPathComponent("err").path
+        FileManager.default.createFile(atPath: inPath, contents: Data(input ?? []))
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let pid = try spawn(program, arguments, environment: environment, actions: &actions)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Result(status: exit,
+                      output: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+                      errors: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    }
+
+    static func spawn(_ program: String, _ arguments: [String], environment: [String: String],
+                      actions: inout posix_spawn_file_actions_t) throws -> pid_t {
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let argv: [UnsafeMutablePointer<CChar>?] = ([program] + arguments).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let status = posix_spawnp(&pid, program, &actions, nil, argv, envp)
+        guard status == 0 else { throw HTTPClientError("cannot start \(program): \(String(cString: strerror(status)))") }
+        return pid
+    }
+}
