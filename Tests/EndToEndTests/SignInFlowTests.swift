@@ -1,5 +1,8 @@
 import Foundation
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The sign-in flow ChatGPT runs, end to end, through a private nginx and the real FastCGI pools:
 /// authorize → login (emailed code or Google) → consent → callback → token → API → refresh.
@@ -301,7 +304,27 @@ final class SignInFlowTests: XCTestCase {
         XCTAssertNil(unknownClient.header("location"))
     }
 
+    func test_S08_metadataDocumentThroughNginx() throws {
+        let stack = try stack
+        let response = try stack.http.get("/.well-known/oauth-authorization-server")
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.json["code_challenge_methods_supported"] as? [String], ["S256"])
+        XCTAssertEqual(response.json["token_endpoint"] as? String, stack.issuer + "/oauth/token")
+    }
+
     // MARK: The operator's view and the CGI mode
+
+    func test_cli_reportsALockedStoreClearly() throws {
+        let stack = try stack
+        // Another operator holds the store's operator lock (a real flock from this process).
+        let fd = open(stack.data.appendingPathComponent("locks/operator").path, O_RDWR | O_CREAT, 0o600)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        XCTAssertEqual(flock(fd, LOCK_EX), 0)
+        defer { close(fd) }
+        let blocked = try stack.cli(["client", "add", "--data", stack.data.path, "--name", "Blocked", "--chatgpt"])
+        XCTAssertNotEqual(blocked.status, 0)
+        XCTAssertTrue(blocked.errors.contains("locked by another process"), blocked.errors)
+    }
 
     func test_cli_printsEditorSettings_andRefusesBadInput() throws {
         let stack = try stack

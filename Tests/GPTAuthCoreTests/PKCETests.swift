@@ -18,6 +18,21 @@ struct PKCETests {
         #expect(throws: Never.self) { try PKCE.verify(verifier: Self.rfcVerifier, challenge: Self.rfcChallenge, method: "S256") }
     }
 
+    @Test func S08_metadataAdvertisesS256Only() throws {
+        let app = try TestInstallation()
+        defer { app.remove() }
+        let response = app.respond(makeRequest(path: AuthorizationServerMetadata.path))
+        #expect(response.status == 200)
+        let metadata = try decodeJSON(AuthorizationServerMetadata.self, response)
+        #expect(metadata.code_challenge_methods_supported == ["S256"])
+        #expect(metadata.issuer == TestInstallation.issuer)
+        #expect(metadata.authorization_endpoint == TestInstallation.issuer + "/oauth/authorize")
+        #expect(metadata.token_endpoint == TestInstallation.issuer + "/oauth/token")
+        #expect(metadata.response_types_supported == ["code"])  // S22
+        #expect(!metadata.grant_types_supported.contains("password"))
+        #expect(metadata.token_endpoint_auth_methods_supported == ["client_secret_basic", "client_secret_post"])
+    }
+
     @Test func S08_onlyS256IsSupported() {
         #expect(PKCE.supportedMethods == ["S256"])
         #expect(throws: OAuthError.self) { try PKCE.validateChallenge(Self.rfcChallenge, method: "plain") }

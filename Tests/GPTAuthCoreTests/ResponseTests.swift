@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import GPTAuthCore
 
@@ -76,6 +77,25 @@ struct ResponseTests {
 /// Mail as written to the folder backend.
 @Suite("Mail")
 struct MailTests {
+    /// The sendmail backend pipes the whole message to the command (`sendmail -t` reads the
+    /// recipients from the headers). A shell that writes stdin to a file stands in for sendmail.
+    @Test func sendmailBackendPipesTheMessageToTheCommand() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-mail-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let settings = MailSettings(backend: "sendmail", command: ["/bin/sh", "-c", "cat > \(folder)/sent.eml"], from: "GPT <x@example.com>")
+        let message = EmailOneTimeCode.message(code: "654321", to: "ada@example.com", gptName: "Travel", minutes: 10)
+        try Mailer(settings: settings, dataFolder: folder).send(message, now: 1, random: SeededRandom(seed: 1))
+        let sent = try String(contentsOfFile: folder + "/sent.eml", encoding: .utf8)
+        #expect(sent.hasPrefix("From: GPT <x@example.com>\r\nTo: ada@example.com\r\nSubject: Your sign-in code for Travel: 654321\r\n"))
+        #expect(sent.contains("    654321"))
+
+        let failing = MailSettings(backend: "sendmail", command: ["/bin/sh", "-c", "cat > /dev/null; exit 75"], from: "x@example.com")
+        #expect(throws: MailError.self) { try Mailer(settings: failing, dataFolder: folder).send(message, now: 1, random: SeededRandom(seed: 1)) }
+        let missing = MailSettings(backend: "sendmail", command: ["/nonexistent/sendmail"], from: "x@example.com")
+        #expect(throws: MailError.self) { try Mailer(settings: missing, dataFolder: folder).send(message, now: 1, random: SeededRandom(seed: 1)) }
+    }
+
     @Test func messageIsRFC5322WithCRLF() {
         let message = EmailOneTimeCode.message(code: "123456", to: "ada@example.com", gptName: "Travel", minutes: 10)
         let text = message.rendered(from: "x@example.com", date: 1, messageID: "id@gptauth")

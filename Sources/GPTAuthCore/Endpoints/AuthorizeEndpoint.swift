@@ -1,5 +1,6 @@
 /// `GET /oauth/authorize` (RFC 6749 §4.1.1): validates ChatGPT's authorization request, keeps it as a
 /// pending authorization bound to this browser, and sends the browser on to the sign-in pages.
+/// The same pool serves the RFC 8414 metadata document that describes it.
 public struct AuthorizeEndpoint: Endpoint {
     public let service: Service
     public let log = Log(component: "authorize")
@@ -10,6 +11,10 @@ public struct AuthorizeEndpoint: Endpoint {
     public func respond(to request: Request) throws -> Response {
         guard request.method == "GET" || request.method == "HEAD" else {
             throw HTTPError(status: 405, "Open this address in a browser (GET).", headers: [("Allow", "GET")])
+        }
+        if request.path == AuthorizationServerMetadata.path {
+            return .json(200, AuthorizationServerMetadata(configuration: service.configuration), noStore: false,
+                         headers: [("Cache-Control", "public, max-age=3600")])
         }
         let now = service.clock.now()
         let query = try request.query()

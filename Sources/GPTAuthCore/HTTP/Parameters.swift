@@ -124,7 +124,7 @@ public struct Parameters: Sendable, Equatable {
             let byte = bytes[index]
             if byte == UInt8(ascii: "%") {
                 guard index + 2 < bytes.endIndex,
-                      let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) else {
+                      let high = Hex.value(bytes[index + 1]), let low = Hex.value(bytes[index + 2]) else {
                     throw HTTPError(status: 400, "A parameter has a malformed percent-escape.")
                 }
                 out.append(high << 4 | low)
@@ -141,14 +141,6 @@ public struct Parameters: Sendable, Equatable {
         return text
     }
 
-    private static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
 }
 
 /// A JSON member value that has a plain text form.

@@ -10,6 +10,9 @@ public enum FastCGIServer {
     /// Serves `handler` until the spawner stops the process. The handler never throws: the
     /// endpoint turns every error into a response (see `Endpoint.response(to:)`).
     public static func serve(_ handler: (Request) -> Response) {
+        // A peer that goes away (nginx dropping a slow client, a sendmail that exits early) must
+        // make a write fail, not kill the process.
+        signal(SIGPIPE, SIG_IGN)
         guard FCGX_Init() == 0 else {
             Log(component: "serve").error("fastcgi_init_failed")
             exit(1)

@@ -22,7 +22,7 @@ enum Subprocess {
         let inPath = scratch.appendingPathComponent("in").path
         let outPath = scratch.appendingPathComponent("out").path
         let errPath = scratch.appendingPathComponent("err").path
-        FileManager.default.createFile(atPath: inPath, contents: Data(input ?? []))
+        _ = FileManager.default.createFile(atPath: inPath, contents: Data(input ?? []))
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

@@ -301,7 +301,9 @@ final class TestInstallation {
 
     func respond(_ request: Request, audience: String? = nil) -> Response {
         let path = request.path
-        if path == "/oauth/authorize" { return AuthorizeEndpoint(service: service).response(to: request) }
+        if path == "/oauth/authorize" || path == AuthorizationServerMetadata.path {
+            return AuthorizeEndpoint(service: service).response(to: request)
+        }
         if path.hasPrefix("/oauth/login") { return LoginEndpoint(service: service, upstream: google).response(to: request) }
         if path == "/oauth/token" { return TokenEndpoint(service: service).response(to: request) }
         if path == "/api/greeting" {

@@ -1,0 +1,26 @@
+/// RFC 8414 authorization server metadata, served at `/.well-known/oauth-authorization-server`.
+/// It advertises what this server does, including PKCE with S256 only (S08), so OAuth 2.1 clients
+/// (MCP connectors) can discover the endpoints.
+public struct AuthorizationServerMetadata: Codable, Sendable, Equatable {
+    public var issuer: String
+    public var authorization_endpoint: String
+    public var token_endpoint: String
+    public var response_types_supported: [String]
+    public var grant_types_supported: [String]
+    public var token_endpoint_auth_methods_supported: [String]
+    public var code_challenge_methods_supported: [String]
+    public var response_modes_supported: [String]
+
+    public init(configuration: Configuration) {
+        issuer = configuration.baseURL
+        authorization_endpoint = configuration.authorizationURL
+        token_endpoint = configuration.tokenURL
+        response_types_supported = ["code"]  // S22: no implicit grant
+        grant_types_supported = ["authorization_code", "refresh_token"]  // S22: no password grant
+        token_endpoint_auth_methods_supported = ["client_secret_basic", "client_secret_post"]  // S23
+        code_challenge_methods_supported = PKCE.supportedMethods  // S08
+        response_modes_supported = ["query"]
+    }
+
+    public static let path = "/.well-known/oauth-authorization-server"
+}
