@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "login", targets: ["login"]),
         .executable(name: "verify-token", targets: ["verify-token"]),
         .executable(name: "greeting", targets: ["greeting"]),
+        .executable(name: "check", targets: ["check"]),
         .executable(name: "gptauth", targets: ["gptauth"]),
     ],
     dependencies: [
@@ -37,6 +38,7 @@ let package = Package(
         .executableTarget(name: "login", dependencies: ["GPTAuthCore", "GPTAuthNetworking"], swiftSettings: strict),
         .executableTarget(name: "verify-token", dependencies: ["GPTAuthCore"], swiftSettings: strict),
         .executableTarget(name: "greeting", dependencies: ["GPTAuthCore"], swiftSettings: strict),
+        .executableTarget(name: "check", dependencies: ["GPTAuthCore"], swiftSettings: strict),
         .executableTarget(
             name: "gptauth",
             dependencies: ["GPTAuthCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -46,7 +48,7 @@ let package = Package(
         // Depends on the executables so `swift test` builds them before the suite starts them.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GPTAuthCore", "authorize", "login", "verify-token", "greeting", "gptauth"],
+            dependencies: ["GPTAuthCore", "authorize", "login", "verify-token", "greeting", "check", "gptauth"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

@@ -45,6 +45,13 @@ public struct FileStore: AuthStore {
         return "\(folder)/users/\(clientID)/\(id.prefix(2))/\(id).json"
     }
     private func limitPath(_ key: String) -> String { "\(folder)/limits/\(Secrets.digest(key)).json" }
+    private func planPath(_ clientID: String) -> String { "\(folder)/plans/\(clientID).json" }
+    private func usagePath(clientID: String, userID: String) -> String {
+        "\(folder)/usage/\(clientID)/\(userID.prefix(2))/\(userID).json"
+    }
+    private func userFamiliesPath(clientID: String, userID: String) -> String {
+        "\(folder)/user-families/\(clientID)/\(userID.prefix(2))/\(userID).list"
+    }
 
     // MARK: Record primitives
 
@@ -168,6 +175,10 @@ public struct FileStore: AuthStore {
         // is already here and the tokens above never become valid.
         guard try FileIO.createExclusively(path, try JSON.encode(family), sync: sync) else { return false }
         try scheduleExpiry(path, at: family.expiresAt)
+        // Lets an operator revoke all of one user's tokens without a scan.
+        if Identifier.isSafe(family.clientID), Identifier.isSafe(family.userID) {
+            try FileIO.appendLine(userFamiliesPath(clientID: family.clientID, userID: family.userID), family.id)
+        }
         return true
     }
 
@@ -302,6 +313,67 @@ public struct FileStore: AuthStore {
             }
         }
         return users.sorted { ($0.clientID, $0.firstSeen, $0.email) < ($1.clientID, $1.firstSeen, $1.email) }
+    }
+
+    // MARK: Plans and usage
+
+    public func planBook(clientID: String) throws -> PlanBook? {
+        guard Identifier.isSafe(clientID) else { return nil }
+        return try load(PlanBook.self, planPath(clientID))
+    }
+
+    public func savePlanBook(_ book: PlanBook, clientID: String) throws {
+        guard Identifier.isSafe(clientID) else { throw StoreError.corrupt("unsafe client id") }
+        try FileIO.writeAtomically(planPath(clientID), try JSON.encodePretty(book), sync: true)
+    }
+
+    public func updateUser<T>(clientID: String, email: String, _ change: (inout User) throws -> T) throws -> T? {
+        guard Identifier.isSafe(clientID) else { return nil }
+        let path = userPath(clientID: clientID, email: email)
+        return try locked(path) { () throws -> T? in
+            guard var user = try load(User.self, path) else { return nil }
+            let result = try change(&user)
+            try save(user, path)
+            return result
+        }
+    }
+
+    public func recordCall(clientID: String, userID: String, email: String, plan: Plan?, now: UnixTime) throws -> CallDecision {
+        guard Identifier.isSafe(clientID), Identifier.isSafe(userID) else { throw StoreError.corrupt("unsafe usage key") }
+        let path = usagePath(clientID: clientID, userID: userID)
+        return try locked(path) { () throws -> CallDecision in
+            var counter = (try load(UsageCounter.self, path) ?? UsageCounter(clientID: clientID, userID: userID, email: email, now: now))
+                .rolled(to: now)
+            if let plan, let exceeded = UsageLimits.exceeded(counter, plan: plan, now: now) { return .overLimit(exceeded) }
+            counter.dayCount += 1
+            counter.monthCount += 1
+            counter.total += 1
+            counter.history[counter.day, default: 0] += 1
+            if counter.history.count > UsageCounter.historyDays, let oldest = counter.history.keys.min() {
+                counter.history[oldest] = nil
+            }
+            counter.email = email
+            counter.lastCall = now
+            try save(counter, path)
+            return .counted(counter, remainingToday: plan?.daily.map { max(0, $0 - counter.dayCount) })
+        }
+    }
+
+    public func usage(clientID: String, userID: String) throws -> UsageCounter? {
+        guard Identifier.isSafe(clientID), Identifier.isSafe(userID) else { return nil }
+        return try load(UsageCounter.self, usagePath(clientID: clientID, userID: userID))
+    }
+
+    public func revokeUserTokens(clientID: String, userID: String, reason: String, now: UnixTime) throws -> Int {
+        guard Identifier.isSafe(clientID), Identifier.isSafe(userID) else { return 0 }
+        let list = FileIO.readAll(userFamiliesPath(clientID: clientID, userID: userID)) ?? []
+        var revoked = 0
+        for id in Set(String(decoding: list, as: UTF8.self).split(separator: "\n").map(String.init)) where Identifier.isSafe(id) {
+            guard let family = try load(TokenFamily.self, familyPath(id)), family.revokedAt == nil, family.expiresAt > now else { continue }
+            try revokeTokenFamily(id: id, reason: reason, now: now)
+            revoked += 1
+        }
+        return revoked
     }
 
     // MARK: Abuse limits

@@ -185,6 +185,10 @@ public struct User: Codable, Sendable, Equatable {
     public var lastSeen: UnixTime
     /// When the user allowed the GPT to get their email address (shown once).
     public var consentedAt: UnixTime?
+    /// The user's plan at this GPT; nil means the GPT's default plan.
+    public var plan: String? = nil
+    /// A blocked user's calls are refused (403) until unblocked.
+    public var blocked: Bool? = nil
 }
 
 /// What happened when a code was presented at the token endpoint.

@@ -40,6 +40,18 @@ public protocol AuthStore: Sendable {
     func recordConsent(clientID: String, email: String, now: UnixTime) throws
     func users(clientID: String?) throws -> [User]
 
+    // MARK: Plans and usage
+    func planBook(clientID: String) throws -> PlanBook?
+    func savePlanBook(_ book: PlanBook, clientID: String) throws
+    /// Changes one user's record under its lock; nil when there is no such user.
+    func updateUser<T>(clientID: String, email: String, _ change: (inout User) throws -> T) throws -> T?
+    /// Applies `plan`'s limits to this call and counts it, in one step: exact with any number of
+    /// processes, and a call is counted once it is admitted (before its response is sent).
+    func recordCall(clientID: String, userID: String, email: String, plan: Plan?, now: UnixTime) throws -> CallDecision
+    func usage(clientID: String, userID: String) throws -> UsageCounter?
+    /// Revokes every token family of one user at one GPT.
+    func revokeUserTokens(clientID: String, userID: String, reason: String, now: UnixTime) throws -> Int
+
     // MARK: Abuse limits (S30)
     /// Counts one event against `key`; `.limited` once more than `limit` fell in the window.
     func countEvent(key: String, limit: Int, window: Int64, now: UnixTime) throws -> Allowance

@@ -1,0 +1,41 @@
+/// The nginx gate (`auth_request`): protects any upstream API with GPTAuth's tokens, limits and
+/// metering. nginx sends the original request's headers here; we answer 204 with headers nginx
+/// passes upstream (who is calling), or 401/403/429. Because `auth_request` forwards only the
+/// status, the refusal's JSON body travels in `X-GPTAuth-Error` for nginx's error_page to return
+/// (see nginx/gptauth-protect-api.conf).
+public struct CheckEndpoint: Endpoint {
+    public let service: Service
+    public let log = Log(component: "check")
+    public var errorStyle: ErrorStyle { .json }
+    let gate: UsageGate
+    let defaultAudience: String?
+
+    public init(service: Service, defaultAudience: String?) {
+        self.service = service
+        self.gate = UsageGate(store: service.store)
+        self.defaultAudience = defaultAudience
+    }
+
+    public func respond(to request: Request) throws -> Response {
+        let audience = try Audience.of(request, default: defaultAudience, log: log)
+        do {
+            let admission = try gate.admit(request, audience: audience, now: service.clock.now())
+            var headers: [(String, String)] = [
+                ("X-GPTAuth-User", admission.access.userID),
+                ("X-GPTAuth-Email", admission.access.email),
+                ("X-GPTAuth-Client", admission.access.clientID),
+                ("X-GPTAuth-Plan", admission.plan ?? ""),
+                ("X-GPTAuth-Calls-Today", String(admission.usage.dayCount)),
+            ]
+            if let remaining = admission.remainingToday { headers.append(("X-GPTAuth-Remaining-Today", String(remaining))) }
+            return Response(status: 204, headers: headers + [("Cache-Control", "no-store")])
+        } catch let refusal as GateRefusal {
+            if case .quotaExceeded(let exceeded, _, _) = refusal {
+                log.info("quota_exceeded", ["plan": exceeded.plan, "period": exceeded.period.rawValue])
+            }
+            var response = refusal.response
+            response.headers.append(("X-GPTAuth-Error", String(decoding: (try? JSON.encode(refusal.body)) ?? [], as: UTF8.self)))
+            return response
+        }
+    }
+}

@@ -1,0 +1,79 @@
+/// What every protected call goes through — the sample greeting API and the nginx `check` gate
+/// alike: the bearer token for this API's GPT (S20, S21), the user not blocked, the plan's limits,
+/// and the call counted, in that order.
+public struct UsageGate: Sendable {
+    public let store: AuthStore
+    let validation: BearerTokenValidation
+
+    public init(store: AuthStore) {
+        self.store = store
+        self.validation = BearerTokenValidation(store: store)
+    }
+
+    /// An admitted call.
+    public struct Admission: Sendable, Equatable {
+        public var access: AccessTokenRecord
+        /// The plan applied, if the GPT has plans.
+        public var plan: String?
+        /// Calls left today under the plan's daily limit (nil: no daily limit).
+        public var remainingToday: Int?
+        public var usage: UsageCounter
+    }
+
+    public func admit(_ request: Request, audience: Set<String>, now: UnixTime) throws -> Admission {
+        let access: AccessTokenRecord
+        do {
+            access = try validation.validate(request, audience: audience, now: now)
+        } catch let challenge as BearerChallenge {
+            throw GateRefusal.unauthorized(challenge)
+        }
+        let user = try store.user(clientID: access.clientID, email: access.email)
+        if user?.blocked == true {
+            throw GateRefusal.blocked("Your access to this GPT has been turned off by its owner.")
+        }
+        let book = try store.planBook(clientID: access.clientID)
+        let plan = book.flatMap { $0.plan(named: user?.plan) ?? $0.plan(named: $0.defaultPlan) }
+        switch try store.recordCall(clientID: access.clientID, userID: access.userID, email: access.email, plan: plan, now: now) {
+        case .counted(let usage, let remaining):
+            return Admission(access: access, plan: plan?.name, remainingToday: remaining, usage: usage)
+        case .overLimit(let exceeded):
+            throw GateRefusal.quotaExceeded(exceeded, message: UsageLimits.message(exceeded, book: book, now: now),
+                                            retryAfter: max(1, exceeded.resetsAt - now))
+        }
+    }
+}
+
+/// A refused protected call, as the caller (and through it the GPT's user) reads it.
+public enum GateRefusal: Error, Sendable, Equatable {
+    /// 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
+    case unauthorized(BearerChallenge)
+    /// 403: the GPT's owner blocked this user.
+    case blocked(String)
+    /// 429 with `Retry-After`: the plan's daily or monthly limit is reached.
+    case quotaExceeded(QuotaExceeded, message: String, retryAfter: Int64)
+
+    public var status: Int {
+        switch self {
+        case .unauthorized: return 401
+        case .blocked: return 403
+        case .quotaExceeded: return 429
+        }
+    }
+
+    public var body: ErrorBody {
+        switch self {
+        case .unauthorized(let challenge): return ErrorBody(error: "invalid_token", message: challenge.description)
+        case .blocked(let message): return ErrorBody(error: "access_blocked", message: message)
+        case .quotaExceeded(_, let message, _): return ErrorBody(error: "quota_exceeded", message: message)
+        }
+    }
+
+    /// The JSON response with its headers.
+    public var response: Response {
+        switch self {
+        case .unauthorized(let challenge): return challenge.response
+        case .blocked: return .json(403, body)
+        case .quotaExceeded(_, _, let retryAfter): return .json(429, body, headers: [("Retry-After", String(retryAfter))])
+        }
+    }
+}

@@ -1,0 +1,51 @@
+/// The per-user limit rule: a call is admitted while today's and this month's counts are below the
+/// plan's limits (UTC days and months). Unlimited where the plan sets no number.
+public enum UsageLimits {
+    public static func exceeded(_ counter: UsageCounter, plan: Plan, now: UnixTime) -> QuotaExceeded? {
+        let today = UTCDay(now)
+        if let daily = plan.daily, counter.dayCount >= daily {
+            return QuotaExceeded(plan: plan.name, limit: daily, period: .day, resetsAt: today.nextDayStart)
+        }
+        if let monthly = plan.monthly, counter.monthCount >= monthly {
+            return QuotaExceeded(plan: plan.name, limit: monthly, period: .month, resetsAt: today.nextMonthStart)
+        }
+        return nil
+    }
+
+    static let monthNames = ["January", "February", "March", "April", "May", "June", "July", "August",
+                             "September", "October", "November", "December"]
+
+    /// The sentence the GPT reads to its user: the limit, when it resets, and where to upgrade.
+    public static func message(_ exceeded: QuotaExceeded, book: PlanBook?, now: UnixTime) -> String {
+        let wait = max(0, exceeded.resetsAt - now)
+        let hours = (wait + 3599) / 3600
+        let reset: String
+        switch exceeded.period {
+        case .day:
+            reset = "at 00:00 UTC" + (hours <= 1 ? " (within the hour)" : " (in \(hours) hours)")
+        case .month:
+            let day = UTCDay(exceeded.resetsAt)
+            reset = "on \(day.day) \(monthNames[Int(day.month) - 1]) \(day.year) (UTC)"
+        }
+        let period = exceeded.period == .day ? "today" : "this month"
+        let upgrade = book?.upgradeURL ?? ""
+        if let template = book?.messageTemplate, !template.isEmpty {
+            return template
+                .replacingOccurrences(of: "{limit}", with: String(exceeded.limit))
+                .replacingOccurrences(of: "{period}", with: period)
+                .replacingOccurrences(of: "{plan}", with: exceeded.plan)
+                .replacingOccurrences(of: "{reset}", with: reset)
+                .replacingOccurrences(of: "{upgrade}", with: upgrade)
+        }
+        var sentence = "You have used all \(exceeded.limit) requests of the \(exceeded.plan) plan \(period). "
+            + "Your limit resets \(reset)."
+        if !upgrade.isEmpty { sentence += " To keep going now, upgrade at \(upgrade)." }
+        return sentence
+    }
+}
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
