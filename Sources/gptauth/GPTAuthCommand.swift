@@ -6,7 +6,7 @@ struct GPTAuthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gptauth",
         abstract: "Operate a GPTAuth installation: its data folder, its GPTs (OAuth clients) and their users.",
-        subcommands: [Init.self, ClientCommand.self, UsersCommand.self]
+        subcommands: [Init.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self]
     )
 }
 
@@ -50,6 +50,8 @@ func asOperator<T>(_ service: Service, _ body: () throws -> T) throws -> T {
     } catch let error as StoreError {
         throw Failure(error.description)
     } catch let error as RegistrationError {
+        throw Failure(error.description)
+    } catch let error as ConfigurationError {
         throw Failure(error.description)
     }
 }
@@ -237,11 +239,10 @@ struct ClientCommand: ParsableCommand {
 // MARK: users
 
 struct UsersCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "users", abstract: "Your GPTs' users: the email list.",
-                                                    subcommands: [List.self])
+    static let configuration = CommandConfiguration(commandName: "users", abstract: "Your GPTs' users: the email list and their usage.",
+                                                    subcommands: [List.self, Export.self])
 
-    struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List users (all GPTs, or one).")
+    struct Options: ParsableArguments {
         @OptionGroup var folder: DataFolder
         @Option(help: "Only this GPT's users.") var client: String?
         @Flag(help: "CSV with a header row (opens in a spreadsheet).") var csv = false
@@ -250,17 +251,62 @@ struct UsersCommand: ParsableCommand {
         func run() throws {
             let service = try folder.service()
             if let client, try service.store.client(id: client) == nil { throw Failure("no client with id \(client)") }
-            let users = try service.store.users(clientID: client)
+            let rows = try UserExport.rows(try service.store.users(clientID: client), store: service.store, now: service.clock.now())
             if csv {
-                print(UserExport.csv(users, timestamp: timestamp), terminator: "")
+                print(UserExport.csv(rows, timestamp: timestamp), terminator: "")
             } else if json {
-                try printJSON(users)
+                try printJSON(rows.map { UserListing(row: $0) })
             } else {
-                if users.isEmpty { print("No users yet.") }
-                for user in users {
-                    print("\(user.email)  \(user.name.isEmpty ? "-" : user.name)  \(user.provider)  \(user.clientID)  last seen \(timestamp(user.lastSeen))")
+                if rows.isEmpty { print("No users yet.") }
+                for row in rows {
+                    let user = row.user
+                    print("\(user.email)  \(user.name.isEmpty ? "-" : user.name)  \(user.provider)  \(user.clientID)  "
+                          + "plan \(user.plan ?? "default")\(user.blocked == true ? "  BLOCKED" : "")  "
+                          + "calls today \(row.usage?.dayCount ?? 0), this month \(row.usage?.monthCount ?? 0), total \(row.usage?.total ?? 0)  "
+                          + "last seen \(timestamp(user.lastSeen))")
                 }
             }
         }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users (all GPTs, or one) with their usage.")
+        @OptionGroup var options: Options
+        func run() throws { try options.run() }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The same as list; with --csv, your email list for a spreadsheet.")
+        @OptionGroup var options: Options
+        func run() throws { try options.run() }
+    }
+}
+
+/// A user as `users list --json` prints them.
+struct UserListing: Encodable {
+    var email: String
+    var name: String
+    var provider: String
+    var client_id: String
+    var first_seen: String
+    var last_seen: String
+    var plan: String?
+    var blocked: Bool
+    var calls_today: Int
+    var calls_this_month: Int
+    var calls_total: Int
+
+    init(row: UserExport.Row) {
+        email = row.user.email
+        name = row.user.name
+        provider = row.user.provider
+        client_id = row.user.clientID
+        first_seen = timestamp(row.user.firstSeen)
+        last_seen = timestamp(row.user.lastSeen)
+        plan = row.user.plan
+        blocked = row.user.blocked == true
+        calls_today = row.usage?.dayCount ?? 0
+        calls_this_month = row.usage?.monthCount ?? 0
+        calls_total = row.usage?.total ?? 0
     }
 }

@@ -98,7 +98,7 @@ final class SignInFlowTests: XCTestCase {
         _ = try signInWithEmail(chatgpt, email: "bob@example.com", expectConsent: false)
 
         let listed = try stack.cliOK(["users", "list", "--data", stack.data.path, "--client", stack.gptA.id, "--csv"])
-        XCTAssertTrue(listed.hasPrefix("email,name,provider,client_id,first_seen,last_seen,consented_at\r\n"), listed)
+        XCTAssertTrue(listed.hasPrefix("email,name,provider,client_id,first_seen,last_seen,consented_at,plan,blocked,calls_today,calls_this_month,calls_total\r\n"), listed)
         XCTAssertTrue(listed.contains("bob@example.com,,email,\(stack.gptA.id)"), listed)
     }
 

@@ -54,9 +54,9 @@ struct UserExportTests {
                  subject: "123", firstSeen: 1_700_000_200, lastSeen: 1_700_000_200, consentedAt: nil),
         ]
         let csv = UserExport.csv(users, timestamp: { "t\($0 - 1_700_000_000)" })
-        #expect(csv == "email,name,provider,client_id,first_seen,last_seen,consented_at\r\n"
-                     + "ada@example.com,\"Lovelace, Ada\",email,gptc_a,t0,t100,t50\r\n"
-                     + "bob@example.com,'=evil(),google,gptc_a,t200,t200,\r\n")
-        #expect(UserExport.csv([], timestamp: { String($0) }) == UserExport.header.joined(separator: ",") + "\r\n")
+        #expect(csv == "email,name,provider,client_id,first_seen,last_seen,consented_at,plan,blocked,calls_today,calls_this_month,calls_total\r\n"
+                     + "ada@example.com,\"Lovelace, Ada\",email,gptc_a,t0,t100,t50,,no,0,0,0\r\n"
+                     + "bob@example.com,'=evil(),google,gptc_a,t200,t200,,,no,0,0,0\r\n")
+        #expect(UserExport.csv([User](), timestamp: { String($0) }) == UserExport.header.joined(separator: ",") + "\r\n")
     }
 }

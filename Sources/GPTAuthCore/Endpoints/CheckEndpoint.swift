@@ -1,8 +1,11 @@
 /// The nginx gate (`auth_request`): protects any upstream API with GPTAuth's tokens, limits and
 /// metering. nginx sends the original request's headers here; we answer 204 with headers nginx
-/// passes upstream (who is calling), or 401/403/429. Because `auth_request` forwards only the
-/// status, the refusal's JSON body travels in `X-GPTAuth-Error` for nginx's error_page to return
-/// (see nginx/gptauth-protect-api.conf).
+/// passes upstream (who is calling), or refuse.
+///
+/// `auth_request` passes on only 2xx, 401 and 403 (any other status becomes a 500), and never a body.
+/// So a refusal carries its real status in `X-GPTAuth-Status` (401, 403 or 429) and its JSON body in
+/// `X-GPTAuth-Error`, and a reached limit is answered 403 to nginx; the error_page locations in
+/// nginx/gptauth-protect-api.conf turn that back into the 429 with Retry-After the caller sees.
 public struct CheckEndpoint: Endpoint {
     public let service: Service
     public let log = Log(component: "check")
@@ -34,7 +37,9 @@ public struct CheckEndpoint: Endpoint {
                 log.info("quota_exceeded", ["plan": exceeded.plan, "period": exceeded.period.rawValue])
             }
             var response = refusal.response
+            response.headers.append(("X-GPTAuth-Status", String(refusal.status)))
             response.headers.append(("X-GPTAuth-Error", String(decoding: (try? JSON.encode(refusal.body)) ?? [], as: UTF8.self)))
+            if refusal.status == 429 { response.status = 403 }
             return response
         }
     }

@@ -1,15 +1,41 @@
 /// The builder's list of users, as CSV that opens cleanly in a spreadsheet.
 public enum UserExport {
-    public static let header = ["email", "name", "provider", "client_id", "first_seen", "last_seen", "consented_at"]
+    public static let header = ["email", "name", "provider", "client_id", "first_seen", "last_seen", "consented_at",
+                                "plan", "blocked", "calls_today", "calls_this_month", "calls_total"]
+
+    /// One user with their usage as it reads now.
+    public struct Row: Sendable {
+        public var user: User
+        public var usage: UsageCounter?
+
+        public init(user: User, usage: UsageCounter?, now: UnixTime) {
+            self.user = user
+            self.usage = usage?.rolled(to: now)
+        }
+    }
+
+    /// The rows for `users`, with their usage at `now`.
+    public static func rows(_ users: [User], store: AuthStore, now: UnixTime) throws -> [Row] {
+        try users.map { Row(user: $0, usage: try store.usage(clientID: $0.clientID, userID: $0.id), now: now) }
+    }
 
     /// RFC 4180 CSV with a header row, UTF-8, CRLF line ends.
-    public static func csv(_ users: [User], timestamp: (UnixTime) -> String) -> String {
+    public static func csv(_ rows: [Row], timestamp: (UnixTime) -> String) -> String {
         var lines = [header.map(field).joined(separator: ",")]
-        for user in users {
+        for row in rows {
+            let user = row.user
             lines.append([user.email, user.name, user.provider, user.clientID, timestamp(user.firstSeen),
-                          timestamp(user.lastSeen), user.consentedAt.map(timestamp) ?? ""].map(field).joined(separator: ","))
+                          timestamp(user.lastSeen), user.consentedAt.map(timestamp) ?? "", user.plan ?? "",
+                          user.blocked == true ? "yes" : "no", String(row.usage?.dayCount ?? 0),
+                          String(row.usage?.monthCount ?? 0), String(row.usage?.total ?? 0)]
+                .map(field).joined(separator: ","))
         }
         return lines.joined(separator: "\r\n") + "\r\n"
+    }
+
+    /// Users without usage figures (all zero).
+    public static func csv(_ users: [User], timestamp: (UnixTime) -> String) -> String {
+        csv(users.map { Row(user: $0, usage: nil, now: 0) }, timestamp: timestamp)
     }
 
     /// One CSV field: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`

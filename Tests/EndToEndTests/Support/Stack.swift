@@ -12,9 +12,15 @@ final class Stack {
     let folder: URL
     let port: UInt16
     let google: FakeGoogle
+    /// The builder's own API (Fixtures/upstream_app.py), protected by the `check` gate at /myapi/.
+    let upstream: LocalServer
     /// A GPT registered with `--chatgpt` (any ChatGPT callback) and one with an exact redirect URI.
     private(set) var gptA = RegisteredGPT(id: "", secret: "")
     private(set) var gptB = RegisteredGPT(id: "", secret: "")
+    /// A GPT whose API sits behind the nginx gate, with a "free" plan of `gateDailyLimit` calls a day.
+    private(set) var gptC = RegisteredGPT(id: "", secret: "")
+    static let gateDailyLimit = 3
+    static let upgradeURL = "https://builder.example.com/upgrade"
     static let codeLifetime = 3
     static let gptBRedirect = "https://builder.example.com/oauth/callback"
 
@@ -36,6 +42,12 @@ final class Stack {
         port = try Stack.freePort()
         google = try FakeGoogle(script: repo.appendingPathComponent("Tests/EndToEndTests/Fixtures/fake_google.py"))
         do {
+            upstream = try LocalServer(script: repo.appendingPathComponent("Tests/EndToEndTests/Fixtures/upstream_app.py"), arguments: [])
+        } catch {
+            google.stop()
+            throw error
+        }
+        do {
             try setUp()
         } catch {
             stop()
@@ -52,6 +64,10 @@ final class Stack {
                    "--mail-from", "GPTAuth <login@example.com>"])
         gptA = try register(["--name", "Recipe <Helper> GPT", "--chatgpt"])
         gptB = try register(["--name", "Other GPT", "--redirect-uri", Stack.gptBRedirect])
+        gptC = try register(["--name", "Metered GPT", "--chatgpt"])
+        try cliOK(["plan", "add", "--data", data.path, "--client", gptC.id, "--name", "free",
+                   "--daily", String(Stack.gateDailyLimit), "--default", "--upgrade-url", Stack.upgradeURL])
+        try cliOK(["plan", "add", "--data", data.path, "--client", gptC.id, "--name", "pro", "--daily", "1000"])
         // GPT B's copy of the sample API, bound per location (S20).
         let extra = folder.appendingPathComponent("extra.conf")
         try """
@@ -60,12 +76,22 @@ final class Stack {
             fastcgi_param GPTAUTH_CLIENT_ID \(gptB.id);
             fastcgi_pass unix:\(folder.path)/run/greeting.sock;
         }
+
+        \(try gateSnippet())
         """.write(to: extra, atomically: true, encoding: .utf8)
         let result = try run("/bin/bash", [repo.appendingPathComponent("deploy/stack").path, "up"], environment: [
             "GPTAUTH_VAR": folder.path, "GPTAUTH_BIN": bin.path, "GPTAUTH_PORT": String(port),
             "GPTAUTH_CLIENT_ID": gptA.id, "GPTAUTH_NGINX_EXTRA": extra.path, "GPTAUTH_NGINX_LIMITS": "off",
         ])
         guard result.status == 0 else { throw HTTPClientError("deploy/stack up failed: \(result.output)") }
+    }
+
+    /// The shipped nginx/gptauth-protect-api.conf, with this stack's socket, GPT and upstream.
+    private func gateSnippet() throws -> String {
+        try String(contentsOf: repo.appendingPathComponent("nginx/gptauth-protect-api.conf"), encoding: .utf8)
+            .replacingOccurrences(of: "/run/gptauth/", with: folder.path + "/run/")
+            .replacingOccurrences(of: "gptc_YOUR_GPT_ID", with: gptC.id)
+            .replacingOccurrences(of: "http://127.0.0.1:5000", with: "http://127.0.0.1:\(upstream.port)")
     }
 
     private func register(_ arguments: [String]) throws -> RegisteredGPT {
@@ -82,6 +108,7 @@ final class Stack {
         _ = try? run("/bin/bash", [repo.appendingPathComponent("deploy/stack").path, "down"],
                      environment: ["GPTAUTH_VAR": folder.path])
         google.stop()
+        upstream.stop()
         if ProcessInfo.processInfo.environment["GPTAUTH_KEEP_TEST_STATE"] == nil {
             try? FileManager.default.removeItem(at: folder)
         }
@@ -171,15 +198,14 @@ final class Stack {
 }
 
 /// The Google stand-in (Fixtures/fake_google.py), a real HTTP server on 127.0.0.1.
-final class FakeGoogle {
-    static let clientID = "test-google-client.apps.example"
-    static let clientSecret = "test-google-secret"
+/// A small Python HTTP server from Fixtures/ on 127.0.0.1: it prints its port first, and exits
+/// when its stdin closes (so nothing outlives the test run).
+final class LocalServer {
     let port: UInt16
     private let pid: pid_t
-    /// Our end of its stdin: closing it tells the stand-in to exit.
     private var stdinFD: Int32
 
-    init(script: URL) throws {
+    init(script: URL, arguments: [String]) throws {
         var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
         guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw HTTPClientError("pipe failed") }
         var actions = posix_spawn_file_actions_t()
@@ -188,24 +214,41 @@ final class FakeGoogle {
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
         for fd in toChild + fromChild { posix_spawn_file_actions_addclose(&actions, fd) }
-        pid = try Subprocess.spawn("python3", [script.path, FakeGoogle.clientID, FakeGoogle.clientSecret],
-                                   environment: [:], actions: &actions)
+        pid = try Subprocess.spawn("python3", [script.path] + arguments, environment: [:], actions: &actions)
         close(toChild[0])
         close(fromChild[1])
         stdinFD = toChild[1]
-        // The first line it prints is the port it bound.
         var line = [UInt8]()
         var byte: UInt8 = 0
         while read(fromChild[0], &byte, 1) == 1 && byte != 10 { line.append(byte) }
         close(fromChild[0])
         guard let port = UInt16(String(decoding: line, as: UTF8.self)) else {
-            close(stdinFD)
-            kill(pid, SIGTERM)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-            throw HTTPClientError("the Google stand-in did not start (is python3 installed?)")
+            port = 0
+            stop()
+            throw HTTPClientError("\(script.lastPathComponent) did not start (is python3 installed?)")
         }
         self.port = port
+    }
+
+    func stop() {
+        guard stdinFD >= 0 else { return }
+        close(stdinFD)
+        stdinFD = -1
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+}
+
+/// The Google stand-in (Fixtures/fake_google.py).
+final class FakeGoogle {
+    static let clientID = "test-google-client.apps.example"
+    static let clientSecret = "test-google-secret"
+    private let server: LocalServer
+    var port: UInt16 { server.port }
+
+    init(script: URL) throws {
+        server = try LocalServer(script: script, arguments: [FakeGoogle.clientID, FakeGoogle.clientSecret])
     }
 
     /// Chooses who signs in at "Google" next.
@@ -217,12 +260,5 @@ final class FakeGoogle {
         guard response.status == 200 else { throw HTTPClientError("the Google stand-in refused the user") }
     }
 
-    func stop() {
-        guard stdinFD >= 0 else { return }
-        close(stdinFD)
-        stdinFD = -1
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-    }
+    func stop() { server.stop() }
 }

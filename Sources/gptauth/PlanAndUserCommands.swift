@@ -1,0 +1,236 @@
+import ArgumentParser
+import Foundation
+import GPTAuthCore
+
+/// The GPT a command is about: `--client ID`, which must exist.
+struct ClientOption: ParsableArguments {
+    @Option(help: "The GPT (client id).") var client: String
+
+    func existing(_ service: Service) throws -> Client {
+        guard let found = try service.store.client(id: client) else { throw Failure("no client with id \(client)") }
+        return found
+    }
+}
+
+// MARK: plan
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan", abstract: "Per-GPT plans: daily and monthly call limits per user.",
+        subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add or change a plan.")
+        @OptionGroup var folder: DataFolder
+        @OptionGroup var gpt: ClientOption
+        @Option(help: "The plan's name, e.g. free or pro.") var name: String
+        @Option(help: "Calls per user per UTC day (omit for no daily limit).") var daily: Int?
+        @Option(help: "Calls per user per UTC month (omit for no monthly limit).") var monthly: Int?
+        @Flag(help: "Make it the plan of users who have none set.") var `default` = false
+        @Option(help: "Where users over their limit can upgrade (shown in the 429 message).") var upgradeURL: String?
+        @Option(help: "The 429 message; placeholders {limit} {period} {plan} {reset} {upgrade}.") var message: String?
+
+        func validate() throws {
+            guard Plans.isValidName(name) else { throw ValidationError("a plan name is 1-40 letters, digits, - or _") }
+            if let daily, daily < 0 { throw ValidationError("--daily must be 0 or more") }
+            if let monthly, monthly < 0 { throw ValidationError("--monthly must be 0 or more") }
+            if let upgradeURL, !upgradeURL.hasPrefix("https://") && !upgradeURL.hasPrefix("http://") {
+                throw ValidationError("--upgrade-url must be an http(s) URL")
+            }
+        }
+
+        func run() throws {
+            let service = try folder.service()
+            let client = try gpt.existing(service)
+            let book = try asOperator(service) { () throws -> PlanBook in
+                var book = try service.store.planBook(clientID: client.id) ?? PlanBook()
+                book.plans.removeAll { $0.name == name }
+                book.plans.append(Plan(name: name, daily: daily, monthly: monthly))
+                if `default` || book.defaultPlan == nil { book.defaultPlan = name }
+                if let upgradeURL { book.upgradeURL = upgradeURL }
+                if let message { book.messageTemplate = message }
+                try service.store.savePlanBook(book, clientID: client.id)
+                return book
+            }
+            print("Plan \(name) for \(client.name): \(Plans.describe(Plan(name: name, daily: daily, monthly: monthly)))"
+                  + (book.defaultPlan == name ? " (default)" : ""))
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a GPT's plans.")
+        @OptionGroup var folder: DataFolder
+        @OptionGroup var gpt: ClientOption
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let service = try folder.service()
+            let client = try gpt.existing(service)
+            let book = try service.store.planBook(clientID: client.id) ?? PlanBook()
+            if json { try printJSON(book); return }
+            if book.plans.isEmpty { print("\(client.name) has no plans: every signed-in user has unlimited calls.") }
+            for plan in book.plans {
+                print("\(plan.name)\(plan.name == book.defaultPlan ? " (default)" : ""): \(Plans.describe(plan))")
+            }
+            if let url = book.upgradeURL { print("Upgrade URL: \(url)") }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a plan (its users fall back to the default plan).")
+        @OptionGroup var folder: DataFolder
+        @OptionGroup var gpt: ClientOption
+        @Argument(help: "The plan's name.") var name: String
+
+        func run() throws {
+            let service = try folder.service()
+            let client = try gpt.existing(service)
+            try asOperator(service) {
+                guard var book = try service.store.planBook(clientID: client.id), book.plans.contains(where: { $0.name == name }) else {
+                    throw Failure("\(client.name) has no plan named \(name)")
+                }
+                book.plans.removeAll { $0.name == name }
+                if book.defaultPlan == name { book.defaultPlan = book.plans.first?.name }
+                try service.store.savePlanBook(book, clientID: client.id)
+            }
+            print("Removed plan \(name).")
+        }
+    }
+}
+
+// MARK: user
+
+struct UserCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user", abstract: "One user of one GPT: plan, block, revoke.",
+        subcommands: [SetPlan.self, Block.self, Unblock.self, Revoke.self])
+
+    /// Changes one user, with clear errors for an unknown GPT or user.
+    static func change(_ folder: DataFolder, _ gpt: ClientOption, email: String,
+                       _ body: @escaping (Service, inout User) throws -> Void) throws -> User {
+        let service = try folder.service()
+        let client = try gpt.existing(service)
+        let changed = try asOperator(service) {
+            try service.store.updateUser(clientID: client.id, email: email) { user -> User in
+                try body(service, &user)
+                return user
+            }
+        }
+        guard let changed else { throw Failure("\(client.name) has no user \(email)") }
+        return changed
+    }
+
+    struct SetPlan: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "plan", abstract: "Put a user on a plan.")
+        @OptionGroup var folder: DataFolder
+        @OptionGroup var gpt: ClientOption
+        @Argument(help: "The user's email address.") var email: String
+        @Argument(help: "The plan's name.") var plan: String
+
+        func run() throws {
+            let plan = self.plan
+            let user = try UserCommand.change(folder, gpt, email: email) { service, user in
+                guard try service.store.planBook(clientID: user.clientID)?.plan(named: plan) != nil else {
+                    throw Failure("no plan named \(plan) (see `gptauth plan list --client \(user.clientID)`)")
+                }
+                user.plan = plan
+            }
+            print("\(user.email) is on plan \(plan).")
+        }
+    }
+
+    struct Block: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Refuse a user's calls (403) until unblocked.")
+        @OptionGroup var folder: DataFolder
+        @OptionGroup var gpt: ClientOption
+        @Argument(help: "The user's email address.") var email: String
+
+        func run() throws {
+            let user = try UserCommand.change(folder, gpt, email: email) { _, user in user.blocked = true }
+            print("Blocked \(user.email).")
+        }
+    }
+
+    struct Unblock: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a blocked user call again.")
+        @OptionGroup var folder: DataFolder
+        @OptionGroup var gpt: ClientOption
+        @Argument(help: "The user's email address.") var email: String
+
+        func run() throws {
+            let user = try UserCommand.change(folder, gpt, email: email) { _, user in user.blocked = nil }
+            print("Unblocked \(user.email).")
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke all of a user's tokens (they sign in again).")
+        @OptionGroup var folder: DataFolder
+        @OptionGroup var gpt: ClientOption
+        @Argument(help: "The user's email address.") var email: String
+
+        func run() throws {
+            let service = try folder.service()
+            let client = try gpt.existing(service)
+            guard let user = try service.store.user(clientID: client.id, email: email) else {
+                throw Failure("\(client.name) has no user \(email)")
+            }
+            let count = try asOperator(service) {
+                try service.store.revokeUserTokens(clientID: client.id, userID: user.id, reason: "revoked by operator",
+                                                   now: service.clock.now())
+            }
+            print("Revoked \(count) sign-in\(count == 1 ? "" : "s") of \(user.email); their next API call is refused.")
+        }
+    }
+}
+
+// MARK: usage
+
+struct UsageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "usage", abstract: "Calls per UTC day and the top users.")
+    @OptionGroup var folder: DataFolder
+    @Option(help: "Only this GPT.") var client: String?
+    @Option(help: "How many days back (default 7).") var days: Int = 7
+    @Option(help: "Only this user (email).") var user: String?
+
+    func run() throws {
+        let service = try folder.service()
+        if let client, try service.store.client(id: client) == nil { throw Failure("no client with id \(client)") }
+        guard (1...400).contains(days) else { throw ValidationError("--days must be 1…400") }
+        var users = try service.store.users(clientID: client)
+        if let email = user {
+            users = users.filter { $0.email == email.lowercased() }
+            if users.isEmpty { throw Failure("no user \(email)") }
+        }
+        let now = service.clock.now()
+        let dayNames = (0..<days).map { UTCDay(now - Int64($0) * 86_400).text }
+        var perDay: [String: Int] = [:]
+        var perUser: [(User, Int)] = []
+        for user in users {
+            let counter = try service.store.usage(clientID: user.clientID, userID: user.id)
+            var sum = 0
+            for day in dayNames { let n = counter?.history[day] ?? 0; perDay[day, default: 0] += n; sum += n }
+            perUser.append((user, sum))
+        }
+        print("Calls per UTC day (last \(days) days):")
+        for day in dayNames { print("  \(day)  \(perDay[day] ?? 0)") }
+        print("Top users:")
+        for (user, sum) in perUser.filter({ $0.1 > 0 }).sorted(by: { $0.1 > $1.1 }).prefix(10) {
+            print("  \(sum)  \(user.email)  \(user.clientID)")
+        }
+    }
+}
+
+/// Plan names and descriptions.
+enum Plans {
+    static func isValidName(_ name: String) -> Bool {
+        (1...40).contains(name.count) && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+
+    static func describe(_ plan: Plan) -> String {
+        let daily = plan.daily.map { "\($0) calls a day" }
+        let monthly = plan.monthly.map { "\($0) calls a month" }
+        let parts = [daily, monthly].compactMap { $0 }
+        return parts.isEmpty ? "unlimited" : parts.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import XCTest
+
+/// Builders' control, end to end: any API behind the same nginx, protected by the `check` gate with
+/// the shipped nginx/gptauth-protect-api.conf; plans, limits, blocking and revocation by the CLI.
+extension SignInFlowTests {
+    func test_gate_passesWhoIsCallingUpstream_andLimitsBiteAtExactlyN() throws {
+        let stack = try stack
+        let chatgpt = ChatGPT(stack: stack, gpt: stack.gptC)
+        let code = try XCTUnwrap(try signInWithEmail(chatgpt, email: "lena@example.com")["code"])
+        let (access, _) = try tokens(chatgpt, code: code)
+
+        for call in 1...Stack.gateDailyLimit {
+            let response = try chatgpt.callAPI(access, path: "/myapi/things?n=\(call)")
+            XCTAssertEqual(response.status, 200, "call \(call): \(response.text)")
+            let seen = response.json
+            XCTAssertEqual(seen["x-gptauth-email"] as? String, "lena@example.com")
+            XCTAssertEqual(seen["x-gptauth-client"] as? String, stack.gptC.id)
+            XCTAssertEqual(seen["x-gptauth-plan"] as? String, "free")
+            XCTAssertEqual((seen["x-gptauth-user"] as? String)?.count, 32)
+            XCTAssertEqual(seen["x-gptauth-calls-today"] as? String, String(call))
+            XCTAssertEqual(seen["x-gptauth-remaining-today"] as? String, String(Stack.gateDailyLimit - call))
+            XCTAssertEqual(seen["authorization-present"] as? Bool, false, "the token does not reach the upstream")
+            XCTAssertEqual(seen["path"] as? String, "/myapi/things?n=\(call)")
+        }
+        let over = try chatgpt.callAPI(access, path: "/myapi/things")
+        XCTAssertEqual(over.status, 429, over.text)
+        XCTAssertEqual(over.json["error"] as? String, "quota_exceeded")
+        let message = try XCTUnwrap(over.json["message"] as? String)
+        XCTAssertTrue(message.contains("\(Stack.gateDailyLimit) requests"), message)
+        XCTAssertTrue(message.contains("00:00 UTC"), message)
+        XCTAssertTrue(message.contains(Stack.upgradeURL), message)
+        let retryAfter = try XCTUnwrap(over.header("retry-after").flatMap(Int.init))
+        XCTAssertTrue((1...86_400).contains(retryAfter), "\(retryAfter)")
+
+        // The operator moves the user to the pro plan: calls go through again.
+        try stack.cliOK(["user", "plan", "lena@example.com", "pro", "--client", stack.gptC.id, "--data", stack.data.path])
+        let upgraded = try chatgpt.callAPI(access, path: "/myapi/things")
+        XCTAssertEqual(upgraded.status, 200)
+        XCTAssertEqual(upgraded.json["x-gptauth-plan"] as? String, "pro")
+
+        // Usage as the builder sees it: exactly the admitted calls.
+        let users = try stack.cliOK(["users", "export", "--data", stack.data.path, "--client", stack.gptC.id, "--json"])
+        let listed = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(users.utf8)) as? [[String: Any]])
+        let lena = try XCTUnwrap(listed.first { $0["email"] as? String == "lena@example.com" })
+        XCTAssertEqual(lena["calls_today"] as? Int, Stack.gateDailyLimit + 1)
+        XCTAssertEqual(lena["plan"] as? String, "pro")
+        let usage = try stack.cliOK(["usage", "--data", stack.data.path, "--client", stack.gptC.id, "--days", "2"])
+        XCTAssertTrue(usage.contains("\(Stack.gateDailyLimit + 1)  lena@example.com"), usage)
+    }
+
+    func test_gate_S20_refusesBadAndOtherGPTsTokensWith401() throws {
+        let stack = try stack
+        for headers in [[], [("Authorization", "Bearer gpa_at_nope")]] {
+            let refused = try stack.http.get("/myapi/x", headers: headers)
+            XCTAssertEqual(refused.status, 401, refused.text)
+            XCTAssertEqual(refused.json["error"] as? String, "invalid_token")
+            XCTAssertTrue(refused.header("www-authenticate")?.contains("invalid_token") ?? false)
+        }
+        let chatgptA = ChatGPT(stack: stack, gpt: stack.gptA)
+        let code = try XCTUnwrap(try signInWithEmail(chatgptA, email: "mona@example.com")["code"])
+        let (access, _) = try tokens(chatgptA, code: code)
+        let otherGPT = try chatgptA.callAPI(access, path: "/myapi/x")
+        XCTAssertEqual(otherGPT.status, 401)
+        XCTAssertTrue((otherGPT.json["message"] as? String ?? "").contains("another GPT"), otherGPT.text)
+    }
+
+    func test_gate_S21_blockAndRevokeTakeEffectOnTheNextCall() throws {
+        let stack = try stack
+        let chatgpt = ChatGPT(stack: stack, gpt: stack.gptC)
+        let code = try XCTUnwrap(try signInWithEmail(chatgpt, email: "nils@example.com")["code"])
+        let (access, refresh) = try tokens(chatgpt, code: code)
+        try stack.cliOK(["user", "plan", "nils@example.com", "pro", "--client", stack.gptC.id, "--data", stack.data.path])
+        XCTAssertEqual(try chatgpt.callAPI(access, path: "/myapi/a").status, 200)
+
+        try stack.cliOK(["user", "block", "nils@example.com", "--client", stack.gptC.id, "--data", stack.data.path])
+        let blocked = try chatgpt.callAPI(access, path: "/myapi/a")
+        XCTAssertEqual(blocked.status, 403)
+        XCTAssertEqual(blocked.json["error"] as? String, "access_blocked")
+        try stack.cliOK(["user", "unblock", "nils@example.com", "--client", stack.gptC.id, "--data", stack.data.path])
+        XCTAssertEqual(try chatgpt.callAPI(access, path: "/myapi/a").status, 200)
+
+        let revoked = try stack.cliOK(["user", "revoke", "nils@example.com", "--client", stack.gptC.id, "--data", stack.data.path])
+        XCTAssertTrue(revoked.contains("Revoked 1 sign-in"), revoked)
+        XCTAssertEqual(try chatgpt.callAPI(access, path: "/myapi/a").status, 401)
+        XCTAssertEqual(try chatgpt.refresh(refresh).json["error"] as? String, "invalid_grant")
+
+        let unknown = try stack.cli(["user", "block", "nobody@example.com", "--client", stack.gptC.id, "--data", stack.data.path])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.errors.contains("no user nobody@example.com"), unknown.errors)
+        let badPlan = try stack.cli(["user", "plan", "nils@example.com", "gold", "--client", stack.gptC.id, "--data", stack.data.path])
+        XCTAssertNotEqual(badPlan.status, 0)
+        XCTAssertTrue(badPlan.errors.contains("no plan named gold"), badPlan.errors)
+    }
+}
