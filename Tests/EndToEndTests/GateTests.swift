@@ -93,3 +93,47 @@ extension SignInFlowTests {
         XCTAssertTrue(badPlan.errors.contains("no plan named gold"), badPlan.errors)
     }
 }
+
+/// RFC 7009 revocation and RFC 7662 introspection, client-authenticated like the token endpoint.
+extension SignInFlowTests {
+    func test_S21_S28_revocationAndIntrospection() throws {
+        let stack = try stack
+        var chatgpt = ChatGPT(stack: stack, gpt: stack.gptA)
+        let code = try XCTUnwrap(try signInWithEmail(chatgpt, email: "olga@example.com")["code"])
+        let (access, refresh) = try tokens(chatgpt, code: code)
+
+        func post(_ path: String, _ fields: [(String, String)], as gpt: Stack.RegisteredGPT) throws -> HTTPResponse {
+            try stack.http.postForm(path, fields + [("client_id", gpt.id), ("client_secret", gpt.secret)])
+        }
+        let active = try post("/oauth/introspect", [("token", access)], as: stack.gptA)
+        XCTAssertEqual(active.status, 200)
+        XCTAssertEqual(active.header("cache-control"), "no-store")  // S28
+        XCTAssertEqual(active.json["active"] as? Bool, true)
+        XCTAssertEqual(active.json["username"] as? String, "olga@example.com")
+        XCTAssertEqual(active.json["client_id"] as? String, stack.gptA.id)
+        XCTAssertEqual(try post("/oauth/introspect", [("token", refresh)], as: stack.gptA).json["token_type"] as? String, "refresh_token")
+        // Another GPT learns nothing about this token.
+        let foreign = try post("/oauth/introspect", [("token", access)], as: stack.gptB)
+        XCTAssertEqual(foreign.status, 200)
+        XCTAssertEqual(foreign.json.count, 1)
+        XCTAssertEqual(foreign.json["active"] as? Bool, false)
+        // …nor can it revoke it.
+        XCTAssertEqual(try post("/oauth/revoke", [("token", refresh)], as: stack.gptB).json["error"] as? String, "unauthorized_client")
+        XCTAssertEqual(try chatgpt.callAPI(access).status, 200)
+        // Wrong secret → 401 invalid_client.
+        let wrong = try stack.http.postForm("/oauth/revoke", [("token", access), ("client_id", stack.gptA.id), ("client_secret", "nope")])
+        XCTAssertEqual(wrong.status, 401)
+
+        // Revoking the refresh token (Basic auth this time) ends the grant: the very next call is refused.
+        chatgpt.basicAuth = true
+        let credentials = Data("\(stack.gptA.id):\(stack.gptA.secret)".utf8).base64EncodedString()
+        let revoked = try stack.http.postForm("/oauth/revoke", [("token", refresh), ("token_type_hint", "refresh_token")],
+                                              headers: [("Authorization", "Basic \(credentials)")])
+        XCTAssertEqual(revoked.status, 200)
+        XCTAssertEqual(try chatgpt.callAPI(access).status, 401)
+        XCTAssertEqual(try post("/oauth/introspect", [("token", access)], as: stack.gptA).json["active"] as? Bool, false)
+        XCTAssertEqual(try chatgpt.refresh(refresh).json["error"] as? String, "invalid_grant")
+        // RFC 7009 §2.2: an unknown token is not an error.
+        XCTAssertEqual(try post("/oauth/revoke", [("token", "gpa_at_never-issued")], as: stack.gptA).status, 200)
+    }
+}

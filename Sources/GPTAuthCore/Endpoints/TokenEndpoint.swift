@@ -1,5 +1,6 @@
 /// `POST /oauth/token` (RFC 6749 §3.2): authenticates the client, then hands the request to the
-/// grant it names. Every error is §5.2 JSON with `Cache-Control: no-store`, and a log line that tells
+/// grant it names. The same pool answers `POST /oauth/revoke` (RFC 7009) and
+/// `POST /oauth/introspect` (RFC 7662), which authenticate clients the same way. Every error is §5.2 JSON with `Cache-Control: no-store`, and a log line that tells
 /// the operator why (ChatGPT only shows the builder "received 400 from <token URL>").
 public struct TokenEndpoint: Endpoint {
     public let service: Service
@@ -7,17 +8,31 @@ public struct TokenEndpoint: Endpoint {
     public var errorStyle: ErrorStyle { .json }
     let codeGrant: AuthorizationCodeGrant
     let refreshGrant: RefreshTokenGrant
+    let revocation: TokenRevocation
+    let introspection: TokenIntrospection
 
     public init(service: Service) {
         self.service = service
         let issuance = TokenIssuance(configuration: service.configuration, random: service.random)
         codeGrant = AuthorizationCodeGrant(store: service.store, issuance: issuance, log: log)
         refreshGrant = RefreshTokenGrant(store: service.store, issuance: issuance, log: log)
+        revocation = TokenRevocation(store: service.store, log: log)
+        introspection = TokenIntrospection(store: service.store)
     }
 
     public func respond(to request: Request) throws -> Response {
         do {
-            return .json(200, try exchange(request))
+            switch request.path {
+            case "/oauth/revoke":
+                let (body, client, now) = try authenticated(request)
+                try revocation.revoke(body, client: client, now: now)
+                return .json(200, [String: String]())
+            case "/oauth/introspect":
+                let (body, client, now) = try authenticated(request)
+                return .json(200, try introspection.introspect(body, client: client, issuer: service.configuration.baseURL, now: now))
+            default:
+                return .json(200, try exchange(request))
+            }
         } catch let error as OAuthError {
             log.warning("token_request_refused", ["error": error.code.rawValue, "reason": error.cause,
                                                   "address": request.remoteAddress])
@@ -31,20 +46,25 @@ public struct TokenEndpoint: Endpoint {
         }
     }
 
-    func exchange(_ request: Request) throws -> TokenResponse {
+    /// A POST's parameters and its authenticated client.
+    func authenticated(_ request: Request) throws -> (Parameters, Client, UnixTime) {
         guard request.method == "POST" else {
-            throw OAuthError(.invalidRequest, "the token endpoint takes POST requests")
+            throw OAuthError(.invalidRequest, "this endpoint takes POST requests")
         }
         // ChatGPT sends a form; JSON bodies have been seen from plugin-era clients: accept both.
         let body = try request.bodyParameters(allowJSON: true)
         if let repeated = body.repeatedNames.first {
             throw OAuthError(.invalidRequest, "the parameter \(repeated) was sent more than once")
         }
+        let now = service.clock.now()
+        return (body, try ClientAuthentication.authenticate(request, body, store: service.store, now: now), now)
+    }
+
+    func exchange(_ request: Request) throws -> TokenResponse {
+        let (body, client, now) = try authenticated(request)
         guard let grantType = try body.nonEmpty("grant_type") else {
             throw OAuthError(.invalidRequest, "grant_type is required")
         }
-        let now = service.clock.now()
-        let client = try ClientAuthentication.authenticate(request, body, store: service.store, now: now)
         defer { try? service.store.sweepExpired(now: now) }
         switch grantType {
         case "authorization_code":

@@ -5,6 +5,8 @@ public struct AuthorizationServerMetadata: Codable, Sendable, Equatable {
     public var issuer: String
     public var authorization_endpoint: String
     public var token_endpoint: String
+    public var revocation_endpoint: String
+    public var introspection_endpoint: String
     public var response_types_supported: [String]
     public var grant_types_supported: [String]
     public var token_endpoint_auth_methods_supported: [String]
@@ -15,6 +17,8 @@ public struct AuthorizationServerMetadata: Codable, Sendable, Equatable {
         issuer = configuration.baseURL
         authorization_endpoint = configuration.authorizationURL
         token_endpoint = configuration.tokenURL
+        revocation_endpoint = configuration.baseURL + "/oauth/revoke"
+        introspection_endpoint = configuration.baseURL + "/oauth/introspect"
         response_types_supported = ["code"]  // S22: no implicit grant
         grant_types_supported = ["authorization_code", "refresh_token"]  // S22: no password grant
         token_endpoint_auth_methods_supported = ["client_secret_basic", "client_secret_post"]  // S23

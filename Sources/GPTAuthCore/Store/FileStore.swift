@@ -239,6 +239,19 @@ public struct FileStore: AuthStore {
         }
     }
 
+    public func lookUpToken(digest: String) throws -> TokenLookup? {
+        guard Identifier.isDigest(digest) else { return nil }
+        if let access = try load(AccessTokenRecord.self, accessPath(digest)),
+           let family = try load(TokenFamily.self, familyPath(access.familyID)) {
+            return .access(access, family)
+        }
+        if let refresh = try load(RefreshTokenRecord.self, refreshPath(digest)),
+           let family = try load(TokenFamily.self, familyPath(refresh.familyID)) {
+            return .refresh(refresh, family)
+        }
+        return nil
+    }
+
     public func revokeTokenFamily(id: String, reason: String, now: UnixTime) throws {
         guard Identifier.isSafe(id) else { return }
         let path = familyPath(id)
@@ -349,9 +362,7 @@ public struct FileStore: AuthStore {
             counter.monthCount += 1
             counter.total += 1
             counter.history[counter.day, default: 0] += 1
-            if counter.history.count > UsageCounter.historyDays, let oldest = counter.history.keys.min() {
-                counter.history[oldest] = nil
-            }
+            counter.pruneHistory(now: now)
             counter.email = email
             counter.lastCall = now
             try save(counter, path)

@@ -191,6 +191,18 @@ public struct User: Codable, Sendable, Equatable {
     public var blocked: Bool? = nil
 }
 
+/// A token found by digest.
+public enum TokenLookup: Sendable, Equatable {
+    case access(AccessTokenRecord, TokenFamily)
+    case refresh(RefreshTokenRecord, TokenFamily)
+
+    public var family: TokenFamily {
+        switch self {
+        case .access(_, let family), .refresh(_, let family): return family
+        }
+    }
+}
+
 /// What happened when a code was presented at the token endpoint.
 public enum CodeRedemption: Sendable, Equatable {
     /// First use: the code is now spent; tokens go into `familyID`.

@@ -32,6 +32,9 @@ public protocol AuthStore: Sendable {
     func rotateRefreshToken(digest: String, clientID: String, now: UnixTime, grace: Int64,
                             issue: (TokenFamily) -> (AccessTokenRecord, RefreshTokenRecord)) throws -> RefreshRotation
     func revokeTokenFamily(id: String, reason: String, now: UnixTime) throws
+    /// An access or refresh token by digest, with its family, whatever its state (for revocation and
+    /// introspection, which decide for themselves what counts as active).
+    func lookUpToken(digest: String) throws -> TokenLookup?
 
     // MARK: Users
     /// Creates the user on first sign-in (exactly one per GPT and address) or updates last-seen.

@@ -66,13 +66,21 @@ public struct UsageCounter: Codable, Sendable, Equatable {
         lastCall = now
     }
 
-    /// The counters as they read at `now` (a new day or month starts from zero).
+    /// The counters as they read at `now`: a new day or month starts from zero. Only forward: a
+    /// call stamped a moment before midnight by a slower process does not reset the new day.
     public func rolled(to now: UnixTime) -> UsageCounter {
         var copy = self
         let today = UTCDay(now)
-        if copy.day != today.text { copy.day = today.text; copy.dayCount = 0 }
-        if copy.month != today.monthText { copy.month = today.monthText; copy.monthCount = 0 }
+        // `YYYY-MM-DD` and `YYYY-MM` compare in time order as strings.
+        if today.text > copy.day { copy.day = today.text; copy.dayCount = 0 }
+        if today.monthText > copy.month { copy.month = today.monthText; copy.monthCount = 0 }
         return copy
+    }
+
+    /// Drops history older than `historyDays` before `now`.
+    mutating func pruneHistory(now: UnixTime) {
+        let cutoff = UTCDay(now - Int64(UsageCounter.historyDays) * 86_400).text
+        history = history.filter { $0.key > cutoff }
     }
 }
 

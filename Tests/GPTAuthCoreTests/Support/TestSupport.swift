@@ -305,7 +305,9 @@ final class TestInstallation {
             return AuthorizeEndpoint(service: service).response(to: request)
         }
         if path.hasPrefix("/oauth/login") { return LoginEndpoint(service: service, upstream: google).response(to: request) }
-        if path == "/oauth/token" { return TokenEndpoint(service: service).response(to: request) }
+        if ["/oauth/token", "/oauth/revoke", "/oauth/introspect"].contains(path) {
+            return TokenEndpoint(service: service).response(to: request)
+        }
         if path == "/api/greeting" {
             return GreetingEndpoint(service: service, defaultAudience: audience).response(to: request)
         }
