@@ -137,3 +137,66 @@ extension SignInFlowTests {
         XCTAssertEqual(try post("/oauth/revoke", [("token", "gpa_at_never-issued")], as: stack.gptA).status, 200)
     }
 }
+
+/// Several FastCGI processes counting the same user's calls at once.
+extension SignInFlowTests {
+    /// Runs `body` on `threads` threads at once and waits for all of them.
+    func concurrently(_ threads: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        let group = DispatchGroup()
+        for index in 0..<threads {
+            group.enter()
+            Thread.detachNewThread {
+                body(index)
+                group.leave()
+            }
+        }
+        group.wait()
+    }
+
+    func test_countsAreExactWithManyProcessesAtOnce() throws {
+        let stack = try stack
+        let chatgpt = ChatGPT(stack: stack, gpt: stack.gptA)
+        let code = try XCTUnwrap(try signInWithEmail(chatgpt, email: "petra@example.com")["code"])
+        let (access, _) = try tokens(chatgpt, code: code)
+        let threads = 8, callsEach = 40
+        let failures = Counter()
+        let http = stack.http, bearer = [("Authorization", "Bearer \(access)")]
+        concurrently(threads) { _ in
+            for _ in 0..<callsEach where (try? http.get("/api/greeting", headers: bearer).status) != 200 { failures.add() }
+        }
+        XCTAssertEqual(failures.value, 0)
+        let users = try stack.cliOK(["users", "export", "--data", stack.data.path, "--client", stack.gptA.id, "--json"])
+        let listed = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(users.utf8)) as? [[String: Any]])
+        let petra = try XCTUnwrap(listed.first { $0["email"] as? String == "petra@example.com" })
+        XCTAssertEqual(petra["calls_total"] as? Int, threads * callsEach, "every admitted call counted once")
+    }
+
+    func test_limitBitesAtExactlyNUnderConcurrency() throws {
+        let stack = try stack
+        let chatgpt = ChatGPT(stack: stack, gpt: stack.gptC)
+        let code = try XCTUnwrap(try signInWithEmail(chatgpt, email: "quinn@example.com")["code"])
+        let (access, _) = try tokens(chatgpt, code: code)
+        let admitted = Counter(), refused = Counter(), other = Counter()
+        let http = stack.http, bearer = [("Authorization", "Bearer \(access)")]
+        concurrently(8) { _ in
+            for _ in 0..<3 {
+                switch try? http.get("/myapi/race", headers: bearer).status {
+                case 200: admitted.add()
+                case 429: refused.add()
+                default: other.add()
+                }
+            }
+        }
+        XCTAssertEqual(admitted.value, Stack.gateDailyLimit)
+        XCTAssertEqual(refused.value, 24 - Stack.gateDailyLimit)
+        XCTAssertEqual(other.value, 0)
+    }
+}
+
+/// A thread-safe count.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}
