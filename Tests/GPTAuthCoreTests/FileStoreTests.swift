@@ -394,3 +394,42 @@ struct FileStoreTests {
         #expect(try decodeJSON(ErrorBody.self, response).error == "temporarily_unavailable")
     }
 }
+
+/// Usage counters are rewritten in place (one pwrite, padded), not replaced by rename.
+@Suite("In-place records")
+struct InPlaceRecordTests {
+    @Test func shorterRecordLeavesNoOldBytesAndStaysValidJSON() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-inplace-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/usage/c/ab/record.json"
+        try FileIO.rewriteInPlace(path, Array(#"{"name":"a long value that is long"}"#.utf8), sync: false)
+        let inode = try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? UInt64
+        try FileIO.rewriteInPlace(path, Array(#"{"name":"short"}"#.utf8), sync: false)
+        let bytes = try #require(FileIO.readAll(path))
+        struct Record: Decodable { var name: String }
+        #expect(try JSON.decode(Record.self, from: bytes).name == "short")
+        #expect(String(decoding: bytes, as: UTF8.self).hasPrefix(#"{"name":"short"}"#))
+        // The same file, rewritten: no new inode per update.
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? UInt64 == inode)
+        // Over a page it falls back to write-and-rename, and still reads back whole.
+        let big = Array(("{\"name\":\"" + String(repeating: "x", count: 5000) + "\"}").utf8)
+        try FileIO.rewriteInPlace(path, big, sync: false)
+        #expect(try JSON.decode(Record.self, from: #require(FileIO.readAll(path))).name.count == 5000)
+        try FileIO.rewriteInPlace(path, Array(#"{"name":"back"}"#.utf8), sync: false)
+        #expect(try JSON.decode(Record.self, from: #require(FileIO.readAll(path))).name == "back")
+    }
+
+    @Test func anEmptyCounterFileReadsAsNoUsage() throws {
+        let app = try TestInstallation()
+        defer { app.remove() }
+        // A process killed between creating the file and its first write leaves it empty.
+        let userID = "0123456789abcdef0123456789abcdef"
+        let path = app.folder + "/usage/\(app.chatGPT.id)/01/\(userID).json"
+        try FileManager.default.createDirectory(atPath: app.folder + "/usage/\(app.chatGPT.id)/01", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
+        #expect(try app.store.usage(clientID: app.chatGPT.id, userID: userID) == nil)
+        let decision = try app.store.recordCall(clientID: app.chatGPT.id, userID: userID, email: "a@example.com", plan: nil, now: 1_000)
+        guard case .counted(let counter, _) = decision else { Issue.record("not counted"); return }
+        #expect(counter.total == 1)
+    }
+}

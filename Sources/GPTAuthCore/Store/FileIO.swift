@@ -60,6 +60,36 @@ public enum FileIO {
         throw .io("cannot create \(path): \(errorText())")
     }
 
+    /// Rewrites a small record in place with one `pwrite(2)` at offset 0, for records updated on
+    /// every API call (usage counters): no new inode per update, which is what a rename costs.
+    /// Only for records whose readers and writers all hold the record's lock. A write that fits in
+    /// the first page is all-or-nothing even if the process is killed during it; the record is padded
+    /// with spaces (JSON allows trailing whitespace) so a shorter record never leaves old bytes
+    /// behind. Larger records fall back to `writeAtomically`.
+    static func rewriteInPlace(_ path: String, _ bytes: [UInt8], sync: Bool) throws(StoreError) {
+        let page = 4096
+        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == ENOENT {
+            try makeFolders(parent(of: path))
+            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        }
+        guard fd >= 0 else { throw .io("cannot open \(path): \(errorText())") }
+        var info = stat()
+        let size = fstat(fd, &info) == 0 ? Int(info.st_size) : page + 1
+        guard bytes.count <= page, size <= page else {
+            close(fd)
+            try writeAtomically(path, bytes, sync: sync)
+            return
+        }
+        var padded = bytes
+        if padded.count < size { padded += [UInt8](repeating: UInt8(ascii: " "), count: size - padded.count) }
+        let written = padded.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        let failure = written == padded.count ? nil : errorText()
+        if failure == nil && sync { fsync(fd) }
+        close(fd)
+        if let failure { throw .io("cannot write \(path): \(failure)") }
+    }
+
     /// Appends one line with a single `write(2)` on an O_APPEND descriptor.
     static func appendLine(_ path: String, _ line: String) throws(StoreError) {
         var fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)

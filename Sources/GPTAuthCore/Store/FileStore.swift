@@ -56,7 +56,8 @@ public struct FileStore: AuthStore {
     // MARK: Record primitives
 
     private func load<T: Decodable>(_ type: T.Type, _ path: String) throws(StoreError) -> T? {
-        guard let bytes = try FileIO.read(path) else { return nil }
+        // Empty: created by `rewriteInPlace` whose first write never happened (killed in between).
+        guard let bytes = try FileIO.read(path), !bytes.isEmpty else { return nil }
         do {
             return try JSON.decode(type, from: bytes)
         } catch {
@@ -365,14 +366,19 @@ public struct FileStore: AuthStore {
             counter.pruneHistory(now: now)
             counter.email = email
             counter.lastCall = now
-            try save(counter, path)
+            // In place: this runs on every API call, and a new file per call is what costs most here.
+            let bytes: [UInt8]
+            do { bytes = try JSON.encode(counter) } catch { throw StoreError.corrupt("cannot encode \(path)") }
+            try FileIO.rewriteInPlace(path, bytes, sync: sync)
             return .counted(counter, remainingToday: plan?.daily.map { max(0, $0 - counter.dayCount) })
         }
     }
 
     public func usage(clientID: String, userID: String) throws -> UsageCounter? {
         guard Identifier.isSafe(clientID), Identifier.isSafe(userID) else { return nil }
-        return try load(UsageCounter.self, usagePath(clientID: clientID, userID: userID))
+        let path = usagePath(clientID: clientID, userID: userID)
+        // Counters are rewritten in place, so they are read under their lock too.
+        return try locked(path) { () throws -> UsageCounter? in try load(UsageCounter.self, path) }
     }
 
     public func revokeUserTokens(clientID: String, userID: String, reason: String, now: UnixTime) throws -> Int {
