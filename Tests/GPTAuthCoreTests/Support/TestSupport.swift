@@ -318,7 +318,7 @@ final class TestInstallation {
 
     /// `POST /oauth/token` with `form`, authenticating as `client` by `method`.
     func tokenRequest(_ form: [(String, String)], as client: RegisteredClient?, method: ClientAuthMethod = .post,
-                      secret: String? = nil, remoteAddress: String = "192.0.2.10") -> Response {
+                      secret: String? = nil, remoteAddress: String = "192.0.2.10", path: String = "/oauth/token") -> Response {
         var fields = form
         var headers: [String: String] = [:]
         if let client {
@@ -335,7 +335,7 @@ final class TestInstallation {
                 fields += [("client_id", client.id)]
             }
         }
-        let request = makeRequest(method: "POST", path: "/oauth/token", body: Array(Form.encode(fields).utf8),
+        let request = makeRequest(method: "POST", path: path, body: Array(Form.encode(fields).utf8),
                                   contentType: "application/x-www-form-urlencoded", headers: headers,
                                   remoteAddress: remoteAddress)
         return respond(request)
