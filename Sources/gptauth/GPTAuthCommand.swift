@@ -29,6 +29,13 @@ struct DataFolder: ParsableArguments {
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
             throw Failure("no data folder at \(folder): run `gptauth init --data \(folder) --issuer https://…` first")
         }
+        // Files this command creates must stay readable by the endpoint pools, which run as the
+        // folder's owner: root must not write into someone else's data folder.
+        var info = stat()
+        if stat(folder, &info) == 0, geteuid() == 0, info.st_uid != 0 {
+            let owner = getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) } ?? String(info.st_uid)
+            throw Failure("\(folder) belongs to \(owner): run this as that user (sudo -u \(owner) gptauth …)")
+        }
         do {
             return try Service.load(dataFolder: folder)
         } catch {
@@ -205,15 +212,23 @@ struct ClientCommand: ParsableCommand {
     }
 
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a GPT; its tokens stop working at once.")
+        static let configuration = CommandConfiguration(abstract: "Remove a GPT; its users' tokens stop working at once.")
         @OptionGroup var folder: DataFolder
         @Argument(help: "The client id.") var id: String
 
         func run() throws {
             let service = try folder.service()
-            let removed = try asOperator(service) { try service.store.removeClient(id: id) }
-            guard removed else { throw Failure("no client with id \(id)") }
-            print("Removed \(id).")
+            let revoked = try asOperator(service) { () throws -> Int in
+                guard try service.store.client(id: id) != nil else { throw Failure("no client with id \(id)") }
+                var revoked = 0
+                for user in try service.store.users(clientID: id) {
+                    revoked += try service.store.revokeUserTokens(clientID: id, userID: user.id, reason: "client removed",
+                                                                  now: service.clock.now())
+                }
+                _ = try service.store.removeClient(id: id)
+                return revoked
+            }
+            print("Removed \(id) and revoked \(revoked) active sign-in\(revoked == 1 ? "" : "s").")
         }
     }
 

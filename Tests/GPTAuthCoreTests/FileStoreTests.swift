@@ -244,7 +244,8 @@ struct FileStoreTests {
         #expect(try store.pendingAuthorization(idDigest: pending.idDigest, now: pending.expiresAt) == nil)
         let late = try store.updatePendingAuthorization(idDigest: pending.idDigest, now: pending.expiresAt) { _ in "changed" }
         #expect(late == nil)
-        try store.endAuthorization(idDigest: pending.idDigest)
+        #expect(try store.endAuthorization(idDigest: pending.idDigest))
+        #expect(try !store.endAuthorization(idDigest: pending.idDigest), "a sign-in ends once")
         #expect(try store.pendingAuthorization(idDigest: pending.idDigest, now: Self.now) == nil)
         #expect(try store.pendingAuthorization(idDigest: "../config", now: Self.now) == nil)
     }

@@ -635,22 +635,24 @@ struct TokenEndpointTests {
         #expect(rightSecret.status == 200)
     }
 
-    @Test func S30_failedAuthenticationsAreThrottledPerAddress() throws {
+    @Test func S30_failuresAreCountedPerAddressAndClient_soGoodCredentialsAreNeverLockedOut() throws {
         let app = try TestInstallation()
         defer { app.remove() }
         let form = [("grant_type", "refresh_token"), ("refresh_token", "x")]
+        // Twenty wrong secrets for one client from ChatGPT's (shared) address…
         for attempt in 1...ClientAuthentication.failureLimit {
-            let guess = RegisteredClient(client: Client(id: "gptc_guess\(attempt)", name: "n", secretDigest: "",
-                                                        redirectURIs: [], allowChatGPTCallbacks: false, createdAt: 0),
-                                         secret: "s", redirectURI: "")
-            #expect(app.tokenRequest(form, as: guess, remoteAddress: "203.0.113.66").status == 401)
+            #expect(app.tokenRequest(form, as: app.exact, secret: "wrong-\(attempt)", remoteAddress: "203.0.113.66").status == 401)
         }
-        let sameAddress = app.tokenRequest(form, as: app.chatGPT, remoteAddress: "203.0.113.66")
-        #expect(sameAddress.status == 429)
-        #expect(sameAddress.header("Retry-After") != nil)
-        // The client itself is not throttled elsewhere: its refresh fails only for the bad token.
-        let elsewhere = app.tokenRequest(form, as: app.chatGPT, remoteAddress: "192.0.2.10")
-        #expect(elsewhere.status == 400)
-        #expect(try oauthError(elsewhere).error == "invalid_grant")
+        let throttled = app.tokenRequest(form, as: app.exact, secret: "wrong", remoteAddress: "203.0.113.66")
+        #expect(throttled.status == 429)
+        #expect(throttled.header("Retry-After") != nil)
+        // …do not lock out another GPT calling from that same address,
+        let other = app.tokenRequest(form, as: app.chatGPT, remoteAddress: "203.0.113.66")
+        #expect(other.status == 400)
+        #expect(try oauthError(other).error == "invalid_grant")
+        // nor the throttled client itself when it presents its right secret.
+        let right = app.tokenRequest(form, as: app.exact, remoteAddress: "203.0.113.66")
+        #expect(right.status == 400)
+        #expect(try oauthError(right).error == "invalid_grant")
     }
 }

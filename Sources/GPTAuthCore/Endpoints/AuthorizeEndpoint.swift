@@ -6,6 +6,9 @@ public struct AuthorizeEndpoint: Endpoint {
     public let log = Log(component: "authorize")
     public var errorStyle: ErrorStyle { .page }
 
+    /// Sign-ins one client address may start per 10 minutes.
+    public static let signInsPerAddress = 200
+
     public init(service: Service) { self.service = service }
 
     public func respond(to request: Request) throws -> Response {
@@ -28,6 +31,12 @@ public struct AuthorizeEndpoint: Endpoint {
             return failure.response
         }
 
+        // S30/S31: each request here stores a pending sign-in; one address cannot flood the store.
+        if case .limited(let retryAfter) = try service.store.countEvent(
+            key: "authorize:addr:\(request.remoteAddress)", limit: AuthorizeEndpoint.signInsPerAddress, window: 600, now: now) {
+            throw HTTPError(status: 429, "Too many sign-ins were started from your network. Try again in \(LoginEndpoint.minutes(retryAfter)).",
+                            headers: [("Retry-After", String(retryAfter))])
+        }
         let session = BrowserSession.current(request, random: service.random)
         let handle = Secrets.newToken(prefix: "", random: service.random)
         let pending = PendingAuthorization(

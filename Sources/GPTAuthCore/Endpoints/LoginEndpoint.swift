@@ -234,7 +234,7 @@ public struct LoginEndpoint: Endpoint {
             return try issueCode(flow, identity: identity)
         case "cancel":
             // RFC 6749 §4.1.2.1: "access_denied: The resource owner ... denied the request."
-            try store.endAuthorization(idDigest: flow.pending.idDigest)
+            guard try store.endAuthorization(idDigest: flow.pending.idDigest) else { throw Self.expired }
             log.info("consent_denied", ["client_id": flow.client.id])
             return .redirect(backToClient(flow.pending, [("error", "access_denied"),
                                                         ("error_description", "The user cancelled the sign-in.")]), status: 303)
@@ -246,14 +246,15 @@ public struct LoginEndpoint: Endpoint {
     /// Issues the authorization code (RFC 6749 §4.1.2) and redirects with 303 (S04).
     func issueCode(_ flow: Flow, identity: SignedInIdentity) throws -> Response {
         let now = service.clock.now()
-        let code = Secrets.newToken(prefix: "gpa_ac_", random: service.random)
         let pending = flow.pending
+        // Exactly one code per sign-in, even if the consent form is posted twice at once.
+        guard try store.endAuthorization(idDigest: pending.idDigest) else { throw Self.expired }
+        let code = Secrets.newToken(prefix: "gpa_ac_", random: service.random)
         try store.issueAuthorizationCode(AuthorizationCodeRecord(
             digest: Secrets.digest(code), clientID: pending.clientID, redirectURI: pending.redirectURI,
             userID: userID(clientID: pending.clientID, email: identity.email), email: identity.email, scope: pending.scope,
             codeChallenge: pending.codeChallenge, codeChallengeMethod: pending.codeChallengeMethod,
             issuedAt: now, expiresAt: now + configuration.codeLifetime))
-        try store.endAuthorization(idDigest: pending.idDigest)
         log.info("code_issued", ["client_id": pending.clientID, "provider": identity.provider])
         return .redirect(backToClient(pending, [("code", code)]), status: 303)
     }

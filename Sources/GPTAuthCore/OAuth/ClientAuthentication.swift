@@ -7,23 +7,19 @@ public enum ClientAuthentication {
 
     /// The authenticated client, or `invalid_client` (401).
     ///
-    /// S30: an address that keeps failing is refused before any check (429 with Retry-After). Failures
-    /// for one client id answer 429 instead of 401 once there are too many — but a request with the
-    /// right secret from an address that is not throttled always succeeds: client ids are public, so a
-    /// per-id block would let anyone lock ChatGPT out of a GPT, and a 256-bit secret cannot be guessed.
+    /// S30: failures are counted per client id and per (address, client id); past the limit a failure
+    /// answers 429 with Retry-After instead of 401. The right secret always succeeds: client ids are
+    /// public and all GPTs' token calls come from ChatGPT's few addresses, so refusing good credentials
+    /// would let anyone lock ChatGPT out of every GPT — and a 256-bit secret cannot be guessed anyway.
     public static func authenticate(_ request: Request, _ body: Parameters, store: AuthStore,
                                     now: UnixTime) throws -> Client {
         let (clientID, secret) = try credentials(request, body)
-        let addressKey = "client-auth-fail:addr:\(request.remoteAddress)"
-        if case .limited(let retryAfter) = try store.checkEvents(key: addressKey, limit: failureLimit, window: failureWindow, now: now) {
-            throw throttled(retryAfter, key: "address")
-        }
         if let client = try store.client(id: clientID),
            Secrets.constantTimeEquals(Secrets.digest(secret), client.secretDigest) {
             return client
         }
         var retryAfter: Int64?
-        for key in [addressKey, "client-auth-fail:id:\(clientID)"] {
+        for key in ["client-auth-fail:addr:\(request.remoteAddress):id:\(clientID)", "client-auth-fail:id:\(clientID)"] {
             if case .limited(let wait) = try store.countEvent(key: key, limit: failureLimit, window: failureWindow, now: now) {
                 retryAfter = max(retryAfter ?? 0, wait)
             }

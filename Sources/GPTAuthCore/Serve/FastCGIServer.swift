@@ -21,10 +21,24 @@ public enum FastCGIServer {
             serveCGI(handler)
             return
         }
+        // SIGTERM (spawn-fcgi pools, systemd) stops the process between requests: the handler only
+        // tells libfcgi to stop accepting, and the signal stays blocked while a request is served so
+        // no read or write of that request is interrupted.
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in FCGX_ShutdownPending() }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0  // no SA_RESTART: a waiting accept(2) returns EINTR and the loop ends
+        sigaction(SIGTERM, &action, nil)
+        var terminate = sigset_t()
+        sigemptyset(&terminate)
+        sigaddset(&terminate, SIGTERM)
+
         // The request is a local of this function, not a global (Swift 6 isolation; see the notes).
         var request = FCGX_Request()
-        FCGX_InitRequest(&request, 0, 0)
+        FCGX_InitRequest(&request, 0, FCGI_FAIL_ACCEPT_ON_INTR)
         while FCGX_Accept_r(&request) >= 0 {
+            pthread_sigmask(SIG_BLOCK, &terminate, nil)
+            defer { pthread_sigmask(SIG_UNBLOCK, &terminate, nil) }
             let params = parameters(request.envp)
             let body = readBody(declared: params["CONTENT_LENGTH"]) { buffer, count in
                 Int(FCGX_GetStr(buffer, Int32(count), request.in))

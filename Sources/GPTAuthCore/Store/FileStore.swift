@@ -21,6 +21,8 @@ public struct FileStore: AuthStore {
     public let sync: Bool
 
     static let lockStripes = 64
+    /// Append-only lists (expiry buckets, a user's sign-ins) are read whole up to this size.
+    static let listLimit = 256 << 20
     static let expiryBucket: Int64 = 300
 
     public init(folder: String, sync: Bool = false) {
@@ -73,8 +75,10 @@ public struct FileStore: AuthStore {
 
     /// Runs `body` holding the flock of the stripe that `path` falls in.
     private func locked<T>(_ path: String, _ body: () throws -> T) throws -> T {
-        var hash: UInt32 = 2_166_136_261  // FNV-1a: a stable stripe for a path in every process
-        for byte in path.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        // FNV-1a of the path inside the data folder: the same stripe in every process, however the
+        // folder itself is spelled (`--data .`, a symlink, an absolute path).
+        var hash: UInt32 = 2_166_136_261
+        for byte in path.utf8.dropFirst(folder.utf8.count) { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
         let stripe = Int(hash % UInt32(FileStore.lockStripes))
         let lock = try FileLock(path: "\(folder)/locks/\(stripe < 10 ? "0" : "")\(stripe)")
         defer { lock.release() }
@@ -139,9 +143,14 @@ public struct FileStore: AuthStore {
         }
     }
 
-    public func endAuthorization(idDigest: String) throws {
-        guard Identifier.isDigest(idDigest) else { return }
-        try FileIO.remove(pendingPath(idDigest))
+    public func endAuthorization(idDigest: String) throws -> Bool {
+        guard Identifier.isDigest(idDigest) else { return false }
+        let path = pendingPath(idDigest)
+        return try locked(path) { () throws -> Bool in
+            guard FileIO.exists(path) else { return false }
+            try FileIO.remove(path)
+            return true
+        }
     }
 
     // MARK: Authorization codes
@@ -297,8 +306,11 @@ public struct FileStore: AuthStore {
                             subject: identity.subject, firstSeen: now, lastSeen: now, consentedAt: nil)
             let bytes = try JSON.encode(user)
             if try FileIO.createExclusively(path, bytes, sync: sync) { return user }
-            // Lost a race with another process creating the same user: theirs is the one.
-            return try load(User.self, path) ?? user
+            // Lost a race with another process creating the same user: theirs is the one (an empty
+            // file, left by a power loss right after its creation, is replaced).
+            if let existing = try load(User.self, path) { return existing }
+            try save(user, path)
+            return user
         }
     }
 
@@ -356,8 +368,10 @@ public struct FileStore: AuthStore {
         guard Identifier.isSafe(clientID), Identifier.isSafe(userID) else { throw StoreError.corrupt("unsafe usage key") }
         let path = usagePath(clientID: clientID, userID: userID)
         return try locked(path) { () throws -> CallDecision in
-            var counter = (try load(UsageCounter.self, path) ?? UsageCounter(clientID: clientID, userID: userID, email: email, now: now))
-                .rolled(to: now)
+            // Counters are rewritten in place: one torn by a power loss restarts from zero rather
+            // than refusing this user's calls for ever.
+            let stored = try? load(UsageCounter.self, path)
+            var counter = (stored ?? UsageCounter(clientID: clientID, userID: userID, email: email, now: now)).rolled(to: now)
             if let plan, let exceeded = UsageLimits.exceeded(counter, plan: plan, now: now) { return .overLimit(exceeded) }
             counter.dayCount += 1
             counter.monthCount += 1
@@ -383,7 +397,7 @@ public struct FileStore: AuthStore {
 
     public func revokeUserTokens(clientID: String, userID: String, reason: String, now: UnixTime) throws -> Int {
         guard Identifier.isSafe(clientID), Identifier.isSafe(userID) else { return 0 }
-        let list = FileIO.readAll(userFamiliesPath(clientID: clientID, userID: userID)) ?? []
+        let list = try FileIO.read(userFamiliesPath(clientID: clientID, userID: userID), limit: FileStore.listLimit) ?? []
         var revoked = 0
         for id in Set(String(decoding: list, as: UTF8.self).split(separator: "\n").map(String.init)) where Identifier.isSafe(id) {
             guard let family = try load(TokenFamily.self, familyPath(id)), family.revokedAt == nil, family.expiresAt > now else { continue }
@@ -438,7 +452,9 @@ public struct FileStore: AuthStore {
         for name in FileIO.list("\(folder)/expiry") where name.hasSuffix(".list") {
             guard let bucket = Int64(name.dropLast(5)), bucket <= due else { continue }
             let list = "\(folder)/expiry/\(name)"
-            for line in String(decoding: FileIO.readAll(list) ?? [], as: UTF8.self).split(separator: "\n") {
+            // A list that cannot be read whole is kept for the next sweep, never dropped unread.
+            guard let bytes = try? FileIO.read(list, limit: FileStore.listLimit) else { continue }
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
                 let path = "\(folder)/\(line)"
                 guard !line.contains(".."), let record = try? load(Expiring.self, path) else { continue }
                 // Families and limits may have been extended since; they have a later line too.

@@ -15,7 +15,8 @@ public protocol AuthStore: Sendable {
     /// Changes a pending authorization under its lock; nil when it is gone or expired.
     func updatePendingAuthorization<T>(idDigest: String, now: UnixTime,
                                        _ change: (inout PendingAuthorization) throws -> T) throws -> T?
-    func endAuthorization(idDigest: String) throws
+    /// Ends a pending authorization; true for exactly one caller (a sign-in yields one code).
+    func endAuthorization(idDigest: String) throws -> Bool
 
     // MARK: Authorization codes
     func issueAuthorizationCode(_ code: AuthorizationCodeRecord) throws
