@@ -22,6 +22,28 @@ struct TokenEndpointTests {
 
     // MARK: The code grant
 
+    /// §4.1.3: redirect_uri is required at the token endpoint "if the redirect_uri parameter was
+    /// included in the authorization request". A client with one registered URI may leave it out in
+    /// both places (ChatGPT always sends it; S06_missingRedirectURIIsRefused covers that case).
+    @Test func S06_redirectURILeftOutAtAuthorizeMayBeLeftOutAtTheTokenEndpoint() throws {
+        let app = try TestInstallation()
+        defer { app.remove() }
+        let browser = Browser(app)
+        let redirect = browser.get("/oauth/authorize", query: [("client_id", app.exact.id), ("response_type", "code"), ("state", "s")])
+        try #require(redirect.status == 302, "\(redirect.status): \(redirect.text)")
+        let location = try #require(redirect.location)
+        let page = browser.open(location)
+        let signIn = Browser.SignIn(handle: try #require(Form.value("request", in: location)),
+                                    csrf: try #require(Browser.csrf(in: page)), page: page)
+        #expect(browser.requestCode(signIn, email: "omit@example.com").status == 200)
+        var answer = browser.enterCode(signIn, code: try app.mailedCode())
+        if answer.status == 200 { answer = browser.consent(signIn) }
+        let callback = try Browser.callback(answer)
+        #expect(callback.location.hasPrefix(TestInstallation.exactRedirectURI + "?"))
+        let code = try #require(callback.code)
+        _ = try tokens(app.exchange(code: code, client: app.exact, omitRedirectURI: true))
+    }
+
     @Test func codeExchangeAnswersTheRFC6749Response() throws {
         let app = try TestInstallation()
         defer { app.remove() }

@@ -39,11 +39,12 @@ public struct AuthorizeEndpoint: Endpoint {
         }
         let session = BrowserSession.current(request, random: service.random)
         let handle = Secrets.newToken(prefix: "", random: service.random)
-        let pending = PendingAuthorization(
+        var pending = PendingAuthorization(
             idDigest: Secrets.digest(handle), sessionDigest: session.digest, clientID: authorization.client.id,
             redirectURI: authorization.redirectURI, state: authorization.state, scope: authorization.scope,
             codeChallenge: authorization.codeChallenge, codeChallengeMethod: authorization.codeChallengeMethod,
             createdAt: now, expiresAt: now + service.configuration.pendingLifetime)
+        pending.redirectURISent = authorization.redirectURISent ? nil : false
         try service.store.beginAuthorization(pending)
         // Housekeeping rides on this write path at most once a minute; never on API calls.
         try? service.store.sweepExpired(now: now)

@@ -250,11 +250,13 @@ public struct LoginEndpoint: Endpoint {
         // Exactly one code per sign-in, even if the consent form is posted twice at once.
         guard try store.endAuthorization(idDigest: pending.idDigest) else { throw Self.expired }
         let code = Secrets.newToken(prefix: "gpa_ac_", random: service.random)
-        try store.issueAuthorizationCode(AuthorizationCodeRecord(
+        var record = AuthorizationCodeRecord(
             digest: Secrets.digest(code), clientID: pending.clientID, redirectURI: pending.redirectURI,
             userID: userID(clientID: pending.clientID, email: identity.email), email: identity.email, scope: pending.scope,
             codeChallenge: pending.codeChallenge, codeChallengeMethod: pending.codeChallengeMethod,
-            issuedAt: now, expiresAt: now + configuration.codeLifetime))
+            issuedAt: now, expiresAt: now + configuration.codeLifetime)
+        record.redirectURISent = pending.redirectURISent
+        try store.issueAuthorizationCode(record)
         log.info("code_issued", ["client_id": pending.clientID, "provider": identity.provider])
         return .redirect(backToClient(pending, [("code", code)]), status: 303)
     }

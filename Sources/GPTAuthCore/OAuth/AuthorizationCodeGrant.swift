@@ -38,8 +38,10 @@ public struct AuthorizationCodeGrant: Sendable {
                              cause: "code of client \(record.clientID) presented by \(client.id)")
         }
         // S06 (§4.1.3): redirect_uri "REQUIRED, if ... included in the authorization request, and their
-        // values MUST be identical".
-        guard let redirectURI = try body.single("redirect_uri"), redirectURI == record.redirectURI else {
+        // values MUST be identical". Left out there (one registered URI), it may be left out here too.
+        let presented = try body.single("redirect_uri")
+        let required = record.redirectURISent ?? true
+        guard presented == record.redirectURI || (!required && presented == nil) else {
             throw OAuthError(.invalidGrant, "redirect_uri does not match the one used in the authorization request",
                              cause: "redirect_uri mismatch client_id=\(client.id)")
         }

@@ -2,6 +2,8 @@
 public struct AuthorizationRequest: Sendable, Equatable {
     public var client: Client
     public var redirectURI: String
+    /// Whether the client sent `redirect_uri` (then the token request must repeat it, §4.1.3).
+    public var redirectURISent: Bool = true
     /// Opaque; passed back unchanged (S12).
     public var state: String?
     /// Whatever the builder typed in the GPT editor; may be empty.
@@ -78,7 +80,8 @@ extension AuthorizationRequest {
             if let repeated = query.repeatedNames.first {
                 throw OAuthError(.invalidRequest, "the parameter \(repeated) was sent more than once")
             }
-            return AuthorizationRequest(client: client, redirectURI: redirectURI, state: state, scope: scope,
+            return AuthorizationRequest(client: client, redirectURI: redirectURI, redirectURISent: requestedURI != nil,
+                                        state: state, scope: scope,
                                         codeChallenge: challenge, codeChallengeMethod: method)
         } catch let error as OAuthError {
             throw AuthorizationRequestFailure.redirect(to: redirectURI, error, state: state)

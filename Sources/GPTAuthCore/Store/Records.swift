@@ -60,6 +60,8 @@ public struct PendingAuthorization: Codable, Sendable, Equatable {
     public var sessionDigest: String
     public var clientID: String
     public var redirectURI: String
+    /// False when `redirect_uri` was left out (one registered URI); nil in older records means true.
+    public var redirectURISent: Bool? = nil
     public var state: String?
     public var scope: String
     public var codeChallenge: String?
@@ -93,6 +95,8 @@ public struct AuthorizationCodeRecord: Codable, Sendable, Equatable {
     public var digest: String
     public var clientID: String
     public var redirectURI: String
+    /// False when the authorization request left `redirect_uri` out; nil means it was sent.
+    public var redirectURISent: Bool? = nil
     public var userID: String
     public var email: String
     public var scope: String
