@@ -175,9 +175,11 @@ struct UserCommand: ParsableCommand {
             guard let user = try service.store.user(clientID: client.id, email: email) else {
                 throw Failure("\(client.name) has no user \(email)")
             }
-            let count = try asOperator(service) {
-                try service.store.revokeUserTokens(clientID: client.id, userID: user.id, reason: "revoked by operator",
-                                                   now: service.clock.now())
+            let count = try asOperator(service) { () throws -> Int in
+                let now = service.clock.now()
+                // First the mark that refuses codes issued until now, then every live sign-in.
+                _ = try service.store.updateUser(clientID: client.id, email: email) { $0.tokensRevokedAt = now }
+                return try service.store.revokeUserTokens(clientID: client.id, userID: user.id, reason: "revoked by operator", now: now)
             }
             print("Revoked \(count) sign-in\(count == 1 ? "" : "s") of \(user.email); their next API call is refused.")
         }

@@ -80,10 +80,13 @@ extension SignInFlowTests {
         try stack.cliOK(["user", "unblock", "nils@example.com", "--client", stack.gptC.id, "--data", stack.data.path])
         XCTAssertEqual(try chatgpt.callAPI(access, path: "/myapi/a").status, 200)
 
+        // A sign-in that has got as far as its code, not yet exchanged, is revoked too.
+        let pendingCode = try XCTUnwrap(try signInWithEmail(chatgpt, email: "nils@example.com", expectConsent: false)["code"])
         let revoked = try stack.cliOK(["user", "revoke", "nils@example.com", "--client", stack.gptC.id, "--data", stack.data.path])
         XCTAssertTrue(revoked.contains("Revoked 1 sign-in"), revoked)
         XCTAssertEqual(try chatgpt.callAPI(access, path: "/myapi/a").status, 401)
         XCTAssertEqual(try chatgpt.refresh(refresh).json["error"] as? String, "invalid_grant")
+        XCTAssertEqual(try chatgpt.exchange(code: pendingCode).json["error"] as? String, "invalid_grant")
 
         let unknown = try stack.cli(["user", "block", "nobody@example.com", "--client", stack.gptC.id, "--data", stack.data.path])
         XCTAssertNotEqual(unknown.status, 0)

@@ -47,6 +47,11 @@ public struct AuthorizationCodeGrant: Sendable {
         }
         try PKCE.verify(verifier: try body.nonEmpty("code_verifier"), challenge: record.codeChallenge,
                         method: record.codeChallengeMethod)
+        // A code issued before the operator revoked all of this user's tokens is revoked with them.
+        if let revokedAt = try store.user(clientID: client.id, email: record.email)?.tokensRevokedAt, record.issuedAt <= revokedAt {
+            throw OAuthError(.invalidGrant, "the authorization code has been revoked",
+                             cause: "code issued before the user's tokens were revoked client_id=\(client.id)")
+        }
 
         let family = TokenFamily(id: familyID, clientID: client.id, userID: record.userID, email: record.email,
                                  scope: record.scope, createdAt: now,

@@ -181,14 +181,14 @@ public struct FileStore: AuthStore {
     public func issueTokens(family: TokenFamily, access: AccessTokenRecord, refresh: RefreshTokenRecord) throws -> Bool {
         try writeTokens(access: access, refresh: refresh)
         let path = familyPath(family.id)
-        // Created exclusively: if a code reuse revoked this family before it existed, its tombstone
-        // is already here and the tokens above never become valid.
-        guard try FileIO.createExclusively(path, try JSON.encode(family), sync: sync) else { return false }
-        try scheduleExpiry(path, at: family.expiresAt)
-        // Lets an operator revoke all of one user's tokens without a scan.
+        // Listed under its user first (so an operator's `user revoke` can find it without a scan,
+        // even while it is being created), then created exclusively: if a code reuse revoked this
+        // family before it existed, its tombstone is already here and the tokens never become valid.
         if Identifier.isSafe(family.clientID), Identifier.isSafe(family.userID) {
             try FileIO.appendLine(userFamiliesPath(clientID: family.clientID, userID: family.userID), family.id)
         }
+        guard try FileIO.createExclusively(path, try JSON.encode(family), sync: sync) else { return false }
+        try scheduleExpiry(path, at: family.expiresAt)
         return true
     }
 

@@ -193,6 +193,8 @@ public struct User: Codable, Sendable, Equatable {
     public var plan: String? = nil
     /// A blocked user's calls are refused (403) until unblocked.
     public var blocked: Bool? = nil
+    /// When an operator revoked all the user's tokens: codes issued until then are refused too.
+    public var tokensRevokedAt: UnixTime? = nil
 }
 
 /// A token found by digest.
