@@ -100,14 +100,14 @@ struct PlanCommand: ParsableCommand {
 
 // MARK: user
 
-struct UserCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "user", abstract: "One user of one GPT: plan, block, revoke.",
-        subcommands: [SetPlan.self, Block.self, Unblock.self, Revoke.self])
+/// One user of one GPT: `EMAIL --client ID [--data DIR]`.
+struct UserArguments: ParsableArguments {
+    @OptionGroup var folder: DataFolder
+    @OptionGroup var gpt: ClientOption
+    @Argument(help: "The user's email address.") var email: String
 
-    /// Changes one user, with clear errors for an unknown GPT or user.
-    static func change(_ folder: DataFolder, _ gpt: ClientOption, email: String,
-                       _ body: @escaping (Service, inout User) throws -> Void) throws -> User {
+    /// Changes the user under the operator lock, with clear errors for an unknown GPT or user.
+    func change(_ body: @escaping (Service, inout User) throws -> Void) throws -> User {
         let service = try folder.service()
         let client = try gpt.existing(service)
         let changed = try asOperator(service) {
@@ -119,69 +119,62 @@ struct UserCommand: ParsableCommand {
         guard let changed else { throw Failure("\(client.name) has no user \(email)") }
         return changed
     }
+}
+
+struct UserCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user", abstract: "One user of one GPT: plan, block, revoke.",
+        subcommands: [SetPlan.self, Block.self, Unblock.self, Revoke.self])
 
     struct SetPlan: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "plan", abstract: "Put a user on a plan.")
-        @OptionGroup var folder: DataFolder
-        @OptionGroup var gpt: ClientOption
-        @Argument(help: "The user's email address.") var email: String
+        @OptionGroup var user: UserArguments
         @Argument(help: "The plan's name.") var plan: String
 
         func run() throws {
             let plan = self.plan
-            let user = try UserCommand.change(folder, gpt, email: email) { service, user in
+            let changed = try user.change { service, user in
                 guard try service.store.planBook(clientID: user.clientID)?.plan(named: plan) != nil else {
                     throw Failure("no plan named \(plan) (see `gptauth plan list --client \(user.clientID)`)")
                 }
                 user.plan = plan
             }
-            print("\(user.email) is on plan \(plan).")
+            print("\(changed.email) is on plan \(plan).")
         }
     }
 
     struct Block: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Refuse a user's calls (403) until unblocked.")
-        @OptionGroup var folder: DataFolder
-        @OptionGroup var gpt: ClientOption
-        @Argument(help: "The user's email address.") var email: String
+        @OptionGroup var user: UserArguments
 
         func run() throws {
-            let user = try UserCommand.change(folder, gpt, email: email) { _, user in user.blocked = true }
-            print("Blocked \(user.email).")
+            print("Blocked \(try user.change { _, user in user.blocked = true }.email).")
         }
     }
 
     struct Unblock: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Let a blocked user call again.")
-        @OptionGroup var folder: DataFolder
-        @OptionGroup var gpt: ClientOption
-        @Argument(help: "The user's email address.") var email: String
+        @OptionGroup var user: UserArguments
 
         func run() throws {
-            let user = try UserCommand.change(folder, gpt, email: email) { _, user in user.blocked = nil }
-            print("Unblocked \(user.email).")
+            print("Unblocked \(try user.change { _, user in user.blocked = nil }.email).")
         }
     }
 
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke all of a user's tokens (they sign in again).")
-        @OptionGroup var folder: DataFolder
-        @OptionGroup var gpt: ClientOption
-        @Argument(help: "The user's email address.") var email: String
+        @OptionGroup var user: UserArguments
 
         func run() throws {
-            let service = try folder.service()
-            let client = try gpt.existing(service)
-            guard let user = try service.store.user(clientID: client.id, email: email) else {
-                throw Failure("\(client.name) has no user \(email)")
+            // First the mark that refuses codes issued until now, then every live sign-in (one step
+            // after the other: a store step never holds two record locks at once).
+            let changed = try user.change { service, user in user.tokensRevokedAt = service.clock.now() }
+            let service = try user.folder.service()
+            let revoked = try asOperator(service) {
+                try service.store.revokeUserTokens(clientID: changed.clientID, userID: changed.id, reason: "revoked by operator",
+                                                   now: changed.tokensRevokedAt ?? service.clock.now())
             }
-            let count = try asOperator(service) { () throws -> Int in
-                let now = service.clock.now()
-                // First the mark that refuses codes issued until now, then every live sign-in.
-                _ = try service.store.updateUser(clientID: client.id, email: email) { $0.tokensRevokedAt = now }
-                return try service.store.revokeUserTokens(clientID: client.id, userID: user.id, reason: "revoked by operator", now: now)
-            }
-            print("Revoked \(count) sign-in\(count == 1 ? "" : "s") of \(user.email); their next API call is refused.")
+            print("Revoked \(revoked) sign-in\(revoked == 1 ? "" : "s") of \(changed.email); their next API call is refused.")
         }
     }
 }

@@ -28,10 +28,10 @@ public struct GreetingEndpoint: Endpoint {
         guard request.method == "GET" || request.method == "HEAD" else {
             throw HTTPError(status: 405, "Use GET.", headers: [("Allow", "GET")])
         }
-        let audience = try Audience.of(request, default: defaultAudience, log: log)
         let admission: UsageGate.Admission
         do {
-            admission = try gate.admit(request, audience: audience, now: service.clock.now())
+            admission = try gate.admit(request, audience: try Audience.of(request, default: defaultAudience, log: log),
+                                       now: service.clock.now())
         } catch let refusal as GateRefusal {
             return refusal.response
         }
