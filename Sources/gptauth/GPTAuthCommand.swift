@@ -6,7 +6,7 @@ struct GPTAuthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gptauth",
         abstract: "Operate a GPTAuth installation: its data folder, its GPTs (OAuth clients) and their users.",
-        subcommands: [Init.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self]
+        subcommands: [Init.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self, AuditCommand.self]
     )
 }
 
@@ -61,6 +61,11 @@ func asOperator<T>(_ service: Service, _ body: () throws -> T) throws -> T {
     } catch let error as ConfigurationError {
         throw Failure(error.description)
     }
+}
+
+/// An operator change, in the audit trail (not echoed: the command prints its own result).
+func audit(_ service: Service, _ event: String, _ fields: KeyValuePairs<String, String>) {
+    Log(component: "gptauth", auditFolder: service.dataFolder, echo: false).audit(event, fields)
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
@@ -173,6 +178,7 @@ struct ClientCommand: ParsableCommand {
                 try ClientRegistration.register(name: name, redirectURIs: redirectURIs, chatGPTCallbacks: chatgpt,
                                                 store: service.store, now: service.clock.now(), random: service.random)
             }
+            audit(service, "client_added", ["client_id": client.id, "name": client.name])
             let settings = EditorSettings(client: client, secret: secret, configuration: service.configuration)
             if json { try printJSON(settings) } else { print(settings.text) }
         }
@@ -228,6 +234,7 @@ struct ClientCommand: ParsableCommand {
                 _ = try service.store.removeClient(id: id)
                 return revoked
             }
+            audit(service, "client_removed", ["client_id": id, "revoked": String(revoked)])
             print("Removed \(id) and revoked \(revoked) active sign-in\(revoked == 1 ? "" : "s").")
         }
     }
@@ -245,6 +252,7 @@ struct ClientCommand: ParsableCommand {
                 try ClientRegistration.rotateSecret(clientID: id, store: service.store, now: service.clock.now(),
                                                     random: service.random)
             }
+            audit(service, "secret_rotated", ["client_id": client.id])
             let settings = EditorSettings(client: client, secret: secret, configuration: service.configuration)
             if json { try printJSON(settings) } else { print(settings.text) }
         }

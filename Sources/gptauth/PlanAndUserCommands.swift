@@ -52,6 +52,7 @@ struct PlanCommand: ParsableCommand {
                 try service.store.savePlanBook(book, clientID: client.id)
                 return book
             }
+            audit(service, "plan_changed", ["client_id": client.id, "plan": name, "limits": Plans.describe(Plan(name: name, daily: daily, monthly: monthly))])
             print("Plan \(name) for \(client.name): \(Plans.describe(Plan(name: name, daily: daily, monthly: monthly)))"
                   + (book.defaultPlan == name ? " (default)" : ""))
         }
@@ -93,6 +94,7 @@ struct PlanCommand: ParsableCommand {
                 if book.defaultPlan == name { book.defaultPlan = book.plans.first?.name }
                 try service.store.savePlanBook(book, clientID: client.id)
             }
+            audit(service, "plan_removed", ["client_id": client.id, "plan": name])
             print("Removed plan \(name).")
         }
     }
@@ -106,8 +108,9 @@ struct UserArguments: ParsableArguments {
     @OptionGroup var gpt: ClientOption
     @Argument(help: "The user's email address.") var email: String
 
-    /// Changes the user under the operator lock, with clear errors for an unknown GPT or user.
-    func change(_ body: @escaping (Service, inout User) throws -> Void) throws -> User {
+    /// Changes the user under the operator lock, with clear errors for an unknown GPT or user, and
+    /// records `event` in the audit trail.
+    func change(_ event: String, _ body: @escaping (Service, inout User) throws -> Void) throws -> User {
         let service = try folder.service()
         let client = try gpt.existing(service)
         let changed = try asOperator(service) {
@@ -117,6 +120,8 @@ struct UserArguments: ParsableArguments {
             }
         }
         guard let changed else { throw Failure("\(client.name) has no user \(email)") }
+        audit(service, event, ["client_id": client.id, "email": changed.email, "plan": changed.plan ?? "default",
+                               "blocked": changed.blocked == true ? "yes" : "no"])
         return changed
     }
 }
@@ -133,7 +138,7 @@ struct UserCommand: ParsableCommand {
 
         func run() throws {
             let plan = self.plan
-            let changed = try user.change { service, user in
+            let changed = try user.change("user_plan_changed") { service, user in
                 guard try service.store.planBook(clientID: user.clientID)?.plan(named: plan) != nil else {
                     throw Failure("no plan named \(plan) (see `gptauth plan list --client \(user.clientID)`)")
                 }
@@ -148,7 +153,7 @@ struct UserCommand: ParsableCommand {
         @OptionGroup var user: UserArguments
 
         func run() throws {
-            print("Blocked \(try user.change { _, user in user.blocked = true }.email).")
+            print("Blocked \(try user.change("user_blocked") { _, user in user.blocked = true }.email).")
         }
     }
 
@@ -157,7 +162,7 @@ struct UserCommand: ParsableCommand {
         @OptionGroup var user: UserArguments
 
         func run() throws {
-            print("Unblocked \(try user.change { _, user in user.blocked = nil }.email).")
+            print("Unblocked \(try user.change("user_unblocked") { _, user in user.blocked = nil }.email).")
         }
     }
 
@@ -168,7 +173,7 @@ struct UserCommand: ParsableCommand {
         func run() throws {
             // First the mark that refuses codes issued until now, then every live sign-in (one step
             // after the other: a store step never holds two record locks at once).
-            let changed = try user.change { service, user in user.tokensRevokedAt = service.clock.now() }
+            let changed = try user.change("user_tokens_revoked") { service, user in user.tokensRevokedAt = service.clock.now() }
             let service = try user.folder.service()
             let revoked = try asOperator(service) {
                 try service.store.revokeUserTokens(clientID: changed.clientID, userID: changed.id, reason: "revoked by operator",

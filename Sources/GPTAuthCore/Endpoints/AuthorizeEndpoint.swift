@@ -3,13 +3,16 @@
 /// The same pool serves the RFC 8414 metadata document that describes it.
 public struct AuthorizeEndpoint: Endpoint {
     public let service: Service
-    public let log = Log(component: "authorize")
+    public let log: Log
     public var errorStyle: ErrorStyle { .page }
 
     /// Sign-ins one client address may start per 10 minutes.
     public static let signInsPerAddress = 200
 
-    public init(service: Service) { self.service = service }
+    public init(service: Service) {
+        self.service = service
+        self.log = Log(component: "authorize", auditFolder: service.dataFolder)
+    }
 
     public func respond(to request: Request) throws -> Response {
         guard request.method == "GET" || request.method == "HEAD" else {
@@ -34,6 +37,7 @@ public struct AuthorizeEndpoint: Endpoint {
         // S30/S31: each request here stores a pending sign-in; one address cannot flood the store.
         if case .limited(let retryAfter) = try service.store.countEvent(
             key: "authorize:addr:\(request.remoteAddress)", limit: AuthorizeEndpoint.signInsPerAddress, window: 600, now: now) {
+            log.audit("rate_limited", ["limit": "sign-ins started", "address": request.remoteAddress])
             throw HTTPError(status: 429, "Too many sign-ins were started from your network. Try again in \(LoginEndpoint.minutes(retryAfter)).",
                             headers: [("Retry-After", String(retryAfter))])
         }

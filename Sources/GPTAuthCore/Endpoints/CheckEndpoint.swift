@@ -8,13 +8,14 @@
 /// nginx/gptauth-protect-api.conf turn that back into the 429 with Retry-After the caller sees.
 public struct CheckEndpoint: Endpoint {
     public let service: Service
-    public let log = Log(component: "check")
+    public let log: Log
     public var errorStyle: ErrorStyle { .json }
     let gate: UsageGate
     let defaultAudience: String?
 
     public init(service: Service, defaultAudience: String?) {
         self.service = service
+        self.log = Log(component: "check", auditFolder: service.dataFolder)
         self.gate = UsageGate(store: service.store)
         self.defaultAudience = defaultAudience
     }
@@ -33,9 +34,7 @@ public struct CheckEndpoint: Endpoint {
             if let remaining = admission.remainingToday { headers.append(("X-GPTAuth-Remaining-Today", String(remaining))) }
             return Response(status: 204, headers: headers + [("Cache-Control", "no-store")])
         } catch let refusal as GateRefusal {
-            if case .quotaExceeded(let exceeded, _, _) = refusal {
-                log.info("quota_exceeded", ["plan": exceeded.plan, "period": exceeded.period.rawValue])
-            }
+            refusal.audit(log, request)
             var response = refusal.response
             response.headers.append(("X-GPTAuth-Status", String(refusal.status)))
             response.headers.append(("X-GPTAuth-Error", String(decoding: (try? JSON.encode(refusal.body)) ?? [], as: UTF8.self)))

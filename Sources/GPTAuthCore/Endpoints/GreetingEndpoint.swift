@@ -5,13 +5,14 @@
 /// `fastcgi_param` of the nginx location, or the process environment.
 public struct GreetingEndpoint: Endpoint {
     public let service: Service
-    public let log = Log(component: "greeting")
+    public let log: Log
     public var errorStyle: ErrorStyle { .json }
     let gate: UsageGate
     let defaultAudience: String?
 
     public init(service: Service, defaultAudience: String?) {
         self.service = service
+        self.log = Log(component: "greeting", auditFolder: service.dataFolder)
         self.gate = UsageGate(store: service.store)
         self.defaultAudience = defaultAudience
     }
@@ -33,6 +34,7 @@ public struct GreetingEndpoint: Endpoint {
             admission = try gate.admit(request, audience: try Audience.of(request, default: defaultAudience, log: log),
                                        now: service.clock.now())
         } catch let refusal as GateRefusal {
+            refusal.audit(log, request)
             return refusal.response
         }
         let access = admission.access

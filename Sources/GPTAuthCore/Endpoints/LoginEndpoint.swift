@@ -4,11 +4,12 @@ public struct LoginEndpoint: Endpoint {
     public let service: Service
     public let mailer: Mailer
     public let google: GoogleSignIn?
-    public let log = Log(component: "login")
+    public let log: Log
     public var errorStyle: ErrorStyle { .page }
 
     public init(service: Service, upstream: UpstreamHTTP) {
         self.service = service
+        self.log = Log(component: "login", auditFolder: service.dataFolder)
         self.mailer = Mailer(settings: service.configuration.mail, dataFolder: service.dataFolder)
         self.google = service.configuration.google.map {
             GoogleSignIn(settings: $0, callbackURL: service.configuration.googleCallbackURL, upstream: upstream)
@@ -106,6 +107,7 @@ public struct LoginEndpoint: Endpoint {
         // S30: codes per address and per client address, per hour.
         for (key, limit) in [("otp-send:email:\(email)", settings.maxCodesPerHour), ("otp-send:addr:\(request.remoteAddress)", 30)] {
             if case .limited(let retryAfter) = try store.countEvent(key: key, limit: limit, window: 3600, now: now) {
+                log.audit("rate_limited", ["limit": "sign-in codes mailed", "client_id": flow.client.id, "address": request.remoteAddress])
                 log.warning("otp_send_throttled", ["key": key.hasPrefix("otp-send:email") ? "email" : "address"])
                 throw HTTPError(status: 429, "Too many sign-in codes were requested. Try again in \(Self.minutes(retryAfter)).",
                                 headers: [("Retry-After", String(retryAfter))])
@@ -147,7 +149,7 @@ public struct LoginEndpoint: Endpoint {
             return .html(400, Page.enterCode(gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow),
                                              error: "That code is not right. \(remaining) \(remaining == 1 ? "try" : "tries") left."))
         case .some(.exhausted), .some(.noCode):
-            log.warning("otp_exhausted", ["client_id": flow.client.id, "address": request.remoteAddress])
+            log.audit("rate_limited", ["limit": "sign-in code tries", "client_id": flow.client.id, "address": request.remoteAddress])
             return signInPage(flow, error: "That code can no longer be used. Ask for a new one.", status: 400)
         }
     }
@@ -211,7 +213,7 @@ public struct LoginEndpoint: Endpoint {
             return true
         }) != nil else { throw Self.expired }
         _ = try store.recordSignIn(clientID: flow.client.id, identity: identity, now: now)
-        log.info("signed_in", ["client_id": flow.client.id, "provider": identity.provider])
+        log.audit("signed_in", ["client_id": flow.client.id, "email": identity.email, "provider": identity.provider])
         return try afterSignIn(flow, identity: identity)
     }
 
@@ -231,11 +233,12 @@ public struct LoginEndpoint: Endpoint {
         switch try form.single("decision") {
         case "allow":
             try store.recordConsent(clientID: flow.client.id, email: identity.email, now: service.clock.now())
+            log.audit("consent_given", ["client_id": flow.client.id, "email": identity.email])
             return try issueCode(flow, identity: identity)
         case "cancel":
             // RFC 6749 §4.1.2.1: "access_denied: The resource owner ... denied the request."
             guard try store.endAuthorization(idDigest: flow.pending.idDigest) else { throw Self.expired }
-            log.info("consent_denied", ["client_id": flow.client.id])
+            log.audit("consent_denied", ["client_id": flow.client.id, "email": identity.email])
             return .redirect(backToClient(flow.pending, [("error", "access_denied"),
                                                         ("error_description", "The user cancelled the sign-in.")]), status: 303)
         default:
@@ -257,7 +260,7 @@ public struct LoginEndpoint: Endpoint {
             issuedAt: now, expiresAt: now + configuration.codeLifetime)
         record.redirectURISent = pending.redirectURISent
         try store.issueAuthorizationCode(record)
-        log.info("code_issued", ["client_id": pending.clientID, "provider": identity.provider])
+        log.audit("code_issued", ["client_id": pending.clientID, "email": identity.email, "provider": identity.provider])
         return .redirect(backToClient(pending, [("code", code)]), status: 303)
     }
 

@@ -4,7 +4,7 @@
 /// the operator why (ChatGPT only shows the builder "received 400 from <token URL>").
 public struct TokenEndpoint: Endpoint {
     public let service: Service
-    public let log = Log(component: "verify-token")
+    public let log: Log
     public var errorStyle: ErrorStyle { .json }
     let codeGrant: AuthorizationCodeGrant
     let refreshGrant: RefreshTokenGrant
@@ -13,6 +13,8 @@ public struct TokenEndpoint: Endpoint {
 
     public init(service: Service) {
         self.service = service
+        let log = Log(component: "verify-token", auditFolder: service.dataFolder)
+        self.log = log
         let issuance = TokenIssuance(configuration: service.configuration, random: service.random)
         codeGrant = AuthorizationCodeGrant(store: service.store, issuance: issuance, log: log)
         refreshGrant = RefreshTokenGrant(store: service.store, issuance: issuance, log: log)
@@ -36,6 +38,10 @@ public struct TokenEndpoint: Endpoint {
         } catch let error as OAuthError {
             log.warning("token_request_refused", ["error": error.code.rawValue, "reason": error.cause,
                                                   "address": request.remoteAddress])
+            if error.code == .invalidClient || error.code == .slowDown {
+                log.audit(error.code == .slowDown ? "rate_limited" : "client_auth_failed",
+                          ["client_id": error.clientID ?? "-", "reason": error.cause, "address": request.remoteAddress])
+            }
             return error.response
         } catch let error as HTTPError where error.status < 500 {
             let oauth = OAuthError(.invalidRequest, error.message)

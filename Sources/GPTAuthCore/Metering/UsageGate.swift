@@ -68,6 +68,20 @@ public enum GateRefusal: Error, Sendable, Equatable {
         }
     }
 
+    /// Puts a reached limit or a blocked user's call in the audit trail (bad tokens are not audited:
+    /// they are noise from anyone on the internet).
+    public func audit(_ log: Log, _ request: Request) {
+        switch self {
+        case .unauthorized:
+            return
+        case .blocked:
+            log.audit("blocked_call", ["address": request.remoteAddress])
+        case .quotaExceeded(let exceeded, _, _):
+            log.audit("rate_limited", ["limit": "plan \(exceeded.plan) per \(exceeded.period.rawValue)",
+                                       "address": request.remoteAddress])
+        }
+    }
+
     /// The JSON response with its headers.
     public var response: Response {
         switch self {

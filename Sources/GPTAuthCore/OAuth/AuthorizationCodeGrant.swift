@@ -27,7 +27,7 @@ public struct AuthorizationCodeGrant: Sendable {
             // server MUST deny the request and SHOULD revoke (when possible) all tokens previously
             // issued based on that authorization code."
             if let issued = used.familyID { try store.revokeTokenFamily(id: issued, reason: "authorization code reuse", now: now) }
-            log.warning("authorization_code_reuse", ["client_id": client.id, "user": used.userID, "family": used.familyID ?? "-"])
+            log.audit("code_reuse_detected", ["client_id": client.id, "email": used.email, "family": used.familyID ?? "-"])
             throw OAuthError(.invalidGrant, "the authorization code has already been used")
         case .redeemed(let redeemed):
             record = redeemed
@@ -61,7 +61,7 @@ public struct AuthorizationCodeGrant: Sendable {
             throw OAuthError(.invalidGrant, "the authorization code has already been used",
                              cause: "code reused during its first exchange client_id=\(client.id)")
         }
-        log.info("tokens_issued", ["grant": "authorization_code", "client_id": client.id, "user": record.userID])
+        log.audit("tokens_issued", ["client_id": client.id, "email": record.email, "family": familyID])
         return response
     }
 }

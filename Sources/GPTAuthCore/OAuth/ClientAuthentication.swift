@@ -24,9 +24,11 @@ public enum ClientAuthentication {
                 retryAfter = max(retryAfter ?? 0, wait)
             }
         }
-        if let retryAfter { throw throttled(retryAfter, key: "client_id=\(clientID.prefix(64))") }
-        throw OAuthError(.invalidClient, "client authentication failed",
-                         cause: "client authentication failed client_id=\(clientID.prefix(64))")
+        var error = retryAfter.map { throttled($0, key: "client_id=\(clientID.prefix(64))") }
+            ?? OAuthError(.invalidClient, "client authentication failed",
+                          cause: "client authentication failed client_id=\(clientID.prefix(64))")
+        error.clientID = String(clientID.prefix(64))
+        throw error
     }
 
     private static func throttled(_ retryAfter: Int64, key: String) -> OAuthError {

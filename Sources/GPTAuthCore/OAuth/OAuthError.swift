@@ -20,6 +20,8 @@ public struct OAuthError: Error, Sendable, Equatable {
     public var cause: String
     /// Seconds to wait, for throttled answers (S30).
     public var retryAfter: Int64?
+    /// The client id a failed client authentication named (for the audit trail).
+    public var clientID: String?
 
     public init(_ code: Code, _ description: String, cause: String? = nil, retryAfter: Int64? = nil) {
         self.code = code

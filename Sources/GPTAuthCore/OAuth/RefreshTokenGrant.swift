@@ -26,12 +26,12 @@ public struct RefreshTokenGrant: Sendable {
         }
         switch outcome {
         case .rotated(let family, _, _):
-            log.info("tokens_issued", ["grant": "refresh_token", "client_id": client.id, "user": family.userID,
-                                       "generation": String(family.currentGeneration)])
+            log.audit("tokens_refreshed", ["client_id": client.id, "email": family.email, "family": family.id,
+                                           "generation": String(family.currentGeneration)])
             guard let response else { throw OAuthError(.serverError, "token rotation failed") }
             return response
         case .reuseDetected(let family):
-            log.warning("refresh_token_reuse", ["client_id": client.id, "user": family.userID, "family": family.id])
+            log.audit("refresh_reuse_detected", ["client_id": client.id, "email": family.email, "family": family.id])
             throw OAuthError(.invalidGrant, "the refresh token has already been used; sign in again")
         case .invalid(let reason):
             throw OAuthError(.invalidGrant, "the refresh token is invalid or expired",

@@ -20,7 +20,8 @@ public struct TokenRevocation: Sendable {
                              cause: "revocation of another client's token by \(client.id)")
         }
         try store.revokeTokenFamily(id: found.family.id, reason: "revoked by client", now: now)
-        log.info("token_revoked", ["client_id": client.id, "user": found.family.userID])
+        log.audit("tokens_revoked", ["client_id": client.id, "email": found.family.email, "family": found.family.id,
+                                     "by": "client"])
     }
 }
 

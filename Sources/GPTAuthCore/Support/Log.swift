@@ -7,8 +7,34 @@ import Glibc
 /// Never pass a token, code or secret here.
 public struct Log: Sendable {
     public let component: String
+    /// The data folder whose `audit/` receives `audit` events; nil: no audit trail (tests of parts).
+    public let auditFolder: String?
+    /// Whether events also go to standard error (the endpoints: yes; the CLI: no).
+    public let echo: Bool
 
-    public init(component: String) { self.component = component }
+    public init(component: String, auditFolder: String? = nil, echo: Bool = true) {
+        self.component = component
+        self.auditFolder = auditFolder
+        self.echo = echo
+    }
+
+    /// An event for the audit trail: one JSON line appended to `audit/<UTC day>.log` in the data
+    /// folder (sign-ins, consent, codes, tokens, revocations, reuse, failed client logins, limits hit,
+    /// operator changes). Fields must never hold a token, code or secret. A failed append is logged
+    /// and does not fail the request.
+    public func audit(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) {
+        if echo { write("info", event, fields) }
+        guard let auditFolder else { return }
+        let now = UnixTime(time(nil))
+        var record = ["time": String(now), "event": event, "component": component]
+        for (key, value) in fields where record[key] == nil { record[key] = String(value.prefix(300)) }
+        do {
+            let line = String(decoding: try JSON.encode(record), as: UTF8.self)
+            try FileIO.appendLine("\(auditFolder)/audit/\(UTCDay(now).text).log", line)
+        } catch {
+            write("error", "audit_write_failed", ["event": event, "reason": String(describing: error)])
+        }
+    }
 
     public func info(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) {
         write("info", event, fields)

@@ -29,6 +29,15 @@ public struct UTCDay: Sendable, Equatable, Comparable {
         return (era * 146_097 + doe - 719_468) * 86_400
     }
 
+    /// The day named `YYYY-MM-DD`, or nil.
+    public static func parse(_ text: String) -> UTCDay? {
+        let parts = text.split(separator: "-")
+        guard parts.count == 3, let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
+              (1...12).contains(m), (1...31).contains(d) else { return nil }
+        let day = UTCDay(start(year: y, month: m, day: d))
+        return day.text == text ? day : nil
+    }
+
     /// `2026-11-29`
     public var text: String { "\(year)-\(Self.two(month))-\(Self.two(day))" }
     /// `2026-11`

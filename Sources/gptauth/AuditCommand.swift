@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import GPTAuthCore
+
+/// `gptauth audit`: reads the audit trail (`audit/<UTC day>.log` in the data folder, one JSON
+/// object per line).
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "The audit trail: sign-ins, consent, codes and tokens, revocations, reuse detected, failed client logins, limits hit, operator changes.")
+
+    @OptionGroup var folder: DataFolder
+    @Option(help: "Only this GPT (client id).") var client: String?
+    @Option(help: "From this UTC day on, YYYY-MM-DD (default: the last 7 days).") var since: String?
+    @Option(help: "Only this user (email).") var user: String?
+    @Flag(help: "Print the JSON lines as stored.") var json = false
+
+    func validate() throws {
+        if let since, since.count != 10 || UTCDay.parse(since) == nil {
+            throw ValidationError("--since takes a UTC day like 2026-11-29")
+        }
+    }
+
+    func run() throws {
+        let service = try folder.service()
+        let first = since ?? UTCDay(service.clock.now() - 6 * 86_400).text
+        let auditFolder = service.dataFolder + "/audit"
+        let days = ((try? FileManager.default.contentsOfDirectory(atPath: auditFolder)) ?? [])
+            .filter { $0.hasSuffix(".log") && String($0.dropLast(4)) >= first }
+            .sorted()
+        let email = user?.lowercased()
+        var shown = 0
+        for day in days {
+            let text = (try? String(contentsOfFile: auditFolder + "/" + day, encoding: .utf8)) ?? ""
+            for line in text.split(separator: "\n") {
+                guard let event = try? JSONDecoder().decode([String: String].self, from: Data(line.utf8)) else { continue }
+                if let client, event["client_id"] != client { continue }
+                if let email, event["email"] != email { continue }
+                shown += 1
+                if json {
+                    print(line)
+                } else {
+                    let time = event["time"].flatMap(Int64.init).map(timestamp) ?? "?"
+                    let rest = event.filter { !["time", "event"].contains($0.key) }.sorted { $0.key < $1.key }
+                        .map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                    print("\(time)  \(event["event"] ?? "?")  \(rest)")
+                }
+            }
+        }
+        if shown == 0 && !json { print("No audit events since \(first).") }
+    }
+}
