@@ -11,19 +11,16 @@ public struct CheckEndpoint: Endpoint {
     public let log: Log
     public var errorStyle: ErrorStyle { .json }
     let gate: UsageGate
-    let defaultAudience: String?
 
     public init(service: Service, defaultAudience: String?) {
         self.service = service
         self.log = Log(component: "check", auditFolder: service.dataFolder)
-        self.gate = UsageGate(store: service.store)
-        self.defaultAudience = defaultAudience
+        self.gate = UsageGate(store: service.store, defaultAudience: defaultAudience, log: log)
     }
 
     public func respond(to request: Request) throws -> Response {
-        let audience = try Audience.of(request, default: defaultAudience, log: log)
         do {
-            let admission = try gate.admit(request, audience: audience, now: service.clock.now())
+            let admission = try gate.admit(request, now: service.clock.now())
             var headers: [(String, String)] = [
                 ("X-GPTAuth-User", admission.access.userID),
                 ("X-GPTAuth-Email", admission.access.email),
@@ -34,7 +31,6 @@ public struct CheckEndpoint: Endpoint {
             if let remaining = admission.remainingToday { headers.append(("X-GPTAuth-Remaining-Today", String(remaining))) }
             return Response(status: 204, headers: headers + [("Cache-Control", "no-store")])
         } catch let refusal as GateRefusal {
-            refusal.audit(log, request)
             var response = refusal.response
             response.headers.append(("X-GPTAuth-Status", String(refusal.status)))
             response.headers.append(("X-GPTAuth-Error", String(decoding: (try? JSON.encode(refusal.body)) ?? [], as: UTF8.self)))

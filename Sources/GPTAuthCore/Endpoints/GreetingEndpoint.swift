@@ -8,13 +8,11 @@ public struct GreetingEndpoint: Endpoint {
     public let log: Log
     public var errorStyle: ErrorStyle { .json }
     let gate: UsageGate
-    let defaultAudience: String?
 
     public init(service: Service, defaultAudience: String?) {
         self.service = service
         self.log = Log(component: "greeting", auditFolder: service.dataFolder)
-        self.gate = UsageGate(store: service.store)
-        self.defaultAudience = defaultAudience
+        self.gate = UsageGate(store: service.store, defaultAudience: defaultAudience, log: log)
     }
 
     public struct Greeting: Codable, Sendable, Equatable {
@@ -31,28 +29,14 @@ public struct GreetingEndpoint: Endpoint {
         }
         let admission: UsageGate.Admission
         do {
-            admission = try gate.admit(request, audience: try Audience.of(request, default: defaultAudience, log: log),
-                                       now: service.clock.now())
+            admission = try gate.admit(request, now: service.clock.now())
         } catch let refusal as GateRefusal {
-            refusal.audit(log, request)
             return refusal.response
         }
         let access = admission.access
         return .json(200, Greeting(message: "Hello, \(access.email)! You are signed in.", email: access.email,
                                    user_id: access.userID, calls_today: admission.usage.dayCount,
                                    remaining_today: admission.remainingToday))
-    }
-}
-
-/// Which GPT(s) a protected location serves: `GPTAUTH_CLIENT_ID` (comma-separated client ids) from
-/// the nginx location's `fastcgi_param`, else from the pool's environment.
-public enum Audience {
-    public static func of(_ request: Request, default fallback: String?, log: Log) throws -> Set<String> {
-        guard let configured = request.params["GPTAUTH_CLIENT_ID"] ?? fallback, !configured.isEmpty else {
-            log.error("no_audience", ["hint": "set fastcgi_param GPTAUTH_CLIENT_ID in the nginx location"])
-            throw HTTPError.unavailable("This API is not yet linked to a GPT.")
-        }
-        return Set(configured.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
     }
 }
 

@@ -1,13 +1,37 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// What every protected call goes through — the sample greeting API and the nginx `check` gate
 /// alike: the bearer token for this API's GPT (S20, S21), the user not blocked, the plan's limits,
 /// and the call counted, in that order.
 public struct UsageGate: Sendable {
     public let store: AuthStore
     let validation: BearerTokenValidation
+    /// The pool's `GPTAUTH_CLIENT_ID`, used where the nginx location sets none.
+    let defaultAudience: String?
+    /// Where refusals worth keeping (blocked, limit reached) are audited.
+    let log: Log
 
-    public init(store: AuthStore) {
+    public init(store: AuthStore, defaultAudience: String?, log: Log) {
         self.store = store
         self.validation = BearerTokenValidation(store: store)
+        self.defaultAudience = defaultAudience
+        self.log = log
+    }
+
+    /// The whole protected-call check for one request: this location's audience, then `admit`.
+    /// A refusal is audited and thrown as `GateRefusal`.
+    public func admit(_ request: Request, now: UnixTime) throws -> Admission {
+        let audience = try Audience.of(request, default: defaultAudience, log: log)
+        do {
+            return try admit(request, audience: audience, now: now)
+        } catch let refusal as GateRefusal {
+            refusal.audit(log, request)
+            throw refusal
+        }
     }
 
     /// An admitted call.
@@ -89,5 +113,17 @@ public enum GateRefusal: Error, Sendable, Equatable {
         case .blocked: return .json(403, body)
         case .quotaExceeded(_, _, let retryAfter): return .json(429, body, headers: [("Retry-After", String(retryAfter))])
         }
+    }
+}
+
+/// Which GPT(s) a protected location serves: `GPTAUTH_CLIENT_ID` (comma-separated client ids) from
+/// the nginx location's `fastcgi_param`, else from the pool's environment.
+public enum Audience {
+    public static func of(_ request: Request, default fallback: String?, log: Log) throws -> Set<String> {
+        guard let configured = request.params["GPTAUTH_CLIENT_ID"] ?? fallback, !configured.isEmpty else {
+            log.error("no_audience", ["hint": "set fastcgi_param GPTAUTH_CLIENT_ID in the nginx location"])
+            throw HTTPError.unavailable("This API is not yet linked to a GPT.")
+        }
+        return Set(configured.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
     }
 }
