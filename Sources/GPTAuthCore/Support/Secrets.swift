@@ -11,12 +11,18 @@ public protocol RandomSource: Sendable {
     func bytes(_ count: Int) -> [UInt8]
 }
 
-/// The system CSPRNG: `SystemRandomNumberGenerator` is getrandom(2) on Linux.
+/// The system CSPRNG: `SystemRandomNumberGenerator` is getrandom(2) on Linux; each call yields
+/// eight bytes, all of which are used.
 public struct SystemRandom: RandomSource {
     public init() {}
     public func bytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        var out = [UInt8]()
+        out.reserveCapacity(count + 7)
+        while out.count < count {
+            withUnsafeBytes(of: generator.next()) { out.append(contentsOf: $0) }
+        }
+        return Array(out.prefix(count))
     }
 }
 
