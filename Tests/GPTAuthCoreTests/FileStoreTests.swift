@@ -399,13 +399,17 @@ struct FileStoreTests {
 /// Usage counters are rewritten in place (one pwrite, padded), not replaced by rename.
 @Suite("In-place records")
 struct InPlaceRecordTests {
+    func rewrite(_ path: String, _ bytes: [UInt8]) throws {
+        try FileIO.updateInPlace(path, sync: false) { _ in (bytes, ()) }
+    }
+
     @Test func shorterRecordLeavesNoOldBytesAndStaysValidJSON() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-inplace-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let path = folder + "/usage/c/ab/record.json"
-        try FileIO.rewriteInPlace(path, Array(#"{"name":"a long value that is long"}"#.utf8), sync: false)
+        try rewrite(path, Array(#"{"name":"a long value that is long"}"#.utf8))
         let inode = try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? UInt64
-        try FileIO.rewriteInPlace(path, Array(#"{"name":"short"}"#.utf8), sync: false)
+        try rewrite(path, Array(#"{"name":"short"}"#.utf8))
         let bytes = try #require(FileIO.readAll(path))
         struct Record: Decodable { var name: String }
         #expect(try JSON.decode(Record.self, from: bytes).name == "short")
@@ -414,9 +418,9 @@ struct InPlaceRecordTests {
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? UInt64 == inode)
         // Over a page it falls back to write-and-rename, and still reads back whole.
         let big = Array(("{\"name\":\"" + String(repeating: "x", count: 5000) + "\"}").utf8)
-        try FileIO.rewriteInPlace(path, big, sync: false)
+        try rewrite(path, big)
         #expect(try JSON.decode(Record.self, from: #require(FileIO.readAll(path))).name.count == 5000)
-        try FileIO.rewriteInPlace(path, Array(#"{"name":"back"}"#.utf8), sync: false)
+        try rewrite(path, Array(#"{"name":"back"}"#.utf8))
         #expect(try JSON.decode(Record.self, from: #require(FileIO.readAll(path))).name == "back")
     }
 

@@ -45,3 +45,13 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+
+extension GreetingEndpoint.Greeting: FlatJSONEncodable {
+    func write(to json: inout FlatJSONWriter) {
+        json.field("calls_today", calls_today)
+        json.field("email", email)
+        json.field("message", message)
+        json.field("remaining_today", remaining_today)
+        json.field("user_id", user_id)
+    }
+}

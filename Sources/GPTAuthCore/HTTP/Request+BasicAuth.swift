@@ -21,7 +21,7 @@ extension Request {
         guard raw.utf8.count <= Limits.headerValue else { return .malformed("The Authorization header is too long.") }
         let parts = raw.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2 else { return .malformed("The Authorization header has no credentials.") }
-        let credentials = parts[1].trimmingCharacters(in: .whitespaces)
+        let credentials = parts[1].trimmingSpaces()
         switch parts[0].lowercased() {
         case "bearer":
             return .bearer(credentials)

@@ -6,8 +6,8 @@ extension Request {
         for (index, pair) in header.split(separator: ";").enumerated() where index < Limits.cookieCount {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2 else { continue }
-            if parts[0].trimmingCharacters(in: .whitespaces) == name {
-                var value = parts[1].trimmingCharacters(in: .whitespaces)
+            if parts[0].trimmingSpaces() == name {
+                var value = parts[1].trimmingSpaces()
                 if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 {
                     value = String(value.dropFirst().dropLast())
                 }

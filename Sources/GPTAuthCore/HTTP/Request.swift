@@ -26,7 +26,8 @@ public struct Request: Sendable {
 
     /// A request header by its HTTP name (`Authorization`), from the `HTTP_*` meta-variable.
     public func header(_ name: String) -> String? {
-        let key = "HTTP_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+        var key = "HTTP_"
+        key.unicodeScalars.append(contentsOf: name.uppercased().unicodeScalars.map { $0 == "-" ? "_" : $0 })
         return params[key]
     }
 
@@ -34,7 +35,7 @@ public struct Request: Sendable {
     public var mediaType: String {
         let raw = params["CONTENT_TYPE"] ?? ""
         return raw.split(separator: ";", maxSplits: 1).first.map {
-            $0.trimmingCharacters(in: .whitespaces).lowercased()
+            $0.trimmingSpaces().lowercased()
         } ?? ""
     }
 
@@ -74,3 +75,13 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+
+extension StringProtocol {
+    /// Without leading and trailing spaces and tabs (HTTP's optional whitespace). Plain Swift: no
+    /// trip through Foundation's NSString on the request path.
+    func trimmingSpaces() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+}

@@ -124,6 +124,6 @@ public enum Audience {
             log.error("no_audience", ["hint": "set fastcgi_param GPTAUTH_CLIENT_ID in the nginx location"])
             throw HTTPError.unavailable("This API is not yet linked to a GPT.")
         }
-        return Set(configured.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        return Set(configured.split(separator: ",").map { $0.trimmingSpaces() })
     }
 }

@@ -86,9 +86,13 @@ public enum FastCGIServer {
         var params: [String: String] = [:]
         guard var cursor = envp else { return params }
         while let entry = cursor.pointee {
-            let pair = String(cString: entry)
-            if let equals = pair.firstIndex(of: "=") {
-                params[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            // NAME=value: split on the raw bytes, then make each half a String once (invalid UTF-8
+            // is repaired, as String(cString:) would).
+            if let equals = strchr(entry, 0x3D) {
+                let nameLength = entry.distance(to: equals)
+                let name = UnsafeRawBufferPointer(start: entry, count: nameLength)
+                let value = UnsafeRawBufferPointer(start: equals + 1, count: strlen(equals + 1))
+                params[String(decoding: name, as: UTF8.self)] = String(decoding: value, as: UTF8.self)
             }
             cursor += 1
         }

@@ -19,6 +19,11 @@ public enum FileIO {
             throw .io("cannot open \(path): \(errorText())")
         }
         defer { close(fd) }
+        return try readAll(fd: fd, path: path, limit: limit)
+    }
+
+    /// Everything from the descriptor's offset to the end of the file.
+    private static func readAll(fd: Int32, path: String, limit: Int) throws(StoreError) -> [UInt8] {
         var out = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -30,6 +35,8 @@ public enum FileIO {
             if got == 0 { break }
             out.append(contentsOf: chunk[0..<got])
             if out.count > limit { throw .corrupt("\(path) is larger than \(limit) bytes") }
+            // A short read of a regular file is its end: saves a read(2) per record.
+            if got < chunk.count { break }
         }
         return out
     }
@@ -60,34 +67,36 @@ public enum FileIO {
         throw .io("cannot create \(path): \(errorText())")
     }
 
-    /// Rewrites a small record in place with one `pwrite(2)` at offset 0, for records updated on
-    /// every API call (usage counters): no new inode per update, which is what a rename costs.
-    /// Only for records whose readers and writers all hold the record's lock. A write that fits in
-    /// the first page is all-or-nothing even if the process is killed during it; the record is padded
-    /// with spaces (JSON allows trailing whitespace) so a shorter record never leaves old bytes
-    /// behind. Larger records fall back to `writeAtomically`.
-    static func rewriteInPlace(_ path: String, _ bytes: [UInt8], sync: Bool) throws(StoreError) {
+    /// Reads and rewrites a small record through one descriptor, for records updated on every API
+    /// call (usage counters): no new inode per update, which is what a rename costs. `change` gets
+    /// the current bytes (empty when new) and returns the new bytes, or nil to leave the file as is.
+    /// Only for records whose readers and writers all hold the record's lock. The new bytes go out in
+    /// one `pwrite(2)` at offset 0: a write within the first page is all-or-nothing even if the
+    /// process is killed during it; the record is padded with spaces (JSON allows trailing
+    /// whitespace) so a shorter record never leaves old bytes behind. Larger records fall back to
+    /// `writeAtomically`.
+    static func updateInPlace<T>(_ path: String, sync: Bool,
+                                 _ change: ([UInt8]) throws -> (bytes: [UInt8]?, result: T)) throws -> T {
         let page = 4096
         var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0 && errno == ENOENT {
             try makeFolders(parent(of: path))
             fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         }
-        guard fd >= 0 else { throw .io("cannot open \(path): \(errorText())") }
-        var info = stat()
-        let size = fstat(fd, &info) == 0 ? Int(info.st_size) : page + 1
-        guard bytes.count <= page, size <= page else {
-            close(fd)
-            try writeAtomically(path, bytes, sync: sync)
-            return
+        guard fd >= 0 else { throw StoreError.io("cannot open \(path): \(errorText())") }
+        defer { close(fd) }
+        let current = try readAll(fd: fd, path: path, limit: 1 << 20)
+        let (replacement, result) = try change(current)
+        guard var padded = replacement else { return result }
+        guard padded.count <= page, current.count <= page else {
+            try writeAtomically(path, padded, sync: sync)
+            return result
         }
-        var padded = bytes
-        if padded.count < size { padded += [UInt8](repeating: UInt8(ascii: " "), count: size - padded.count) }
+        if padded.count < current.count { padded += [UInt8](repeating: UInt8(ascii: " "), count: current.count - padded.count) }
         let written = padded.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        let failure = written == padded.count ? nil : errorText()
-        if failure == nil && sync { fsync(fd) }
-        close(fd)
-        if let failure { throw .io("cannot write \(path): \(failure)") }
+        guard written == padded.count else { throw StoreError.io("cannot write \(path): \(errorText())") }
+        if sync && fsync(fd) != 0 { throw StoreError.io("cannot sync \(path): \(errorText())") }
+        return result
     }
 
     /// Appends one line with a single `write(2)` on an O_APPEND descriptor.
@@ -189,34 +198,88 @@ public enum FileIO {
     static func errorText() -> String { String(cString: strerror(errno)) }
 }
 
-/// An exclusive `flock(2)` on a lock file, held until `release()`. flock works across processes
-/// and across threads with their own descriptors (measured here), unlike classic fcntl locks.
+/// Waits for an exclusive `flock(2)` on `fd`, polling with a short sleep so a stuck holder becomes
+/// a clear error (`StoreError.locked` after `timeout` seconds), not a hang.
+private func acquireFlock(_ fd: Int32, path: String, timeout: Double) throws(StoreError) {
+    var waited = 0.0
+    while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        guard errno == EWOULDBLOCK || errno == EINTR else { throw .io("cannot lock \(path): \(FileIO.errorText())") }
+        if waited >= timeout { throw .locked(path) }
+        usleep(200)
+        waited += 0.0002
+    }
+}
+
+private func openLockFile(_ path: String) throws(StoreError) -> Int32 {
+    var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    if fd < 0 && errno == ENOENT {
+        try FileIO.makeFolders(FileIO.parent(of: path))
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    }
+    guard fd >= 0 else { throw .io("cannot open lock \(path): \(FileIO.errorText())") }
+    return fd
+}
+
+/// The store's striped locks, kept open for the life of the store: a `flock(2)` excludes other
+/// processes, and a mutex per stripe excludes this process's other threads (which share the
+/// descriptor, and with it the flock). Saves an open and a close on every locked step.
+final class LockTable: @unchecked Sendable {
+    private let folder: String
+    private let mutexes: UnsafeMutablePointer<pthread_mutex_t>
+    private var descriptors: [Int32]
+    /// Guards `descriptors` while a stripe's file is opened for the first time.
+    private var openMutex = pthread_mutex_t()
+
+    init(folder: String, stripes: Int) {
+        self.folder = folder
+        mutexes = .allocate(capacity: stripes)
+        for index in 0..<stripes { pthread_mutex_init(mutexes + index, nil) }
+        descriptors = Array(repeating: -1, count: stripes)
+        pthread_mutex_init(&openMutex, nil)
+    }
+
+    deinit {
+        for index in descriptors.indices {
+            if descriptors[index] >= 0 { close(descriptors[index]) }
+            pthread_mutex_destroy(mutexes + index)
+        }
+        mutexes.deallocate()
+        pthread_mutex_destroy(&openMutex)
+    }
+
+    private func descriptor(_ stripe: Int) throws(StoreError) -> (Int32, String) {
+        let path = "\(folder)/locks/\(stripe < 10 ? "0" : "")\(stripe)"
+        pthread_mutex_lock(&openMutex)
+        defer { pthread_mutex_unlock(&openMutex) }
+        if descriptors[stripe] < 0 { descriptors[stripe] = try openLockFile(path) }
+        return (descriptors[stripe], path)
+    }
+
+    /// Runs `body` holding stripe `stripe` against every thread and process.
+    func holding<T>(_ stripe: Int, timeout: Double = 10, _ body: () throws -> T) throws -> T {
+        let (fd, path) = try descriptor(stripe)
+        pthread_mutex_lock(mutexes + stripe)
+        defer { pthread_mutex_unlock(mutexes + stripe) }
+        try acquireFlock(fd, path: path, timeout: timeout)
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+}
+
+/// An exclusive `flock(2)` on a lock file of its own, held until `release()` (the operator and
+/// sweep locks). flock works across processes and across threads with their own descriptors
+/// (measured here), unlike classic fcntl locks.
 final class FileLock {
     private var fd: Int32
 
     /// Waits for the lock; gives up with `StoreError.locked` after `timeout` seconds.
     init(path: String, timeout: Double = 10) throws(StoreError) {
-        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if fd < 0 && errno == ENOENT {
-            try FileIO.makeFolders(FileIO.parent(of: path))
-            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        }
-        guard fd >= 0 else { throw .io("cannot open lock \(path): \(FileIO.errorText())") }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            // Contended: poll with a short sleep so a stuck holder becomes a clear error, not a hang.
-            var waited = 0.0
-            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                guard errno == EWOULDBLOCK || errno == EINTR else {
-                    close(fd)
-                    throw .io("cannot lock \(path): \(FileIO.errorText())")
-                }
-                if waited >= timeout {
-                    close(fd)
-                    throw .locked(path)
-                }
-                usleep(200)
-                waited += 0.0002
-            }
+        let fd = try openLockFile(path)
+        do {
+            try acquireFlock(fd, path: path, timeout: timeout)
+        } catch {
+            close(fd)
+            throw error
         }
         self.fd = fd
     }

@@ -19,6 +19,7 @@ public struct FileStore: AuthStore {
     public let folder: String
     /// fsync each record before acknowledging it (see `Configuration.fsync`).
     public let sync: Bool
+    private let locks: LockTable
 
     static let lockStripes = 64
     /// Append-only lists (expiry buckets, a user's sign-ins) are read whole up to this size.
@@ -28,6 +29,7 @@ public struct FileStore: AuthStore {
     public init(folder: String, sync: Bool = false) {
         self.folder = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
         self.sync = sync
+        self.locks = LockTable(folder: self.folder, stripes: FileStore.lockStripes)
     }
 
     // MARK: Paths
@@ -58,7 +60,7 @@ public struct FileStore: AuthStore {
     // MARK: Record primitives
 
     private func load<T: Decodable>(_ type: T.Type, _ path: String) throws(StoreError) -> T? {
-        // Empty: created by `rewriteInPlace` whose first write never happened (killed in between).
+        // Empty: created by `updateInPlace` whose first write never happened (killed in between).
         guard let bytes = try FileIO.read(path), !bytes.isEmpty else { return nil }
         do {
             return try JSON.decode(type, from: bytes)
@@ -79,10 +81,7 @@ public struct FileStore: AuthStore {
         // folder itself is spelled (`--data .`, a symlink, an absolute path).
         var hash: UInt32 = 2_166_136_261
         for byte in path.utf8.dropFirst(folder.utf8.count) { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        let stripe = Int(hash % UInt32(FileStore.lockStripes))
-        let lock = try FileLock(path: "\(folder)/locks/\(stripe < 10 ? "0" : "")\(stripe)")
-        defer { lock.release() }
-        return try body()
+        return try locks.holding(Int(hash % UInt32(FileStore.lockStripes)), body)
     }
 
     /// Notes that `path` may be deleted after `expiresAt` (a line in that time bucket's list).
@@ -368,23 +367,24 @@ public struct FileStore: AuthStore {
         guard Identifier.isSafe(clientID), Identifier.isSafe(userID) else { throw StoreError.corrupt("unsafe usage key") }
         let path = usagePath(clientID: clientID, userID: userID)
         return try locked(path) { () throws -> CallDecision in
-            // Counters are rewritten in place: one torn by a power loss restarts from zero rather
-            // than refusing this user's calls for ever.
-            let stored = try? load(UsageCounter.self, path)
-            var counter = (stored ?? UsageCounter(clientID: clientID, userID: userID, email: email, now: now)).rolled(to: now)
-            if let plan, let exceeded = UsageLimits.exceeded(counter, plan: plan, now: now) { return .overLimit(exceeded) }
-            counter.dayCount += 1
-            counter.monthCount += 1
-            counter.total += 1
-            counter.history[counter.day, default: 0] += 1
-            counter.pruneHistory(now: now)
-            counter.email = email
-            counter.lastCall = now
-            // In place: this runs on every API call, and a new file per call is what costs most here.
-            let bytes: [UInt8]
-            do { bytes = try JSON.encode(counter) } catch { throw StoreError.corrupt("cannot encode \(path)") }
-            try FileIO.rewriteInPlace(path, bytes, sync: sync)
-            return .counted(counter, remainingToday: plan?.daily.map { max(0, $0 - counter.dayCount) })
+            // Counters are rewritten in place (this runs on every API call, and a new file per call is
+            // what costs most here). One torn by a power loss restarts from zero rather than refusing
+            // this user's calls for ever.
+            try FileIO.updateInPlace(path, sync: sync) { bytes throws -> (bytes: [UInt8]?, result: CallDecision) in
+                let stored = bytes.isEmpty ? nil : try? JSON.decode(UsageCounter.self, from: bytes)
+                var counter = (stored ?? UsageCounter(clientID: clientID, userID: userID, email: email, now: now)).rolled(to: now)
+                if let plan, let exceeded = UsageLimits.exceeded(counter, plan: plan, now: now) { return (nil, .overLimit(exceeded)) }
+                counter.dayCount += 1
+                counter.monthCount += 1
+                counter.total += 1
+                counter.history[counter.day, default: 0] += 1
+                counter.pruneHistory(now: now)
+                counter.email = email
+                counter.lastCall = now
+                let encoded: [UInt8]
+                do { encoded = try JSON.encode(counter) } catch { throw StoreError.corrupt("cannot encode \(path)") }
+                return (encoded, .counted(counter, remainingToday: plan?.daily.map { max(0, $0 - counter.dayCount) }))
+            }
         }
     }
 

@@ -1,0 +1,81 @@
+/// The records every protected call reads (and the counter it writes), on `FlatJSON`'s fast path.
+/// Field names are the Codable ones, so either reader reads either writer's files.
+
+extension AccessTokenRecord: FlatJSONDecodable {
+    init?(flat: FlatJSONObject) {
+        guard let digest = flat.string("digest"), let familyID = flat.string("familyID"),
+              let clientID = flat.string("clientID"), let userID = flat.string("userID"), let email = flat.string("email"),
+              let scope = flat.string("scope"), let issuedAt = flat.integer("issuedAt"),
+              let expiresAt = flat.integer("expiresAt") else { return nil }
+        self.init(digest: digest, familyID: familyID, clientID: clientID, userID: userID, email: email, scope: scope,
+                  issuedAt: issuedAt, expiresAt: expiresAt)
+    }
+}
+
+extension TokenFamily: FlatJSONDecodable {
+    init?(flat: FlatJSONObject) {
+        guard let id = flat.string("id"), let clientID = flat.string("clientID"), let userID = flat.string("userID"),
+              let email = flat.string("email"), let scope = flat.string("scope"), let createdAt = flat.integer("createdAt"),
+              let currentGeneration = flat.int("currentGeneration"), let expiresAt = flat.integer("expiresAt"),
+              let graceGeneration = flat.optional("graceGeneration", flat.int),
+              let graceUntil = flat.optional("graceUntil", flat.integer),
+              let revokedAt = flat.optional("revokedAt", flat.integer),
+              let revokedReason = flat.optional("revokedReason", flat.string) else { return nil }
+        self.init(id: id, clientID: clientID, userID: userID, email: email, scope: scope, createdAt: createdAt, expiresAt: expiresAt)
+        self.currentGeneration = currentGeneration
+        self.graceGeneration = graceGeneration
+        self.graceUntil = graceUntil
+        self.revokedAt = revokedAt
+        self.revokedReason = revokedReason
+    }
+}
+
+extension User: FlatJSONDecodable {
+    init?(flat: FlatJSONObject) {
+        guard let id = flat.string("id"), let clientID = flat.string("clientID"), let email = flat.string("email"),
+              let name = flat.string("name"), let provider = flat.string("provider"), let subject = flat.string("subject"),
+              let firstSeen = flat.integer("firstSeen"), let lastSeen = flat.integer("lastSeen"),
+              let consentedAt = flat.optional("consentedAt", flat.integer), let plan = flat.optional("plan", flat.string),
+              let blocked = flat.optionalBool("blocked"),
+              let tokensRevokedAt = flat.optional("tokensRevokedAt", flat.integer) else { return nil }
+        self.init(id: id, clientID: clientID, email: email, name: name, provider: provider, subject: subject,
+                  firstSeen: firstSeen, lastSeen: lastSeen, consentedAt: consentedAt, plan: plan, blocked: blocked,
+                  tokensRevokedAt: tokensRevokedAt)
+    }
+}
+
+extension UsageCounter: FlatJSONDecodable, FlatJSONEncodable {
+    init?(flat: FlatJSONObject) {
+        guard let clientID = flat.string("clientID"), let userID = flat.string("userID"), let email = flat.string("email"),
+              let day = flat.string("day"), let dayCount = flat.int("dayCount"), let month = flat.string("month"),
+              let monthCount = flat.int("monthCount"), let total = flat.int("total"), let history = flat.counts("history"),
+              let lastCall = flat.integer("lastCall") else { return nil }
+        self.init(clientID: clientID, userID: userID, email: email, now: lastCall)
+        self.day = day
+        self.dayCount = dayCount
+        self.month = month
+        self.monthCount = monthCount
+        self.total = total
+        self.history = history
+    }
+
+    func write(to json: inout FlatJSONWriter) {
+        json.field("clientID", clientID)
+        json.field("day", day)
+        json.field("dayCount", dayCount)
+        json.field("email", email)
+        json.field("history", history)
+        json.field("lastCall", lastCall)
+        json.field("month", month)
+        json.field("monthCount", monthCount)
+        json.field("total", total)
+        json.field("userID", userID)
+    }
+}
+
+extension ErrorBody: FlatJSONEncodable {
+    func write(to json: inout FlatJSONWriter) {
+        json.field("error", error)
+        json.field("message", message)
+    }
+}

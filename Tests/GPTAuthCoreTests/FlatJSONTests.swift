@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+@testable import GPTAuthCore
+
+/// The fast record coding reads and writes exactly what Foundation's Codable JSON does, and leaves
+/// anything it does not fully understand to Foundation.
+@Suite("Fast record coding")
+struct FlatJSONTests {
+    /// Text with the characters that need care: quotes, backslashes, control characters, slashes,
+    /// non-ASCII, emoji.
+    static func text(_ random: SeededRandom, length: Int) -> String {
+        let alphabet: [String] = ["a", "Z", "0", "@", ".", "/", "\"", "\\", "\n", "\t", "\u{1}", "\u{1F}", "é", "日", "🙂", " ", "{", "}", ":", ","]
+        return (0..<length).map { _ in alphabet[Int(random.bytes(1)[0]) % alphabet.count] }.joined()
+    }
+
+    static func number(_ random: SeededRandom) -> Int64 {
+        Int64(bitPattern: random.bytes(8).reduce(0) { $0 << 8 | UInt64($1) }) % 4_000_000_000
+    }
+
+    func foundationEncode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(value))
+    }
+
+    @Test func usageCounterBytesEqualFoundationsAndReadBackOnEitherPath() throws {
+        let random = SeededRandom(seed: 7)
+        for round in 0..<300 {
+            var counter = UsageCounter(clientID: "gptc_\(round)", userID: "u\(round)", email: Self.text(random, length: round % 24),
+                                       now: Self.number(random))
+            counter.dayCount = Int(Self.number(random))
+            counter.monthCount = round
+            counter.total = Int(Self.number(random))
+            for day in 0..<(round % 5) { counter.history["2026-11-\(10 + day)"] = day * 7 + round }
+            let fast = try JSON.encode(counter)
+            #expect(fast == (try foundationEncode(counter)), "round \(round)")
+            #expect(try JSON.decode(UsageCounter.self, from: fast) == counter)
+            #expect(try JSONDecoder().decode(UsageCounter.self, from: Data(fast)) == counter)
+        }
+    }
+
+    @Test func hotRecordsDecodeAsFoundationDoes() throws {
+        let random = SeededRandom(seed: 11)
+        for round in 0..<300 {
+            let access = AccessTokenRecord(digest: Self.text(random, length: 8), familyID: "f\(round)", clientID: "c",
+                                           userID: Self.text(random, length: 3), email: Self.text(random, length: round % 30),
+                                           scope: "profile", issuedAt: Self.number(random), expiresAt: Self.number(random))
+            var family = TokenFamily(id: "f\(round)", clientID: "c", userID: "u", email: Self.text(random, length: 10),
+                                     scope: "", createdAt: Self.number(random), expiresAt: Self.number(random))
+            if round % 2 == 0 { family.graceGeneration = round; family.graceUntil = Self.number(random) }
+            if round % 3 == 0 { family.revokedAt = Self.number(random); family.revokedReason = Self.text(random, length: 12) }
+            var user = User(id: "u\(round)", clientID: "c", email: Self.text(random, length: 12), name: Self.text(random, length: 9),
+                            provider: "google", subject: Self.text(random, length: 5), firstSeen: 1, lastSeen: Self.number(random),
+                            consentedAt: round % 2 == 0 ? 5 : nil)
+            if round % 4 == 1 { user.plan = "pro"; user.blocked = round % 8 == 1; user.tokensRevokedAt = 9 }
+            // Foundation's own bytes (compact and pretty), read by the fast path or its fallback.
+            for bytes in [try foundationEncode(access), try JSON.encodePretty(access)] {
+                #expect(try JSON.decode(AccessTokenRecord.self, from: bytes) == access)
+            }
+            #expect(try JSON.decode(TokenFamily.self, from: try foundationEncode(family)) == family)
+            #expect(try JSON.decode(User.self, from: try foundationEncode(user)) == user)
+        }
+    }
+
+    @Test func readsOnlyWhatItFullyUnderstands() {
+        #expect(FlatJSONObject(Array(#"{"a":"b","n":-12,"t":true,"z":null,"h":{"d":1}}  "#.utf8)) != nil)
+        for refused in [#"{"a":"b\"c"}"#, #"{"n":1.5}"#, #"{"n":1e3}"#, #"{"l":[1]}"#, #"{"a":"b"} x"#, #"{"a":"b",}"#,
+                        #"{"h":{"d":"x"}}"#, #"{"h":{"d":1,"d":2}}"#, #"{"n":99999999999999999999}"#, #"["a"]"#, #"{"a""#, ""] {
+            #expect(FlatJSONObject(Array(refused.utf8)) == nil, "\(refused)")
+        }
+        // Counters are padded with spaces after a shorter rewrite.
+        let padded = Array(#"{"a":1}"#.utf8) + [UInt8](repeating: 0x20, count: 40)
+        #expect(FlatJSONObject(padded)?.int("a") == 1)
+    }
+
+    @Test func aRecordTheFastPathRefusesIsStillReadByFoundation() throws {
+        // An escaped quote in the e-mail: the fast reader declines, Foundation reads it.
+        let json = #"{"clientID":"c","digest":"d","email":"a\"b@example.com","expiresAt":2,"familyID":"f","issuedAt":1,"scope":"s","userID":"u"}"#
+        #expect(try JSON.decode(AccessTokenRecord.self, from: Array(json.utf8)).email == "a\"b@example.com")
+        // A wrong type is an error on both paths, never a half-read record.
+        #expect(throws: (any Error).self) {
+            try JSON.decode(AccessTokenRecord.self, from: Array(#"{"clientID":"c","digest":"d","email":"e","expiresAt":"2","familyID":"f","issuedAt":1,"scope":"s","userID":"u"}"#.utf8))
+        }
+    }
+}
