@@ -82,4 +82,41 @@ struct FlatJSONTests {
             try JSON.decode(AccessTokenRecord.self, from: Array(#"{"clientID":"c","digest":"d","email":"e","expiresAt":"2","familyID":"f","issuedAt":1,"scope":"s","userID":"u"}"#.utf8))
         }
     }
+
+    @Test func writtenRecordsEqualFoundationsBytes() throws {
+        let random = SeededRandom(seed: 13)
+        for round in 0..<200 {
+            let access = AccessTokenRecord(digest: "d\(round)", familyID: "f", clientID: "c", userID: "u",
+                                           email: Self.text(random, length: round % 20), scope: "profile",
+                                           issuedAt: Self.number(random), expiresAt: Self.number(random))
+            #expect(try JSON.encode(access) == (try foundationEncode(access)))
+            let refresh = RefreshTokenRecord(digest: "r\(round)", familyID: "f", generation: round, issuedAt: 1, expiresAt: Self.number(random))
+            #expect(try JSON.encode(refresh) == (try foundationEncode(refresh)))
+            #expect(try JSON.decode(RefreshTokenRecord.self, from: try JSON.encode(refresh)) == refresh)
+            var family = TokenFamily(id: "f\(round)", clientID: "c", userID: "u", email: Self.text(random, length: 9),
+                                     scope: "profile", createdAt: 3, expiresAt: Self.number(random))
+            if round % 2 == 1 { family.graceGeneration = 2; family.graceUntil = 7; family.revokedAt = 8; family.revokedReason = Self.text(random, length: 6) }
+            #expect(try JSON.encode(family) == (try foundationEncode(family)))
+            var code = AuthorizationCodeRecord(digest: "c\(round)", clientID: "c", redirectURI: "https://chatgpt.com/aip/g-1/oauth/callback",
+                                               userID: "u", email: Self.text(random, length: 11), scope: "profile",
+                                               codeChallenge: round % 3 == 0 ? "abc" : nil, codeChallengeMethod: round % 3 == 0 ? "S256" : nil,
+                                               issuedAt: 1, expiresAt: 2)
+            if round % 2 == 0 { code.redirectURISent = round % 4 == 0; code.consumedAt = 5; code.familyID = "f" }
+            #expect(try JSON.encode(code) == (try foundationEncode(code)))
+            #expect(try JSON.decode(AuthorizationCodeRecord.self, from: try JSON.encode(code)) == code)
+            let response = TokenResponse(access_token: "gpa_at_\(round)", token_type: "Bearer", expires_in: 3600,
+                                         refresh_token: "gpa_rt_x", scope: Self.text(random, length: 5))
+            #expect(try JSON.encode(response) == (try foundationEncode(response)))
+        }
+    }
+
+    @Test func base64URLMatchesFoundationWithoutPadding() {
+        let random = SeededRandom(seed: 17)
+        for length in 0..<64 {
+            let bytes = random.bytes(length)
+            let expected = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            #expect(Base64URL.encode(bytes) == expected, "length \(length)")
+        }
+    }
 }

@@ -57,6 +57,7 @@ public enum FileIO {
     /// `link(2)` of a complete temporary file is atomic and fails with EEXIST, so two processes
     /// creating the same record cannot both win, and nobody sees it half-written.
     static func createExclusively(_ path: String, _ bytes: [UInt8], sync: Bool) throws(StoreError) -> Bool {
+        if let created = try createAnonymousThenLink(path, bytes, sync: sync) { return created }
         let temporary = try writeTemporary(beside: path, bytes, sync: sync)
         defer { unlink(temporary) }
         if link(temporary, path) == 0 {
@@ -155,16 +156,32 @@ public enum FileIO {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    private static func writeTemporary(beside path: String, _ bytes: [UInt8], sync: Bool) throws(StoreError) -> String {
+    /// `createExclusively` with one directory entry instead of three: the record is written to an
+    /// unnamed file in the folder (`O_TMPFILE`), then given its name by `linkat(2)`, which fails
+    /// with EEXIST like `link`. Nil where the file system or a missing /proc cannot do it.
+    private static func createAnonymousThenLink(_ path: String, _ bytes: [UInt8], sync: Bool) throws(StoreError) -> Bool? {
+        // O_TMPFILE (Linux 3.11+; its C macro does not import): __O_TMPFILE | O_DIRECTORY.
+        let unnamed: Int32 = 0o20000000 | O_DIRECTORY
         let folder = parent(of: path)
-        let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
-        let temporary = "\(folder)/.\(name).\(getpid()).\(UInt32.random(in: .min ... .max)).tmp"
-        var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        var fd = open(folder, unnamed | O_WRONLY | O_CLOEXEC, 0o600)
         if fd < 0 && errno == ENOENT {
             try makeFolders(folder)
-            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            fd = open(folder, unnamed | O_WRONLY | O_CLOEXEC, 0o600)
         }
-        guard fd >= 0 else { throw .io("cannot write in \(folder): \(errorText())") }
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        try writeAll(fd, bytes, path: path)
+        if sync && fsync(fd) != 0 { throw .io("cannot sync \(path): \(errorText())") }
+        guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 else {
+            if errno == EEXIST { return false }
+            if errno == ENOENT && !exists("/proc/self/fd") { return nil }
+            throw .io("cannot create \(path): \(errorText())")
+        }
+        if sync { syncFolder(of: path) }
+        return true
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(StoreError) {
         var offset = 0
         var failure: String?
         bytes.withUnsafeBytes { buffer in
@@ -178,6 +195,21 @@ public enum FileIO {
                 offset += written
             }
         }
+        if let failure { throw .io("cannot write \(path): \(failure)") }
+    }
+
+    private static func writeTemporary(beside path: String, _ bytes: [UInt8], sync: Bool) throws(StoreError) -> String {
+        let folder = parent(of: path)
+        let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
+        let temporary = "\(folder)/.\(name).\(getpid()).\(UInt32.random(in: .min ... .max)).tmp"
+        var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == ENOENT {
+            try makeFolders(folder)
+            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        }
+        guard fd >= 0 else { throw .io("cannot write in \(folder): \(errorText())") }
+        var failure: String?
+        do { try writeAll(fd, bytes, path: path) } catch { failure = error.description }
         if failure == nil && sync && fsync(fd) != 0 { failure = errorText() }
         if close(fd) != 0 && failure == nil { failure = errorText() }
         if let failure {

@@ -75,6 +75,13 @@ public struct FileStore: AuthStore {
         try FileIO.writeAtomically(path, bytes, sync: sync)
     }
 
+    /// Writes a record that must not exist yet.
+    private func create<T: Encodable>(_ value: T, _ path: String) throws(StoreError) {
+        let bytes: [UInt8]
+        do { bytes = try JSON.encode(value) } catch { throw .corrupt("cannot encode \(path)") }
+        guard try FileIO.createExclusively(path, bytes, sync: sync) else { throw .io("\(path) already exists") }
+    }
+
     /// Runs `body` holding the flock of the stripe that `path` falls in.
     private func locked<T>(_ path: String, _ body: () throws -> T) throws -> T {
         // FNV-1a of the path inside the data folder: the same stripe in every process, however the
@@ -191,12 +198,13 @@ public struct FileStore: AuthStore {
         return true
     }
 
+    /// A new token pair: new names (digests of fresh 256-bit secrets), so created, never replaced.
     private func writeTokens(access: AccessTokenRecord, refresh: RefreshTokenRecord) throws {
         let accessFile = accessPath(access.digest)
-        try save(access, accessFile)
+        try create(access, accessFile)
         try scheduleExpiry(accessFile, at: access.expiresAt)
         let refreshFile = refreshPath(refresh.digest)
-        try save(refresh, refreshFile)
+        try create(refresh, refreshFile)
         try scheduleExpiry(refreshFile, at: refresh.expiresAt)
     }
 

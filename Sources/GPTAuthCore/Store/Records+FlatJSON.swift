@@ -1,7 +1,8 @@
-/// The records every protected call reads (and the counter it writes), on `FlatJSON`'s fast path.
-/// Field names are the Codable ones, so either reader reads either writer's files.
+/// The records every protected call reads (and the counter it writes) and those a code exchange or
+/// refresh writes, on `FlatJSON`'s fast path. Field names and order are the Codable ones, so either
+/// reader reads either writer's files, byte for byte the same (FlatJSONTests).
 
-extension AccessTokenRecord: FlatJSONDecodable {
+extension AccessTokenRecord: FlatJSONDecodable, FlatJSONEncodable {
     init?(flat: FlatJSONObject) {
         guard let digest = flat.string("digest"), let familyID = flat.string("familyID"),
               let clientID = flat.string("clientID"), let userID = flat.string("userID"), let email = flat.string("email"),
@@ -10,9 +11,71 @@ extension AccessTokenRecord: FlatJSONDecodable {
         self.init(digest: digest, familyID: familyID, clientID: clientID, userID: userID, email: email, scope: scope,
                   issuedAt: issuedAt, expiresAt: expiresAt)
     }
+
+    func write(to json: inout FlatJSONWriter) {
+        json.field("clientID", clientID)
+        json.field("digest", digest)
+        json.field("email", email)
+        json.field("expiresAt", expiresAt)
+        json.field("familyID", familyID)
+        json.field("issuedAt", issuedAt)
+        json.field("scope", scope)
+        json.field("userID", userID)
+    }
 }
 
-extension TokenFamily: FlatJSONDecodable {
+extension RefreshTokenRecord: FlatJSONDecodable, FlatJSONEncodable {
+    init?(flat: FlatJSONObject) {
+        guard let digest = flat.string("digest"), let familyID = flat.string("familyID"),
+              let generation = flat.int("generation"), let issuedAt = flat.integer("issuedAt"),
+              let expiresAt = flat.integer("expiresAt") else { return nil }
+        self.init(digest: digest, familyID: familyID, generation: generation, issuedAt: issuedAt, expiresAt: expiresAt)
+    }
+
+    func write(to json: inout FlatJSONWriter) {
+        json.field("digest", digest)
+        json.field("expiresAt", expiresAt)
+        json.field("familyID", familyID)
+        json.field("generation", generation)
+        json.field("issuedAt", issuedAt)
+    }
+}
+
+extension AuthorizationCodeRecord: FlatJSONDecodable, FlatJSONEncodable {
+    init?(flat: FlatJSONObject) {
+        guard let digest = flat.string("digest"), let clientID = flat.string("clientID"),
+              let redirectURI = flat.string("redirectURI"), let redirectURISent = flat.optionalBool("redirectURISent"),
+              let userID = flat.string("userID"), let email = flat.string("email"), let scope = flat.string("scope"),
+              let codeChallenge = flat.optional("codeChallenge", flat.string),
+              let codeChallengeMethod = flat.optional("codeChallengeMethod", flat.string),
+              let issuedAt = flat.integer("issuedAt"), let expiresAt = flat.integer("expiresAt"),
+              let consumedAt = flat.optional("consumedAt", flat.integer),
+              let familyID = flat.optional("familyID", flat.string) else { return nil }
+        self.init(digest: digest, clientID: clientID, redirectURI: redirectURI, userID: userID, email: email, scope: scope,
+                  codeChallenge: codeChallenge, codeChallengeMethod: codeChallengeMethod, issuedAt: issuedAt, expiresAt: expiresAt)
+        self.redirectURISent = redirectURISent
+        self.consumedAt = consumedAt
+        self.familyID = familyID
+    }
+
+    func write(to json: inout FlatJSONWriter) {
+        json.field("clientID", clientID)
+        json.field("codeChallenge", codeChallenge)
+        json.field("codeChallengeMethod", codeChallengeMethod)
+        json.field("consumedAt", consumedAt)
+        json.field("digest", digest)
+        json.field("email", email)
+        json.field("expiresAt", expiresAt)
+        json.field("familyID", familyID)
+        json.field("issuedAt", issuedAt)
+        json.field("redirectURI", redirectURI)
+        json.field("redirectURISent", redirectURISent)
+        json.field("scope", scope)
+        json.field("userID", userID)
+    }
+}
+
+extension TokenFamily: FlatJSONDecodable, FlatJSONEncodable {
     init?(flat: FlatJSONObject) {
         guard let id = flat.string("id"), let clientID = flat.string("clientID"), let userID = flat.string("userID"),
               let email = flat.string("email"), let scope = flat.string("scope"), let createdAt = flat.integer("createdAt"),
@@ -27,6 +90,21 @@ extension TokenFamily: FlatJSONDecodable {
         self.graceUntil = graceUntil
         self.revokedAt = revokedAt
         self.revokedReason = revokedReason
+    }
+
+    func write(to json: inout FlatJSONWriter) {
+        json.field("clientID", clientID)
+        json.field("createdAt", createdAt)
+        json.field("currentGeneration", currentGeneration)
+        json.field("email", email)
+        json.field("expiresAt", expiresAt)
+        json.field("graceGeneration", graceGeneration)
+        json.field("graceUntil", graceUntil)
+        json.field("id", id)
+        json.field("revokedAt", revokedAt)
+        json.field("revokedReason", revokedReason)
+        json.field("scope", scope)
+        json.field("userID", userID)
     }
 }
 
@@ -77,5 +155,15 @@ extension ErrorBody: FlatJSONEncodable {
     func write(to json: inout FlatJSONWriter) {
         json.field("error", error)
         json.field("message", message)
+    }
+}
+
+extension TokenResponse: FlatJSONEncodable {
+    func write(to json: inout FlatJSONWriter) {
+        json.field("access_token", access_token)
+        json.field("expires_in", expires_in)
+        json.field("refresh_token", refresh_token)
+        json.field("scope", scope)
+        json.field("token_type", token_type)
     }
 }

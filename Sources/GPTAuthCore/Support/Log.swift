@@ -29,7 +29,9 @@ public struct Log: Sendable {
         var record = ["time": String(now), "event": event, "component": component]
         for (key, value) in fields where record[key] == nil { record[key] = String(value.prefix(300)) }
         do {
-            let line = String(decoding: try JSON.encode(record), as: UTF8.self)
+            var json = FlatJSONWriter()
+            for (key, value) in record.sorted(by: { $0.key < $1.key }) { json.field(key, value) }
+            let line = String(decoding: json.finish(), as: UTF8.self)
             try FileIO.appendLine("\(auditFolder)/audit/\(UTCDay(now).text).log", line)
         } catch {
             write("error", "audit_write_failed", ["event": event, "reason": String(describing: error)])
