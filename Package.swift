@@ -56,11 +56,17 @@ let package = Package(
             dependencies: ["GPTAuthCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
+        // One process of the store conformance and crash tests (several run at once; not installed).
+        .executableTarget(
+            name: "store-stress",
+            dependencies: ["GPTAuthCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "GPTAuthCoreTests", dependencies: ["GPTAuthCore"], swiftSettings: strict),
         // Depends on the executables so `swift test` builds them before the suite starts them.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GPTAuthCore", "authorize", "login", "verify-token", "greeting", "check", "gptauth"],
+            dependencies: ["GPTAuthCore", "authorize", "login", "verify-token", "greeting", "check", "gptauth", "store-stress"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),
