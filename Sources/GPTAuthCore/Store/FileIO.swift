@@ -57,7 +57,7 @@ public enum FileIO {
     /// `link(2)` of a complete temporary file is atomic and fails with EEXIST, so two processes
     /// creating the same record cannot both win, and nobody sees it half-written.
     static func createExclusively(_ path: String, _ bytes: [UInt8], sync: Bool) throws(StoreError) -> Bool {
-        if let created = try createAnonymousThenLink(path, bytes, sync: sync) { return created }
+        if let created = try createAnonymousThenLink(path, bytes, sync: sync, syncFolder: sync) { return created }
         let temporary = try writeTemporary(beside: path, bytes, sync: sync)
         defer { unlink(temporary) }
         if link(temporary, path) == 0 {
@@ -95,12 +95,21 @@ public enum FileIO {
         }
         if padded.count < current.count { padded += [UInt8](repeating: UInt8(ascii: " "), count: current.count - padded.count) }
         let written = padded.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        guard written == padded.count else { throw StoreError.io("cannot write \(path): \(errorText())") }
+        guard written == padded.count else {
+            let reason = written < 0 ? errorText() : "only \(written) of \(padded.count) bytes written"
+            // A new counter whose first write failed (disk full) is removed, not left empty or torn.
+            if current.isEmpty { unlink(path) }
+            throw StoreError.io("cannot write \(path): \(reason)")
+        }
         if sync && fsync(fd) != 0 { throw StoreError.io("cannot sync \(path): \(errorText())") }
         return result
     }
 
-    /// Appends one line with a single `write(2)` on an O_APPEND descriptor.
+    /// Appends one entry with a single `write(2)` on an O_APPEND descriptor. The entry starts with a
+    /// line break instead of ending with one: a write cut short — by a kill at a page boundary, or a
+    /// disk that filled up mid-line — leaves a partial line that readers skip (they split on line
+    /// breaks and drop what does not parse), and the next entry still starts on a line of its own.
+    /// Nothing is ever cut back, which could race with another process's append.
     static func appendLine(_ path: String, _ line: String) throws(StoreError) {
         var fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0 && errno == ENOENT {
@@ -109,9 +118,12 @@ public enum FileIO {
         }
         guard fd >= 0 else { throw .io("cannot open \(path): \(errorText())") }
         defer { close(fd) }
-        let bytes = Array((line + "\n").utf8)
+        let bytes = Array(("\n" + line).utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count else { throw .io("cannot append to \(path): \(errorText())") }
+        guard written == bytes.count else {
+            let reason = written < 0 ? errorText() : "only \(written) of \(bytes.count) bytes written"
+            throw .io("cannot append to \(path): \(reason)")
+        }
     }
 
     /// Removes a file; a missing file is not an error.
@@ -159,7 +171,8 @@ public enum FileIO {
     /// `createExclusively` with one directory entry instead of three: the record is written to an
     /// unnamed file in the folder (`O_TMPFILE`), then given its name by `linkat(2)`, which fails
     /// with EEXIST like `link`. Nil where the file system or a missing /proc cannot do it.
-    private static func createAnonymousThenLink(_ path: String, _ bytes: [UInt8], sync: Bool) throws(StoreError) -> Bool? {
+    private static func createAnonymousThenLink(_ path: String, _ bytes: [UInt8], sync: Bool,
+                                                syncFolder folderSync: Bool) throws(StoreError) -> Bool? {
         // O_TMPFILE (Linux 3.11+; its C macro does not import): __O_TMPFILE | O_DIRECTORY.
         let unnamed: Int32 = 0o20000000 | O_DIRECTORY
         let folder = parent(of: path)
@@ -177,7 +190,7 @@ public enum FileIO {
             if errno == ENOENT && !exists("/proc/self/fd") { return nil }
             throw .io("cannot create \(path): \(errorText())")
         }
-        if sync { syncFolder(of: path) }
+        if folderSync { syncFolder(of: path) }
         return true
     }
 
@@ -202,19 +215,22 @@ public enum FileIO {
         let folder = parent(of: path)
         let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
         let temporary = "\(folder)/.\(name).\(getpid()).\(UInt32.random(in: .min ... .max)).tmp"
+        // Written unnamed and named only once complete, where the system allows: a writer killed
+        // mid-write then leaves nothing behind.
+        if try createAnonymousThenLink(temporary, bytes, sync: sync, syncFolder: false) == true { return temporary }
         var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0 && errno == ENOENT {
             try makeFolders(folder)
             fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         }
         guard fd >= 0 else { throw .io("cannot write in \(folder): \(errorText())") }
-        var failure: String?
-        do { try writeAll(fd, bytes, path: path) } catch { failure = error.description }
-        if failure == nil && sync && fsync(fd) != 0 { failure = errorText() }
-        if close(fd) != 0 && failure == nil { failure = errorText() }
+        var failure: StoreError?
+        do { try writeAll(fd, bytes, path: path) } catch { failure = error }
+        if failure == nil && sync && fsync(fd) != 0 { failure = .io("cannot sync \(path): \(errorText())") }
+        if close(fd) != 0 && failure == nil { failure = .io("cannot write \(path): \(errorText())") }
         if let failure {
             unlink(temporary)
-            throw .io("cannot write \(path): \(failure)")
+            throw failure
         }
         return temporary
     }

@@ -193,9 +193,10 @@ public struct FileStore: AuthStore {
         if Identifier.isSafe(family.clientID), Identifier.isSafe(family.userID) {
             try FileIO.appendLine(userFamiliesPath(clientID: family.clientID, userID: family.userID), family.id)
         }
-        guard try FileIO.createExclusively(path, try JSON.encode(family), sync: sync) else { return false }
+        // Its creation is the commit point: nothing that can fail (a full disk) comes after it, so an
+        // error here always means no token of this family works.
         try scheduleExpiry(path, at: family.expiresAt)
-        return true
+        return try FileIO.createExclusively(path, try JSON.encode(family), sync: sync)
     }
 
     /// A new token pair: new names (digests of fresh 256-bit secrets), so created, never replaced.
@@ -247,10 +248,12 @@ public struct FileStore: AuthStore {
                 family.currentGeneration += 1
                 let (access, refresh) = issue(family)
                 family.expiresAt = refresh.expiresAt
-                // New tokens first, then the family: its rename is the commit point.
+                // New tokens first, then the family: its rename is the commit point, and nothing that
+                // can fail comes after it (a 503 for a rotation that happened would make the client's
+                // retry look like reuse once the grace period is over).
                 try writeTokens(access: access, refresh: refresh)
-                try save(family, path)
                 try scheduleExpiry(path, at: family.expiresAt)
+                try save(family, path)
                 return .rotated(family: family, access: access, refresh: refresh)
             }
         }
