@@ -63,9 +63,11 @@ struct FlatJSONTests {
     }
 
     @Test func readsOnlyWhatItFullyUnderstands() {
-        #expect(FlatJSONObject(Array(#"{"a":"b","n":-12,"t":true,"z":null,"h":{"d":1}}  "#.utf8)) != nil)
+        #expect(FlatJSONObject(Array(#"{"a":"b","n":-12,"t":true,"z":null,"h":{"d":1},"l":["x","y"]}  "#.utf8)) != nil)
+        #expect(FlatJSONObject(Array(#"{"h":{"d":"x"}}"#.utf8))?.counts("h") == nil)
         for refused in [#"{"a":"b\"c"}"#, #"{"n":1.5}"#, #"{"n":1e3}"#, #"{"l":[1]}"#, #"{"a":"b"} x"#, #"{"a":"b",}"#,
-                        #"{"h":{"d":"x"}}"#, #"{"h":{"d":1,"d":2}}"#, #"{"n":99999999999999999999}"#, #"["a"]"#, #"{"a""#, ""] {
+                        #"{"h":{"d":1,"d":2}}"#, #"{"a":1,"a":2}"#, #"{"s":["a",1]}"#,
+                        String(repeating: #"{"a":"#, count: 5) + "1" + String(repeating: "}", count: 5), #"{"n":99999999999999999999}"#, #"["a"]"#, #"{"a""#, ""] {
             #expect(FlatJSONObject(Array(refused.utf8)) == nil, "\(refused)")
         }
         // Counters are padded with spaces after a shorter rewrite.
@@ -118,5 +120,35 @@ struct FlatJSONTests {
                 .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
             #expect(Base64URL.encode(bytes) == expected, "length \(length)")
         }
+    }
+
+    @Test func configurationReadsAsCodableReadsIt() throws {
+        let random = SeededRandom(seed: 19)
+        for round in 0..<100 {
+            // Odd rounds: a secret with characters JSON escapes, which the fast reader leaves to Foundation.
+            let secret = round % 2 == 0 ? "GOCSPX-\(round)" : Self.text(random, length: 12)
+            var google = GoogleSettings(clientID: "id-\(round).apps.example", clientSecret: secret)
+            google.tokenEndpoint = "http://127.0.0.1:\(round)/token"
+            var email = EmailLoginSettings()
+            email.maxAttempts = round % 7 + 1
+            let mail = MailSettings(backend: round % 2 == 0 ? "folder" : "sendmail", folder: round % 2 == 0 ? "mail" : nil,
+                                    command: round % 2 == 0 ? nil : ["/usr/sbin/sendmail", "-t", "-i"], from: "GPTAuth <a@b.example>")
+            var configuration = Configuration(issuer: "https://auth\(round).example", secretKey: String(repeating: "ab", count: 32),
+                                              google: round % 3 == 0 ? nil : google, emailLogin: round % 4 == 1 ? nil : email, mail: mail)
+            configuration.codeLifetime = Int64(round % 600 + 1)
+            configuration.fsync = round % 5 == 0
+            // As `gptauth init` writes it (pretty), and compact.
+            for bytes in [try JSON.encodePretty(configuration), try foundationEncode(configuration)] {
+                #expect(try JSON.decode(Configuration.self, from: bytes) == configuration, "round \(round)")
+                if round % 2 == 0 || round % 3 == 0 {
+                    #expect(FlatJSONObject(bytes).flatMap(Configuration.init(flat:)) == configuration, "round \(round)")
+                }
+            }
+        }
+        // A hand-written file: missing lifetimes take their defaults on both paths.
+        let minimal = Array(#"{"issuer":"https://a.example","secretKey":"00","mail":{"backend":"folder","from":"x"},"emailLogin":{"codeLifetime":600,"maxAttempts":5,"maxCodesPerHour":5}}"#.utf8)
+        let fast = try #require(FlatJSONObject(minimal).flatMap(Configuration.init(flat:)))
+        #expect(fast == (try JSONDecoder().decode(Configuration.self, from: Data(minimal))))
+        #expect(fast.accessTokenLifetime == 3600 && fast.refreshReuseGrace == 30 && !fast.fsync)
     }
 }

@@ -153,3 +153,61 @@ extension Configuration {
         fsync = try c.decodeIfPresent(Bool.self, forKey: .fsync) ?? false
     }
 }
+
+/// Read by every process at start-up — for a CGI request, on every request — so it takes the
+/// `FlatJSON` path: Codable's generic decoding is most of a CGI request's start-up (bench/RESULTS.md).
+/// The same rules as `init(from:)`: defaults for missing lifetimes and `fsync`, the nested settings'
+/// keys all required as their synthesized decoders require them.
+extension Configuration: FlatJSONDecodable {
+    init?(flat: FlatJSONObject) {
+        guard let issuer = flat.string("issuer"), let secretKey = flat.string("secretKey"),
+              let accessTokenLifetime = flat.optional("accessTokenLifetime", flat.integer),
+              let refreshTokenLifetime = flat.optional("refreshTokenLifetime", flat.integer),
+              let codeLifetime = flat.optional("codeLifetime", flat.integer),
+              let pendingLifetime = flat.optional("pendingLifetime", flat.integer),
+              let refreshReuseGrace = flat.optional("refreshReuseGrace", flat.integer),
+              let google = flat.optional("google", { flat.object($0).flatMap(GoogleSettings.init(flat:)) }),
+              let emailLogin = flat.optional("emailLogin", { flat.object($0).flatMap(EmailLoginSettings.init(flat:)) }),
+              let mail = flat.object("mail").flatMap(MailSettings.init(flat:)),
+              let fsync = flat.optionalBool("fsync") else { return nil }
+        self.init(issuer: issuer, secretKey: secretKey, google: google, emailLogin: emailLogin, mail: mail)
+        self.accessTokenLifetime = accessTokenLifetime ?? 3600
+        self.refreshTokenLifetime = refreshTokenLifetime ?? 30 * 24 * 3600
+        self.codeLifetime = codeLifetime ?? 120
+        self.pendingLifetime = pendingLifetime ?? 900
+        self.refreshReuseGrace = refreshReuseGrace ?? 30
+        self.fsync = fsync ?? false
+    }
+}
+
+extension GoogleSettings {
+    init?(flat: FlatJSONObject) {
+        guard let clientID = flat.string("clientID"), let clientSecret = flat.string("clientSecret"),
+              let authorizationEndpoint = flat.string("authorizationEndpoint"), let tokenEndpoint = flat.string("tokenEndpoint"),
+              let userinfoEndpoint = flat.string("userinfoEndpoint") else { return nil }
+        self.init(clientID: clientID, clientSecret: clientSecret)
+        self.authorizationEndpoint = authorizationEndpoint
+        self.tokenEndpoint = tokenEndpoint
+        self.userinfoEndpoint = userinfoEndpoint
+    }
+}
+
+extension EmailLoginSettings {
+    init?(flat: FlatJSONObject) {
+        guard let codeLifetime = flat.integer("codeLifetime"), let maxAttempts = flat.int("maxAttempts"),
+              let maxCodesPerHour = flat.int("maxCodesPerHour") else { return nil }
+        self.init()
+        self.codeLifetime = codeLifetime
+        self.maxAttempts = maxAttempts
+        self.maxCodesPerHour = maxCodesPerHour
+    }
+}
+
+extension MailSettings {
+    init?(flat: FlatJSONObject) {
+        guard let backend = flat.string("backend"), let from = flat.string("from"),
+              let folder = flat.optional("folder", flat.string), let command = flat.optional("command", flat.strings)
+        else { return nil }
+        self.init(backend: backend, folder: folder, command: command, from: from)
+    }
+}

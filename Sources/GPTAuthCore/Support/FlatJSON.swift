@@ -1,6 +1,7 @@
 /// A fast path for the few records read or written on every API call (access token, family, user,
-/// usage counter) and the greeting's answer: flat JSON objects of strings, integers, booleans, nulls
-/// and one level of string → integer maps. Foundation's Codable JSON costs about a third of a
+/// usage counter), the greeting's answer and the configuration every process reads at start-up:
+/// JSON objects of strings, integers, booleans, nulls, arrays of strings and nested objects (at most
+/// four deep). Foundation's Codable JSON costs about a third of a
 /// protected call's CPU time (bench/RESULTS.md); this reads the same bytes directly.
 ///
 /// It writes exactly what `JSON.encode` writes (compact, keys in sorted order, nil omitted), and
@@ -22,25 +23,22 @@ struct FlatJSONObject {
         case integer(Int64)
         case bool(Bool)
         case null
-        case counts([String: Int])
+        case object(FlatJSONObject)
+        case strings([String])
     }
+
+    static let maximumDepth = 4
 
     private var fields: [(key: String, value: Value)] = []
 
     /// Nil unless `bytes` is one object this reader fully understands (trailing spaces allowed).
     init?(_ bytes: [UInt8]) {
         var reader = Reader(bytes: bytes)
-        guard reader.take(UInt8(ascii: "{")) else { return nil }
-        if reader.take(UInt8(ascii: "}")) {
-            guard reader.atEnd else { return nil }
-            return
-        }
-        repeat {
-            guard let key = reader.string(), reader.take(UInt8(ascii: ":")), let value = reader.value() else { return nil }
-            fields.append((key, value))
-        } while reader.take(UInt8(ascii: ","))
-        guard reader.take(UInt8(ascii: "}")), reader.atEnd else { return nil }
+        guard let object = reader.object(depth: 1), reader.atEnd else { return nil }
+        self = object
     }
+
+    fileprivate init(fields: [(key: String, value: Value)]) { self.fields = fields }
 
     private func value(_ key: String) -> Value? {
         fields.first { $0.key == key }?.value
@@ -60,11 +58,30 @@ struct FlatJSONObject {
         integer(key).flatMap { Int(exactly: $0) }
     }
 
+    /// `{"2026-11-29": 3, …}`: a nested object of integers.
     func counts(_ key: String) -> [String: Int]? {
-        switch value(key) {
-        case .counts(let counts): return counts
-        default: return nil
+        guard case .object(let object) = value(key) else { return nil }
+        var counts: [String: Int] = [:]
+        for (day, value) in object.fields {
+            guard case .integer(let number) = value, let count = Int(exactly: number),
+                  counts.updateValue(count, forKey: day) == nil else { return nil }
         }
+        return counts
+    }
+
+    func object(_ key: String) -> FlatJSONObject? {
+        if case .object(let object) = value(key) { return object }
+        return nil
+    }
+
+    func strings(_ key: String) -> [String]? {
+        if case .strings(let strings) = value(key) { return strings }
+        return nil
+    }
+
+    func bool(_ key: String) -> Bool? {
+        if case .bool(let flag) = value(key) { return flag }
+        return nil
     }
 
     /// An optional field: `.some(nil)` when absent or null, nil when present with another type
@@ -146,7 +163,7 @@ struct FlatJSONObject {
             return true
         }
 
-        mutating func value() -> Value? {
+        mutating func value(depth: Int) -> Value? {
             skipSpace()
             guard at < bytes.count else { return nil }
             switch bytes[at] {
@@ -154,21 +171,35 @@ struct FlatJSONObject {
             case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
             case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
             case UInt8(ascii: "n"): return literal("null") ? .null : nil
-            case UInt8(ascii: "{"): return counts().map { .counts($0) }
+            case UInt8(ascii: "{"): return object(depth: depth + 1).map { .object($0) }
+            case UInt8(ascii: "["): return strings().map { .strings($0) }
             default: return integer().map { .integer($0) }
             }
         }
 
-        /// `{"2026-11-29": 3, …}`
-        mutating func counts() -> [String: Int]? {
-            guard take(UInt8(ascii: "{")) else { return nil }
-            var counts: [String: Int] = [:]
-            if take(UInt8(ascii: "}")) { return counts }
+        /// `{"key": value, …}` with each key once.
+        mutating func object(depth: Int) -> FlatJSONObject? {
+            guard depth <= FlatJSONObject.maximumDepth, take(UInt8(ascii: "{")) else { return nil }
+            var fields: [(key: String, value: Value)] = []
+            if take(UInt8(ascii: "}")) { return FlatJSONObject(fields: fields) }
             repeat {
-                guard let key = string(), take(UInt8(ascii: ":")), let number = integer(), let count = Int(exactly: number),
-                      counts.updateValue(count, forKey: key) == nil else { return nil }
+                guard let key = string(), !fields.contains(where: { $0.key == key }), take(UInt8(ascii: ":")),
+                      let value = value(depth: depth) else { return nil }
+                fields.append((key, value))
             } while take(UInt8(ascii: ","))
-            return take(UInt8(ascii: "}")) ? counts : nil
+            return take(UInt8(ascii: "}")) ? FlatJSONObject(fields: fields) : nil
+        }
+
+        /// `["a", "b"]`
+        mutating func strings() -> [String]? {
+            guard take(UInt8(ascii: "[")) else { return nil }
+            var strings: [String] = []
+            if take(UInt8(ascii: "]")) { return strings }
+            repeat {
+                guard let text = string() else { return nil }
+                strings.append(text)
+            } while take(UInt8(ascii: ","))
+            return take(UInt8(ascii: "]")) ? strings : nil
         }
     }
 }
