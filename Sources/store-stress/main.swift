@@ -39,18 +39,6 @@ func lines(_ path: String) throws -> [String] {
     try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
 }
 
-/// SplitMix64: each worker's order of operations, reproducible from its seed.
-struct Shuffle: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Tries to exchange every code in the list (all workers get the same list): `won DIGEST` per success.
 struct Redeem: ParsableCommand {
     @OptionGroup var store: StoreOption
@@ -59,7 +47,7 @@ struct Redeem: ParsableCommand {
 
     func run() throws {
         let store = try store.open()
-        var order = Shuffle(state: UInt64(worker) &* 7919)
+        var order = SplitMix64(seed: UInt64(worker) &* 7919)
         for digest in try lines(codes).shuffled(using: &order) {
             if case .redeemed = try store.redeemAuthorizationCode(digest: digest, now: UnixTime(time(nil)),
                                                                   familyID: "w\(worker)-\(digest.prefix(16))") {
@@ -80,7 +68,7 @@ struct Rotate: ParsableCommand {
     func run() throws {
         let store = try store.open()
         let issuance = stressIssuance(SystemRandom())
-        var order = Shuffle(state: UInt64(worker) &* 104_729)
+        var order = SplitMix64(seed: UInt64(worker) &* 104_729)
         for digest in try lines(tokens).shuffled(using: &order) {
             let now = UnixTime(time(nil))
             switch try store.rotateRefreshToken(digest: digest, clientID: client, now: now, grace: 0,
@@ -122,7 +110,7 @@ struct SignIn: ParsableCommand {
 
     func run() throws {
         let store = try store.open()
-        var order = Shuffle(state: UInt64(worker) &* 15_485_863)
+        var order = SplitMix64(seed: UInt64(worker) &* 15_485_863)
         for email in try lines(emails).shuffled(using: &order) {
             let spelled = worker % 2 == 0 ? email : email.uppercased()
             let user = try store.recordSignIn(clientID: client, identity: SignedInIdentity(email: spelled, name: "W\(worker)",
@@ -150,7 +138,7 @@ struct CrashWriter: ParsableCommand {
         let store = try store.open()
         let random = SystemRandom()
         let issuance = stressIssuance(random)
-        var choose = Shuffle(state: seed)
+        var choose = SplitMix64(seed: seed)
         let email = "writer\(worker)@stress.invalid"
         let user = try store.recordSignIn(clientID: client, identity: SignedInIdentity(email: email, name: "", provider: "email",
                                                                                        subject: email), now: UnixTime(time(nil)))

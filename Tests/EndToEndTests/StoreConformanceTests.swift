@@ -150,7 +150,7 @@ final class StoreConformanceTests: XCTestCase {
         let seed = UInt64(ProcessInfo.processInfo.environment["GPTAUTH_CRASH_SEED"] ?? "") ?? UInt64(time(nil))
         let kills = Self.stress ? 1_000 : 120
         print("crash: seed \(seed) (GPTAUTH_CRASH_SEED=\(seed) repeats this run), \(kills) kills")
-        var random = FuzzRandom(state: seed)
+        var random = SplitMix64(seed: seed)
         var outputs: [String] = []
         var killed = 0
         var round = 0
@@ -240,17 +240,5 @@ final class StoreConformanceTests: XCTestCase {
         XCTAssertNoThrow(try reopened.sweepExpired(now: UnixTime(time(nil))))
         _ = try reopened.recordCall(clientID: Self.client, userID: "after", email: "after@example.com", plan: nil, now: UnixTime(time(nil)))
         print("crash: \(killed) kills survived, \(checked) acknowledged operations checked, \(records) records parsed, 0 torn, 0 lost; \(unacknowledged) calls counted by a writer killed before it could acknowledge them")
-    }
-}
-
-/// SplitMix64 for the crash schedule.
-struct FuzzRandom {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

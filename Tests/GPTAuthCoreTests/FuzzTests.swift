@@ -38,15 +38,9 @@ struct FuzzTests {
 
     /// A deterministic source of mutated inputs.
     struct Mutator {
-        var state: UInt64
+        var random: SplitMix64
 
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        mutating func next() -> UInt64 { random.next() }
 
         mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(1, bound))) }
 
@@ -80,7 +74,7 @@ struct FuzzTests {
     /// Runs `body` on `iterations` inputs; reports the seed so a failure can be replayed.
     func fuzz(_ target: String, _ body: ([UInt8], inout Mutator) throws -> Void) rethrows {
         // Each target its own stream: the seed mixed with the target's name (FNV-1a, stable across runs).
-        var mutator = Mutator(state: target.utf8.reduce(Self.seed ^ 0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 })
+        var mutator = Mutator(random: SplitMix64(seed: target.utf8.reduce(Self.seed ^ 0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }))
         for index in 0..<Self.iterations {
             let input = mutator.input()
             do {

@@ -19,21 +19,16 @@ final class TestClock: GPTAuthCore.Clock {
 
 /// SplitMix64 behind a lock: the same seed gives the same tokens, codes and ids on every run.
 final class SeededRandom: RandomSource {
-    private let state: Mutex<UInt64>
+    private let generator: Mutex<SplitMix64>
 
-    init(seed: UInt64) { state = Mutex(seed) }
+    init(seed: UInt64) { generator = Mutex(SplitMix64(seed: seed)) }
 
     func bytes(_ count: Int) -> [UInt8] {
-        state.withLock { state in
+        generator.withLock { generator in
             var out: [UInt8] = []
             out.reserveCapacity(count)
             while out.count < count {
-                state &+= 0x9E37_79B9_7F4A_7C15
-                var z = state
-                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-                z ^= z >> 31
-                withUnsafeBytes(of: z.littleEndian) { out.append(contentsOf: $0.prefix(count - out.count)) }
+                withUnsafeBytes(of: generator.next().littleEndian) { out.append(contentsOf: $0.prefix(count - out.count)) }
             }
             return out
         }
