@@ -75,10 +75,9 @@ struct BenchSeed: ParsableCommand {
         let user = try store.recordSignIn(clientID: client, identity: SignedInIdentity(email: email, name: "User \(index)",
                                                                                         provider: "email", subject: email), now: now)
         try store.recordConsent(clientID: client, email: email, now: now)
-        var family = TokenFamily(id: issuance.newFamilyID(), clientID: client, userID: user.id, email: user.email,
-                                 scope: "profile", createdAt: now, expiresAt: now)
+        let family = issuance.newFamily(id: issuance.newFamilyID(), clientID: client, userID: user.id, email: user.email,
+                                        scope: "profile", now: now)
         let pair = issuance.pair(for: family, now: now)
-        family.expiresAt = pair.refresh.expiresAt
         guard try store.issueTokens(family: family, access: pair.access, refresh: pair.refresh) else {
             throw ValidationError("family \(family.id) was refused")
         }

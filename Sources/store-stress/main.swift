@@ -35,6 +35,14 @@ func stressIssuance(_ random: RandomSource) -> TokenIssuance {
                                                mail: MailSettings(backend: "folder", from: "stress@invalid")), random: random)
 }
 
+/// The new pair's records for a rotation (`rotateRefreshToken`'s `issue`).
+func records(_ issuance: TokenIssuance, now: UnixTime) -> (TokenFamily) -> (AccessTokenRecord, RefreshTokenRecord) {
+    { family in
+        let pair = issuance.pair(for: family, now: now)
+        return (pair.access, pair.refresh)
+    }
+}
+
 func lines(_ path: String) throws -> [String] {
     try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
 }
@@ -72,10 +80,7 @@ struct Rotate: ParsableCommand {
         for digest in try lines(tokens).shuffled(using: &order) {
             let now = UnixTime(time(nil))
             switch try store.rotateRefreshToken(digest: digest, clientID: client, now: now, grace: 0,
-                                                issue: { family in
-                let pair = issuance.pair(for: family, now: now)
-                return (pair.access, pair.refresh)
-            }) {
+                                                issue: records(issuance, now: now)) {
             case .rotated: acknowledge("rotated \(digest)")
             case .reuseDetected: acknowledge("reuse \(digest)")
             case .invalid: acknowledge("invalid \(digest)")
@@ -150,10 +155,9 @@ struct CrashWriter: ParsableCommand {
                 _ = try store.recordCall(clientID: client, userID: user.id, email: email, plan: nil, now: now)
                 acknowledge("count \(user.id)")
             case 1:
-                var family = TokenFamily(id: issuance.newFamilyID(), clientID: client, userID: user.id, email: email,
-                                         scope: "profile", createdAt: now, expiresAt: now)
+                let family = issuance.newFamily(id: issuance.newFamilyID(), clientID: client, userID: user.id, email: email,
+                                                scope: "profile", now: now)
                 let pair = issuance.pair(for: family, now: now)
-                family.expiresAt = pair.refresh.expiresAt
                 if try store.issueTokens(family: family, access: pair.access, refresh: pair.refresh) {
                     acknowledge("token \(pair.access.digest) \(family.id)")
                     lastRefresh = (pair.refresh.digest, family.id)
@@ -171,10 +175,7 @@ struct CrashWriter: ParsableCommand {
                 guard let presented = lastRefresh else { continue }
                 if case .rotated(let family, let access, let refresh) = try store.rotateRefreshToken(
                     digest: presented.digest, clientID: client, now: now, grace: 0,
-                    issue: { family in
-                let pair = issuance.pair(for: family, now: now)
-                return (pair.access, pair.refresh)
-            }) {
+                    issue: records(issuance, now: now)) {
                     acknowledge("rotated \(family.id) \(access.digest)")
                     lastRefresh = (refresh.digest, family.id)
                 }

@@ -53,9 +53,8 @@ public struct AuthorizationCodeGrant: Sendable {
                              cause: "code issued before the user's tokens were revoked client_id=\(client.id)")
         }
 
-        let family = TokenFamily(id: familyID, clientID: client.id, userID: record.userID, email: record.email,
-                                 scope: record.scope, createdAt: now,
-                                 expiresAt: now + issuance.configuration.refreshTokenLifetime)
+        let family = issuance.newFamily(id: familyID, clientID: client.id, userID: record.userID, email: record.email,
+                                        scope: record.scope, now: now)
         let (response, access, refresh) = issuance.pair(for: family, now: now)
         guard try store.issueTokens(family: family, access: access, refresh: refresh) else {
             throw OAuthError(.invalidGrant, "the authorization code has already been used",

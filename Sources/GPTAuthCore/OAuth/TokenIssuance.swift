@@ -27,6 +27,13 @@ public struct TokenIssuance: Sendable {
 
     /// A new family id (not a secret: it never leaves the server).
     public func newFamilyID() -> String { Hex.encode(random.bytes(16)) }
+
+    /// The family a code exchange starts: generation 0, alive for the refresh-token lifetime.
+    public func newFamily(id: String, clientID: String, userID: String, email: String, scope: String,
+                          now: UnixTime) -> TokenFamily {
+        TokenFamily(id: id, clientID: clientID, userID: userID, email: email, scope: scope, createdAt: now,
+                    expiresAt: now + configuration.refreshTokenLifetime)
+    }
 }
 
 /// RFC 6749 §5.1. ChatGPT needs `expires_in` and a `refresh_token` every time, or its users lose

@@ -69,17 +69,17 @@ public struct FileStore: AuthStore {
         }
     }
 
+    private func encoded<T: Encodable>(_ value: T, _ path: String) throws(StoreError) -> [UInt8] {
+        do { return try JSON.encode(value) } catch { throw .corrupt("cannot encode \(path)") }
+    }
+
     private func save<T: Encodable>(_ value: T, _ path: String) throws(StoreError) {
-        let bytes: [UInt8]
-        do { bytes = try JSON.encode(value) } catch { throw .corrupt("cannot encode \(path)") }
-        try FileIO.writeAtomically(path, bytes, sync: sync)
+        try FileIO.writeAtomically(path, try encoded(value, path), sync: sync)
     }
 
     /// Writes a record that must not exist yet.
     private func create<T: Encodable>(_ value: T, _ path: String) throws(StoreError) {
-        let bytes: [UInt8]
-        do { bytes = try JSON.encode(value) } catch { throw .corrupt("cannot encode \(path)") }
-        guard try FileIO.createExclusively(path, bytes, sync: sync) else { throw .io("\(path) already exists") }
+        guard try FileIO.createExclusively(path, try encoded(value, path), sync: sync) else { throw .io("\(path) already exists") }
     }
 
     /// Runs `body` holding the flock of the stripe that `path` falls in.
@@ -392,9 +392,7 @@ public struct FileStore: AuthStore {
                 counter.pruneHistory(now: now)
                 counter.email = email
                 counter.lastCall = now
-                let encoded: [UInt8]
-                do { encoded = try JSON.encode(counter) } catch { throw StoreError.corrupt("cannot encode \(path)") }
-                return (encoded, .counted(counter, remainingToday: plan?.daily.map { max(0, $0 - counter.dayCount) }))
+                return (try encoded(counter, path), .counted(counter, remainingToday: plan?.daily.map { max(0, $0 - counter.dayCount) }))
             }
         }
     }
