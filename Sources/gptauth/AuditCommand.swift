@@ -38,15 +38,15 @@ struct AuditCommand: ParsableCommand {
                 if let email, event["email"] != email { continue }
                 shown += 1
                 if json {
-                    print(line)
+                    Swift.print(TerminalText.safeJSON(String(line)))
                 } else {
                     let time = event["time"].flatMap(Int64.init).map(timestamp) ?? "?"
                     let rest = event.filter { !["time", "event"].contains($0.key) }.sorted { $0.key < $1.key }
                         .map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-                    print("\(time)  \(event["event"] ?? "?")  \(rest)")
+                    say("\(time)  \(event["event"] ?? "?")  \(rest)")
                 }
             }
         }
-        if shown == 0 && !json { print("No audit events since \(first).") }
+        if shown == 0 && !json { say("No audit events since \(first).") }
     }
 }

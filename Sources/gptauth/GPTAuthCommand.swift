@@ -6,7 +6,8 @@ struct GPTAuthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gptauth",
         abstract: "Operate a GPTAuth installation: its data folder, its GPTs (OAuth clients) and their users.",
-        subcommands: [Init.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self, AuditCommand.self]
+        subcommands: [Init.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self, AuditCommand.self,
+                      SweepCommand.self]
     )
 }
 
@@ -68,8 +69,13 @@ func audit(_ service: Service, _ event: String, _ fields: KeyValuePairs<String, 
     Log(component: "gptauth", auditFolder: service.dataFolder, echo: false).audit(event, fields)
 }
 
+/// Prints one line (or block) for the operator; every interpolated value is escaped (S35).
+func say(_ line: TerminalLine) {
+    Swift.print(line.description)
+}
+
 func printJSON<T: Encodable>(_ value: T) throws {
-    print(String(decoding: try JSON.encodePretty(value), as: UTF8.self))
+    Swift.print(TerminalText.safeJSON(String(decoding: try JSON.encodePretty(value), as: UTF8.self)))
 }
 
 func timestamp(_ time: UnixTime) -> String {
@@ -151,9 +157,10 @@ struct Init: ParsableCommand {
             try OperatorLock.writeConfiguration(configuration, dataFolder: path)
         }
         guard created else { throw Failure("\(configPath) already exists") }
-        print("Initialised \(path) for \(configuration.issuer)")
-        print("Sign-in: " + [google != nil ? "Google" : nil, noEmailLogin ? nil : "emailed code"].compactMap { $0 }.joined(separator: ", "))
-        print("Next: gptauth client add --data \(path) --name \"My GPT\" --chatgpt")
+        say("Initialised \(path) for \(configuration.issuer)")
+        let providers = [google != nil ? "Google" : nil, noEmailLogin ? nil : "emailed code"].compactMap { $0 }.joined(separator: ", ")
+        say("Sign-in: \(providers)")
+        say("Next: gptauth client add --data \(path) --name \"My GPT\" --chatgpt")
     }
 }
 
@@ -162,7 +169,7 @@ struct Init: ParsableCommand {
 struct ClientCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client", abstract: "Register and manage GPTs (OAuth clients).",
-        subcommands: [Add.self, List.self, Show.self, Remove.self, RotateSecret.self])
+        subcommands: [Add.self, List.self, Show.self, Change.self, Remove.self, RotateSecret.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a GPT and print its GPT-editor settings.")
@@ -170,17 +177,25 @@ struct ClientCommand: ParsableCommand {
         @Option(help: "The GPT's name, shown on the sign-in page.") var name: String
         @Option(name: .customLong("redirect-uri"), help: "An exact callback URL (repeatable).") var redirectURIs: [String] = []
         @Flag(help: "Accept ChatGPT's callback URLs for any GPT id (chat.openai.com and chatgpt.com).") var chatgpt = false
+        @Flag(name: .customLong("one-user-per-mailbox"),
+              help: "Count name+tag@ and Gmail's dotted spellings of one mailbox as one user (one quota).")
+        var oneUserPerMailbox = false
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
             let service = try folder.service()
-            let (client, secret) = try asOperator(service) {
-                try ClientRegistration.register(name: name, redirectURIs: redirectURIs, chatGPTCallbacks: chatgpt,
-                                                store: service.store, now: service.clock.now(), random: service.random)
+            let (client, secret) = try asOperator(service) { () throws -> (Client, String) in
+                var (client, secret) = try ClientRegistration.register(name: name, redirectURIs: redirectURIs, chatGPTCallbacks: chatgpt,
+                                                                       store: service.store, now: service.clock.now(), random: service.random)
+                if oneUserPerMailbox {
+                    client.oneUserPerMailbox = true
+                    try service.store.saveClient(client)
+                }
+                return (client, secret)
             }
             audit(service, "client_added", ["client_id": client.id, "name": client.name])
             let settings = EditorSettings(client: client, secret: secret, configuration: service.configuration)
-            if json { try printJSON(settings) } else { print(settings.text) }
+            if json { try printJSON(settings) } else { say(TerminalLine(composed: settings.text)) }
         }
     }
 
@@ -196,9 +211,9 @@ struct ClientCommand: ParsableCommand {
                 try printJSON(clients.map { EditorSettings(client: $0, secret: nil, configuration: service.configuration) })
                 return
             }
-            if clients.isEmpty { print("No GPTs registered yet: gptauth client add --name \"My GPT\" --chatgpt") }
+            if clients.isEmpty { say("No GPTs registered yet: gptauth client add --name \"My GPT\" --chatgpt") }
             for client in clients {
-                print("\(client.id)  \(client.name)  (created \(timestamp(client.createdAt)))")
+                say("\(client.id)  \(client.name)  (created \(timestamp(client.createdAt)))")
             }
         }
     }
@@ -213,7 +228,30 @@ struct ClientCommand: ParsableCommand {
             let service = try folder.service()
             guard let client = try service.store.client(id: id) else { throw Failure("no client with id \(id)") }
             let settings = EditorSettings(client: client, secret: nil, configuration: service.configuration)
-            if json { try printJSON(settings) } else { print(settings.text) }
+            if json { try printJSON(settings) } else { say(TerminalLine(composed: settings.text)) }
+        }
+    }
+
+    struct Change: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set", abstract: "Change a GPT's settings.")
+        @OptionGroup var folder: DataFolder
+        @Argument(help: "The client id.") var id: String
+        @Option(name: .customLong("one-user-per-mailbox"),
+                help: "on: name+tag@ and Gmail's dotted spellings of one mailbox are one user from the next sign-in on; off: every address is its own user.")
+        var oneUserPerMailbox: Switch
+
+        enum Switch: String, ExpressibleByArgument { case on, off }
+
+        func run() throws {
+            let service = try folder.service()
+            let client = try asOperator(service) { () throws -> Client in
+                guard var client = try service.store.client(id: id) else { throw Failure("no client with id \(id)") }
+                client.oneUserPerMailbox = oneUserPerMailbox == .on ? true : nil
+                try service.store.saveClient(client)
+                return client
+            }
+            audit(service, "client_changed", ["client_id": client.id, "one_user_per_mailbox": oneUserPerMailbox.rawValue])
+            say("\(client.name): one user per mailbox \(oneUserPerMailbox.rawValue).")
         }
     }
 
@@ -235,7 +273,7 @@ struct ClientCommand: ParsableCommand {
                 return revoked
             }
             audit(service, "client_removed", ["client_id": id, "revoked": String(revoked)])
-            print("Removed \(id) and revoked \(revoked) active sign-in\(revoked == 1 ? "" : "s").")
+            say("Removed \(id) and revoked \(revoked) active sign-in\(revoked == 1 ? "" : "s").")
         }
     }
 
@@ -254,7 +292,7 @@ struct ClientCommand: ParsableCommand {
             }
             audit(service, "secret_rotated", ["client_id": client.id])
             let settings = EditorSettings(client: client, secret: secret, configuration: service.configuration)
-            if json { try printJSON(settings) } else { print(settings.text) }
+            if json { try printJSON(settings) } else { say(TerminalLine(composed: settings.text)) }
         }
     }
 }
@@ -276,17 +314,18 @@ struct UsersCommand: ParsableCommand {
             if let client, try service.store.client(id: client) == nil { throw Failure("no client with id \(client)") }
             let rows = try UserExport.rows(try service.store.users(clientID: client), store: service.store, now: service.clock.now())
             if csv {
-                print(UserExport.csv(rows, timestamp: timestamp), terminator: "")
+                Swift.print(UserExport.csv(rows, timestamp: timestamp), terminator: "")
             } else if json {
                 try printJSON(rows.map { UserListing(row: $0) })
             } else {
-                if rows.isEmpty { print("No users yet.") }
+                if rows.isEmpty { say("No users yet.") }
                 for row in rows {
                     let user = row.user
-                    print("\(user.email)  \(user.name.isEmpty ? "-" : user.name)  \(user.provider)  \(user.clientID)  "
-                          + "plan \(user.plan ?? "default")\(user.blocked == true ? "  BLOCKED" : "")  "
-                          + "calls today \(row.usage?.dayCount ?? 0), this month \(row.usage?.monthCount ?? 0), total \(row.usage?.total ?? 0)  "
-                          + "last seen \(timestamp(user.lastSeen))")
+                    let plan = user.plan ?? "default", blocked = user.blocked == true ? "  BLOCKED" : ""
+                    say("\(user.email)  \(user.name.isEmpty ? "-" : user.name)  \(user.provider)  \(user.clientID)  "
+                        + "plan \(plan)\(blocked)  "
+                        + "calls today \(row.usage?.dayCount ?? 0), this month \(row.usage?.monthCount ?? 0), total \(row.usage?.total ?? 0)  "
+                        + "last seen \(timestamp(user.lastSeen))")
                 }
             }
         }
@@ -331,5 +370,22 @@ struct UserListing: Encodable {
         calls_today = row.usage?.dayCount ?? 0
         calls_this_month = row.usage?.monthCount ?? 0
         calls_total = row.usage?.total ?? 0
+    }
+}
+
+// MARK: sweep
+
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Delete expired records, and audit days and mail files past retention, now (for cron).",
+        discussion: "The endpoints do this a slice at a time after their answers; run it from cron to keep that work off the request path entirely.")
+    @OptionGroup var folder: DataFolder
+
+    func run() throws {
+        let service = try folder.service()
+        let log = Log(component: "gptauth", auditFolder: nil, echo: false)
+        let more = Housekeeping(service: service, log: log).run(budget: .unbounded)
+        say(more ? "Swept; more is due (run it again)." : "Swept: nothing expired is left.")
     }
 }

@@ -53,7 +53,7 @@ struct PlanCommand: ParsableCommand {
                 return book
             }
             audit(service, "plan_changed", ["client_id": client.id, "plan": name, "limits": Plans.describe(Plan(name: name, daily: daily, monthly: monthly))])
-            print("Plan \(name) for \(client.name): \(Plans.describe(Plan(name: name, daily: daily, monthly: monthly)))"
+            say("Plan \(name) for \(client.name): \(Plans.describe(Plan(name: name, daily: daily, monthly: monthly)))"
                   + (book.defaultPlan == name ? " (default)" : ""))
         }
     }
@@ -69,11 +69,11 @@ struct PlanCommand: ParsableCommand {
             let client = try gpt.existing(service)
             let book = try service.store.planBook(clientID: client.id) ?? PlanBook()
             if json { try printJSON(book); return }
-            if book.plans.isEmpty { print("\(client.name) has no plans: every signed-in user has unlimited calls.") }
+            if book.plans.isEmpty { say("\(client.name) has no plans: every signed-in user has unlimited calls.") }
             for plan in book.plans {
-                print("\(plan.name)\(plan.name == book.defaultPlan ? " (default)" : ""): \(Plans.describe(plan))")
+                say("\(plan.name)\(plan.name == book.defaultPlan ? " (default)" : ""): \(Plans.describe(plan))")
             }
-            if let url = book.upgradeURL { print("Upgrade URL: \(url)") }
+            if let url = book.upgradeURL { say("Upgrade URL: \(url)") }
         }
     }
 
@@ -95,7 +95,7 @@ struct PlanCommand: ParsableCommand {
                 try service.store.savePlanBook(book, clientID: client.id)
             }
             audit(service, "plan_removed", ["client_id": client.id, "plan": name])
-            print("Removed plan \(name).")
+            say("Removed plan \(name).")
         }
     }
 }
@@ -144,7 +144,7 @@ struct UserCommand: ParsableCommand {
                 }
                 user.plan = plan
             }
-            print("\(changed.email) is on plan \(plan).")
+            say("\(changed.email) is on plan \(plan).")
         }
     }
 
@@ -153,7 +153,7 @@ struct UserCommand: ParsableCommand {
         @OptionGroup var user: UserArguments
 
         func run() throws {
-            print("Blocked \(try user.change("user_blocked") { _, user in user.blocked = true }.email).")
+            say("Blocked \(try user.change("user_blocked") { _, user in user.blocked = true }.email).")
         }
     }
 
@@ -162,7 +162,7 @@ struct UserCommand: ParsableCommand {
         @OptionGroup var user: UserArguments
 
         func run() throws {
-            print("Unblocked \(try user.change("user_unblocked") { _, user in user.blocked = nil }.email).")
+            say("Unblocked \(try user.change("user_unblocked") { _, user in user.blocked = nil }.email).")
         }
     }
 
@@ -179,7 +179,7 @@ struct UserCommand: ParsableCommand {
                 try service.store.revokeUserTokens(clientID: changed.clientID, userID: changed.id, reason: "revoked by operator",
                                                    now: changed.tokensRevokedAt ?? service.clock.now())
             }
-            print("Revoked \(revoked) sign-in\(revoked == 1 ? "" : "s") of \(changed.email); their next API call is refused.")
+            say("Revoked \(revoked) sign-in\(revoked == 1 ? "" : "s") of \(changed.email); their next API call is refused.")
         }
     }
 }
@@ -212,11 +212,11 @@ struct UsageCommand: ParsableCommand {
             for day in dayNames { let n = counter?.history[day] ?? 0; perDay[day, default: 0] += n; sum += n }
             perUser.append((user, sum))
         }
-        print("Calls per UTC day (last \(days) days):")
-        for day in dayNames { print("  \(day)  \(perDay[day] ?? 0)") }
-        print("Top users:")
+        say("Calls per UTC day (last \(days) days):")
+        for day in dayNames { say("  \(day)  \(perDay[day] ?? 0)") }
+        say("Top users:")
         for (user, sum) in perUser.filter({ $0.1 > 0 }).sorted(by: { $0.1 > $1.1 }).prefix(10) {
-            print("  \(sum)  \(user.email)  \(user.clientID)")
+            say("  \(sum)  \(user.email)  \(user.clientID)")
         }
     }
 }

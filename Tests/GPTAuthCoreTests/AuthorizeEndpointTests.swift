@@ -213,7 +213,7 @@ struct AuthorizeEndpointTests {
         try #require(response.setCookies.count == 1)
         let cookie = cookieAttributes(response.setCookies[0])
         #expect(cookie.name == "gpa_sid")
-        #expect(cookie.value.utf8.count == 43)
+        #expect(cookie.value.utf8.count == 66)  // 256 random bits and their MAC (S34)
         #expect(cookie.attributes == ["Path=/oauth", "HttpOnly", "SameSite=Lax", "Max-Age=86400", "Secure"])
     }
 

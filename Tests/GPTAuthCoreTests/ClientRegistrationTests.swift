@@ -15,7 +15,7 @@ struct ClientRegistrationTests {
         }
         let request = makeRequest(method: "POST", path: "/oauth/token", body: Array(Form.encode(form).utf8),
                                   contentType: "application/x-www-form-urlencoded", headers: headers)
-        return try ClientAuthentication.authenticate(request, try request.bodyParameters(), store: app.store, now: app.clock.now())
+        return try ClientAuthentication.authenticate(request, try request.bodyParameters(), store: app.store, network: "192.0.2.10", now: app.clock.now())
     }
 
     @Test func S11_everyRegisteredClientHasASecret() throws {

@@ -154,8 +154,11 @@ struct FileStoreTests {
         #expect(results.count == 160)
         #expect(results.filter { $0 == .allowed }.count == 100)
         #expect(results.filter { $0 != .allowed }.count == 60)
-        #expect(try app.store.checkEvents(key: "k", limit: 160, window: 3600, now: Self.now) == .limited(retryAfter: 3600))
-        #expect(try app.store.checkEvents(key: "k", limit: 161, window: 3600, now: Self.now) == .allowed)
+        // Exactly one refusal is the first (what the audit trail records, S32); past the limit the
+        // count stops growing, so the stored count is limit + 1.
+        #expect(results.filter { $0 == .limited(retryAfter: 3600, firstRefusal: true) }.count == 1)
+        #expect(try app.store.checkEvents(key: "k", limit: 101, window: 3600, now: Self.now) == .limited(retryAfter: 3600))
+        #expect(try app.store.checkEvents(key: "k", limit: 102, window: 3600, now: Self.now) == .allowed)
     }
 
     @Test func S30_eventWindowRestartsAfterItEnds() throws {
@@ -163,8 +166,11 @@ struct FileStoreTests {
         defer { app.remove() }
         let store = app.store
         #expect(try store.countEvent(key: "k", limit: 1, window: 60, now: Self.now) == .allowed)
-        #expect(try store.countEvent(key: "k", limit: 1, window: 60, now: Self.now + 10) == .limited(retryAfter: 50))
+        #expect(try store.countEvent(key: "k", limit: 1, window: 60, now: Self.now + 10) == .limited(retryAfter: 50, firstRefusal: true))
+        #expect(try store.countEvent(key: "k", limit: 1, window: 60, now: Self.now + 11) == .limited(retryAfter: 49))
         #expect(try store.checkEvents(key: "k", limit: 1, window: 60, now: Self.now + 59) == .limited(retryAfter: 1))
+        try store.clearEvents(key: "k")
+        #expect(try store.checkEvents(key: "k", limit: 1, window: 60, now: Self.now + 59) == .allowed)
         #expect(try store.checkEvents(key: "k", limit: 1, window: 60, now: Self.now + 60) == .allowed)
         #expect(try store.countEvent(key: "k", limit: 1, window: 60, now: Self.now + 60) == .allowed)
         #expect(try store.checkEvents(key: "other", limit: 1, window: 60, now: Self.now) == .allowed)

@@ -134,7 +134,7 @@ struct HTMLTests {
         let name = "<img src=x onerror=alert(1)>"
         let response = Browser(app).get("/oauth/authorize", query: [(name, String(repeating: "a", count: Limits.parameterValue + 1))])
         #expect(response.status == 400)
-        #expect(response.text.contains("The parameter &lt;img src=x onerror=alert(1)&gt; is too long."))
+        #expect(response.text.contains("A parameter is too long."))  // the name is not echoed at all (S35)
         expectNoInjection(response)
     }
 

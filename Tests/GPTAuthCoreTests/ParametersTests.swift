@@ -150,7 +150,7 @@ struct ParametersTests {
         let body = Array(#"{"grant_type":"password","grant_type":"refresh_token"}"#.utf8)
         let error = #expect(throws: HTTPError.self) { try Parameters(jsonObject: body) }
         #expect(error?.status == 400)
-        #expect(error?.message.contains("grant_type") == true)
+        #expect(error?.message == "A parameter was sent more than once.")  // the name is not echoed (S35)
         // Escaped spellings of the same name are the same member.
         #expect(throws: HTTPError.self) { try Parameters(jsonObject: Array(#"{"code":"a","c\u006fde":"b"}"#.utf8)) }
     }

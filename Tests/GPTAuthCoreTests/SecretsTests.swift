@@ -58,7 +58,10 @@ struct SecretsTests {
         let callback = try browser.signInWithEmail(app.chatGPT)
         let code = try #require(callback.code)
         Self.expect256Bits(code, prefix: "gpa_ac_")
-        Self.expect256Bits(try #require(browser.cookies["gpa_sid"]), prefix: "")
+        // The session identifier: 256 random bits, then a MAC that proves we issued it (S34).
+        let session = try #require(browser.cookies["gpa_sid"]?.split(separator: ".").map(String.init))
+        try #require(session.count == 2)
+        Self.expect256Bits(session[0], prefix: "")
         let handle = try #require(browser.history.first?.location.flatMap { Form.value("request", in: $0) })
         Self.expect256Bits(handle, prefix: "")
         let pair = try decodeJSON(TokenResponse.self, app.exchange(code: code, client: app.chatGPT))

@@ -14,6 +14,11 @@ public struct AuthorizeEndpoint: Endpoint {
         self.log = Log(component: "authorize", auditFolder: service.dataFolder)
     }
 
+    /// Clean-up rides on this write path (never on API calls), after the answer has gone.
+    public func afterResponse() {
+        Housekeeping(service: service, log: log).run()
+    }
+
     public func respond(to request: Request) throws -> Response {
         guard request.method == "GET" || request.method == "HEAD" else {
             throw HTTPError(status: 405, "Open this address in a browser (GET).", headers: [("Allow", "GET")])
@@ -34,14 +39,15 @@ public struct AuthorizeEndpoint: Endpoint {
             return failure.response
         }
 
-        // S30/S31: each request here stores a pending sign-in; one address cannot flood the store.
-        if case .limited(let retryAfter) = try service.store.countEvent(
-            key: "authorize:addr:\(request.remoteAddress)", limit: AuthorizeEndpoint.signInsPerAddress, window: 600, now: now) {
-            log.audit("rate_limited", ["limit": "sign-ins started", "address": request.remoteAddress])
+        // S30/S32: each request here stores a pending sign-in; one network cannot flood the store.
+        let network = service.network(request)
+        if case .limited(let retryAfter, let first) = try service.store.countEvent(
+            key: "authorize:net:\(network)", limit: AuthorizeEndpoint.signInsPerAddress, window: 600, now: now) {
+            if first { log.audit("rate_limited", ["limit": "sign-ins started", "address": network]) }
             throw HTTPError(status: 429, "Too many sign-ins were started from your network. Try again in \(LoginEndpoint.minutes(retryAfter)).",
                             headers: [("Retry-After", String(retryAfter))])
         }
-        let session = BrowserSession.current(request, random: service.random)
+        let session = BrowserSession.current(request, key: service.configuration.macKey, random: service.random)
         let handle = Secrets.newToken(prefix: "", random: service.random)
         var pending = PendingAuthorization(
             idDigest: Secrets.digest(handle), sessionDigest: session.digest, clientID: authorization.client.id,
@@ -50,8 +56,6 @@ public struct AuthorizeEndpoint: Endpoint {
             createdAt: now, expiresAt: now + service.configuration.pendingLifetime)
         pending.redirectURISent = authorization.redirectURISent ? nil : false
         try service.store.beginAuthorization(pending)
-        // Housekeeping rides on this write path at most once a minute; never on API calls.
-        try? service.store.sweepExpired(now: now)
 
         let next = service.configuration.baseURL + "/oauth/login?" + FormEncoding.encode([("request", handle)])
         var headers: [(String, String)] = []

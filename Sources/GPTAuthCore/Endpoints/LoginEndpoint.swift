@@ -33,6 +33,10 @@ public struct LoginEndpoint: Endpoint {
             return try finishGoogle(request)
         case ("POST", "/oauth/login/consent"):
             return try decideConsent(request)
+        case ("GET", EmailSignInLock.path), ("HEAD", EmailSignInLock.path):
+            return try showUnlock(request)
+        case ("POST", EmailSignInLock.path):
+            return try unlock(request)
         case (_, "/oauth/login"), (_, "/oauth/login/google"), (_, "/oauth/login/google/callback"):
             throw HTTPError(status: 405, "Open this page in a browser.", headers: [("Allow", "GET")])
         case (_, "/oauth/login/email"), (_, "/oauth/login/email/verify"), (_, "/oauth/login/consent"):
@@ -60,7 +64,7 @@ public struct LoginEndpoint: Endpoint {
         guard let handle, handle.utf8.count == 43,
               let pending = try store.pendingAuthorization(idDigest: Secrets.digest(handle), now: service.clock.now()),
               let client = try store.client(id: pending.clientID) else { throw Self.expired }
-        guard let session = BrowserSession.existing(request),
+        guard let session = BrowserSession.existing(request, key: configuration.macKey),
               Secrets.constantTimeEquals(session.digest, pending.sessionDigest) else {
             throw HTTPError(status: 400, "This sign-in was started in another browser window. Go back to the GPT and start again here.")
         }
@@ -72,13 +76,18 @@ public struct LoginEndpoint: Endpoint {
         let form = try request.bodyParameters()
         let flow = try flow(request, handle: try form.single("request"))
         guard flow.session.verifyCSRF(try form.single("csrf"), key: configuration.macKey) else {
-            log.warning("csrf_rejected", ["path": request.path, "address": request.remoteAddress])
+            log.warning("csrf_rejected", ["path": request.path, "address": service.network(request)])
             throw HTTPError(status: 403, "This form has expired. Go back and try again.")
         }
         return (flow, form)
     }
 
     func csrf(_ flow: Flow) -> String { flow.session.csrfToken(key: configuration.macKey) }
+
+    /// A page of this sign-in: its forms may end in a 303 to the GPT's callback (CSP form-action).
+    func page(_ status: Int, _ html: String, _ flow: Flow) -> Response {
+        .html(status, html, formTargets: RedirectURIPolicy.origin(of: flow.pending.redirectURI).map { [$0] } ?? [])
+    }
 
     // MARK: Provider choice
 
@@ -91,8 +100,8 @@ public struct LoginEndpoint: Endpoint {
     }
 
     func signInPage(_ flow: Flow, error: String? = nil, status: Int = 200) -> Response {
-        .html(status, Page.signIn(gptName: flow.client.name, request: flow.handle, csrf: csrf(flow),
-                                  google: google != nil, email: configuration.emailLogin != nil, error: error))
+        page(status, Page.signIn(gptName: flow.client.name, request: flow.handle, csrf: csrf(flow),
+                                 google: google != nil, email: configuration.emailLogin != nil, error: error), flow)
     }
 
     // MARK: Email one-time code
@@ -104,14 +113,24 @@ public struct LoginEndpoint: Endpoint {
             return signInPage(flow, error: "Please enter a valid email address.", status: 400)
         }
         let now = service.clock.now()
-        // S30: codes per address and per client address, per hour.
-        for (key, limit) in [("otp-send:email:\(email)", settings.maxCodesPerHour), ("otp-send:addr:\(request.remoteAddress)", 30)] {
-            if case .limited(let retryAfter) = try store.countEvent(key: key, limit: limit, window: 3600, now: now) {
-                log.audit("rate_limited", ["limit": "sign-in codes mailed", "client_id": flow.client.id, "address": request.remoteAddress])
-                log.warning("otp_send_throttled", ["key": key.hasPrefix("otp-send:email") ? "email" : "address"])
-                throw HTTPError(status: 429, "Too many sign-in codes were requested. Try again in \(Self.minutes(retryAfter)).",
-                                headers: [("Retry-After", String(retryAfter))])
-            }
+        let network = service.network(request)
+        // S30/S32: the per-network count first, so a refused request creates nothing else.
+        if case .limited(let retryAfter, let first) = try store.countEvent(key: "otp-send:net:\(network)", limit: Self.codesPerNetworkHour,
+                                                                           window: 3600, now: now) {
+            if first { log.audit("rate_limited", ["limit": "sign-in codes mailed per network", "client_id": flow.client.id, "address": network]) }
+            throw Self.tooManyCodes(retryAfter)
+        }
+        // S33: an address whose owner must first lift the pause gets no code.
+        if case .limited = try store.checkEvents(key: EmailSignInLock.failuresKey(email), limit: settings.maxFailuresPerDay,
+                                                 window: EmailSignInLock.window, now: now) {
+            return paused(flow, email: email)
+        }
+        // S33: codes per address, per GPT and requesting network: requests for someone's address from
+        // elsewhere never use up what that person can ask for from their own network.
+        if case .limited(let retryAfter, let first) = try store.countEvent(
+            key: "otp-send:email:\(email):client:\(flow.client.id):net:\(network)", limit: settings.maxCodesPerHour, window: 3600, now: now) {
+            if first { log.audit("rate_limited", ["limit": "sign-in codes mailed per address", "client_id": flow.client.id, "address": network]) }
+            throw Self.tooManyCodes(retryAfter)
         }
         let code = EmailOneTimeCode.generate(random: service.random)
         let challenge = EmailChallenge(email: email, codeMAC: EmailOneTimeCode.mac(code, email: email, pending: flow.pending.idDigest, key: configuration.macKey),
@@ -127,7 +146,21 @@ public struct LoginEndpoint: Endpoint {
             throw HTTPError.unavailable("We could not send the email just now. Please try again in a minute.")
         }
         log.info("otp_sent", ["client_id": flow.client.id])
-        return .html(200, Page.enterCode(gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow)))
+        return page(200, Page.enterCode(gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow)), flow)
+    }
+
+    /// Codes mailed per requesting network per hour (S30, S33).
+    static let codesPerNetworkHour = 30
+
+    static func tooManyCodes(_ retryAfter: Int64) -> HTTPError {
+        HTTPError(status: 429, "Too many sign-in codes were requested. Try again in \(minutes(retryAfter)).",
+                  headers: [("Retry-After", String(retryAfter))])
+    }
+
+    /// The page for an address whose email sign-in is paused (S33).
+    func paused(_ flow: Flow, email: String) -> Response {
+        signInPage(flow, error: "Too many wrong codes were typed for \(email) today, so email sign-in for it is paused. "
+                   + "We emailed that address a link that turns it back on.", status: 429)
     }
 
     func verifyEmailCode(_ request: Request) throws -> Response {
@@ -135,6 +168,12 @@ public struct LoginEndpoint: Endpoint {
         let (flow, form) = try postedFlow(request)
         let typed = (try form.single("code") ?? "").filter { !$0.isWhitespace }
         let now = service.clock.now()
+        // S33: a paused address takes no more guesses.
+        if let email = flow.pending.emailChallenge?.email,
+           case .limited = try store.checkEvents(key: EmailSignInLock.failuresKey(email), limit: settings.maxFailuresPerDay,
+                                                 window: EmailSignInLock.window, now: now) {
+            return paused(flow, email: email)
+        }
         let outcome = try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now) { pending in
             EmailOneTimeCode.check(typed, pending: &pending, now: now, maxAttempts: settings.maxAttempts, key: configuration.macKey)
         }
@@ -146,12 +185,59 @@ public struct LoginEndpoint: Endpoint {
             return try signedIn(flow, identity: identity)
         case .some(.wrongCode(let email, let remaining)):
             log.info("otp_wrong", ["client_id": flow.client.id, "remaining": String(remaining)])
-            return .html(400, Page.enterCode(gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow),
-                                             error: "That code is not right. \(remaining) \(remaining == 1 ? "try" : "tries") left."))
+            if try countFailure(email: email, settings: settings, now: now) { return paused(flow, email: email) }
+            return page(400, Page.enterCode(gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow),
+                                            error: "That code is not right. \(remaining) \(remaining == 1 ? "try" : "tries") left."), flow)
         case .some(.exhausted), .some(.noCode):
-            log.audit("rate_limited", ["limit": "sign-in code tries", "client_id": flow.client.id, "address": request.remoteAddress])
+            if outcome == .exhausted, let email = flow.pending.emailChallenge?.email,
+               try countFailure(email: email, settings: settings, now: now) {
+                return paused(flow, email: email)
+            }
+            log.audit("rate_limited", ["limit": "sign-in code tries", "client_id": flow.client.id, "address": service.network(request)])
             return signInPage(flow, error: "That code can no longer be used. Ask for a new one.", status: 400)
         }
+    }
+
+    /// Counts a wrong code against its address (S33); true when this one starts the pause, whose
+    /// owner is then mailed the link that lifts it (once: later failures are refused unread).
+    func countFailure(email: String, settings: EmailLoginSettings, now: UnixTime) throws -> Bool {
+        guard case .limited(_, let first) = try store.countEvent(key: EmailSignInLock.failuresKey(email), limit: settings.maxFailuresPerDay - 1,
+                                                                 window: EmailSignInLock.window, now: now) else { return false }
+        if first {
+            log.audit("email_sign_in_paused", ["email": email, "failures": String(settings.maxFailuresPerDay)])
+            let link = EmailSignInLock.link(baseURL: configuration.baseURL, email: email, now: now, key: configuration.macKey)
+            do {
+                try mailer.send(EmailSignInLock.message(to: email, link: link, failures: settings.maxFailuresPerDay), now: now, random: service.random)
+            } catch {
+                log.error("mail_failed", ["reason": error.description])
+            }
+        }
+        return true
+    }
+
+    // MARK: Lifting an address's pause (S33)
+
+    /// The link from the email shows a button rather than acting: mail scanners open links, they do
+    /// not submit forms.
+    func showUnlock(_ request: Request) throws -> Response {
+        let query = try request.query()
+        guard let email = try query.single("email").flatMap(EmailAddress.normalized), let token = try query.single("token"),
+              EmailSignInLock.verify(token, email: email, now: service.clock.now(), key: configuration.macKey) else {
+            throw HTTPError(status: 400, "This link is not valid or has expired. Try signing in again; if the pause is still on, it ends within a day.")
+        }
+        return .html(200, Page.unlock(email: email, token: token))
+    }
+
+    func unlock(_ request: Request) throws -> Response {
+        let form = try request.bodyParameters()
+        let now = service.clock.now()
+        guard let email = try form.single("email").flatMap(EmailAddress.normalized), let token = try form.single("token"),
+              EmailSignInLock.verify(token, email: email, now: now, key: configuration.macKey) else {
+            throw HTTPError(status: 400, "This link is not valid or has expired. Try signing in again; if the pause is still on, it ends within a day.")
+        }
+        try store.clearEvents(key: EmailSignInLock.failuresKey(email))
+        log.audit("email_sign_in_resumed", ["email": email])
+        return .html(200, Page.unlocked(email: email))
     }
 
     // MARK: Google
@@ -177,7 +263,7 @@ public struct LoginEndpoint: Endpoint {
         let flow = try flow(request, handle: String(parts[0]))
         guard let expected = flow.pending.upstreamStateDigest,
               Secrets.constantTimeEquals(Secrets.digest(String(parts[1])), expected) else {
-            log.warning("upstream_state_mismatch", ["address": request.remoteAddress])
+            log.warning("upstream_state_mismatch", ["address": service.network(request)])
             throw HTTPError(status: 400, "This Google sign-in does not belong to this browser. Start again from the GPT.")
         }
         if let error = try query.single("error") {
@@ -205,22 +291,32 @@ public struct LoginEndpoint: Endpoint {
     // MARK: After sign-in: consent, then the code
 
     /// Records the sign-in on the pending authorization and the user list, then continues.
+    /// S34: the browser gets a new session identifier here; the one it had before signing in is
+    /// worth nothing after it.
     func signedIn(_ flow: Flow, identity: SignedInIdentity) throws -> Response {
         let now = service.clock.now()
+        var identity = identity
+        if flow.client.oneUserPerMailbox == true { identity.email = EmailAddress.mailbox(identity.email) }
+        let fresh = BrowserSession.issue(key: configuration.macKey, random: service.random)
         guard try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now, { (pending: inout PendingAuthorization) -> Bool in
             pending.identity = identity
             pending.emailChallenge = nil
+            pending.sessionDigest = fresh.digest
             return true
         }) != nil else { throw Self.expired }
         _ = try store.recordSignIn(clientID: flow.client.id, identity: identity, now: now)
         log.audit("signed_in", ["client_id": flow.client.id, "email": identity.email, "provider": identity.provider])
-        return try afterSignIn(flow, identity: identity)
+        var flow = flow
+        flow.session = fresh
+        var response = try afterSignIn(flow, identity: identity)
+        response.headers.append(fresh.setCookie(secure: configuration.secureCookies))
+        return response
     }
 
     /// Consent the first time a user meets a GPT, otherwise straight back to ChatGPT.
     func afterSignIn(_ flow: Flow, identity: SignedInIdentity) throws -> Response {
         if try store.user(clientID: flow.client.id, email: identity.email)?.consentedAt == nil {
-            return .html(200, Page.consent(gptName: flow.client.name, email: identity.email, request: flow.handle, csrf: csrf(flow)))
+            return page(200, Page.consent(gptName: flow.client.name, email: identity.email, request: flow.handle, csrf: csrf(flow)), flow)
         }
         return try issueCode(flow, identity: identity)
     }

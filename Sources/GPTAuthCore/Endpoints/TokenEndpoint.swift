@@ -22,6 +22,11 @@ public struct TokenEndpoint: Endpoint {
         introspection = TokenIntrospection(store: service.store)
     }
 
+    /// Clean-up rides on this write path (never on API calls), after the answer has gone.
+    public func afterResponse() {
+        Housekeeping(service: service, log: log).run()
+    }
+
     public func respond(to request: Request) throws -> Response {
         do {
             switch request.path {
@@ -36,11 +41,11 @@ public struct TokenEndpoint: Endpoint {
                 return .json(200, try exchange(request))
             }
         } catch let error as OAuthError {
-            log.warning("token_request_refused", ["error": error.code.rawValue, "reason": error.cause,
-                                                  "address": request.remoteAddress])
-            if error.code == .invalidClient || error.code == .slowDown {
+            let network = service.network(request)
+            log.warning("token_request_refused", ["error": error.code.rawValue, "reason": error.cause, "address": network])
+            if error.code == .invalidClient || error.code == .slowDown, error.audited {
                 log.audit(error.code == .slowDown ? "rate_limited" : "client_auth_failed",
-                          ["client_id": error.clientID ?? "-", "reason": error.cause, "address": request.remoteAddress])
+                          ["client_id": error.clientID ?? "-", "reason": error.cause, "address": network])
             }
             return error.response
         } catch let error as HTTPError where error.status < 500 {
@@ -60,10 +65,12 @@ public struct TokenEndpoint: Endpoint {
         // ChatGPT sends a form; JSON bodies have been seen from plugin-era clients: accept both.
         let body = try request.bodyParameters(allowJSON: true)
         if let repeated = body.repeatedNames.first {
-            throw OAuthError(.invalidRequest, "the parameter \(repeated) was sent more than once")
+            throw OAuthError(.invalidRequest, "a parameter was sent more than once",
+                             cause: "repeated parameter \(Log.quoted(repeated))")
         }
         let now = service.clock.now()
-        return (body, try ClientAuthentication.authenticate(request, body, store: service.store, now: now), now)
+        return (body, try ClientAuthentication.authenticate(request, body, store: service.store,
+                                                            network: service.network(request), now: now), now)
     }
 
     func exchange(_ request: Request) throws -> TokenResponse {
@@ -71,7 +78,6 @@ public struct TokenEndpoint: Endpoint {
         guard let grantType = try body.nonEmpty("grant_type") else {
             throw OAuthError(.invalidRequest, "grant_type is required")
         }
-        defer { try? service.store.sweepExpired(now: now) }
         switch grantType {
         case "authorization_code":
             return try codeGrant.exchange(body, client: client, now: now)

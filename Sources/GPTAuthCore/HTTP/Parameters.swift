@@ -27,7 +27,7 @@ public struct Parameters: Sendable, Equatable {
             let name = try Parameters.percentDecode(parts[0])
             let value = parts.count > 1 ? try Parameters.percentDecode(parts[1]) : ""
             guard value.utf8.count <= Limits.parameterValue, name.utf8.count <= 128 else {
-                throw HTTPError(status: 400, "The parameter \(name.prefix(40)) is too long.")
+                throw HTTPError(status: 400, "A parameter is too long.")
             }
             values[name, default: []].append(value)
         }
@@ -46,11 +46,11 @@ public struct Parameters: Sendable, Equatable {
         // A decoder keeps one of two equal members silently; RFC 6749 §3.1 wants a repeat refused.
         if let names = Parameters.memberNames(bytes), names.count != object.count {
             let repeated = Dictionary(grouping: names, by: { $0 }).first { $0.value.count > 1 }?.key ?? "a parameter"
-            throw HTTPError(status: 400, "The parameter \(repeated.prefix(40)) was sent more than once.")
+            throw HTTPError(status: 400, "A parameter was sent more than once.")
         }
         for (name, scalar) in object {
             guard scalar.text.utf8.count <= Limits.parameterValue, name.utf8.count <= 128 else {
-                throw HTTPError(status: 400, "The parameter \(name.prefix(40)) is too long.")
+                throw HTTPError(status: 400, "A parameter is too long.")
             }
             values[name] = [scalar.text]
         }
@@ -99,7 +99,7 @@ public struct Parameters: Sendable, Equatable {
     /// The one value of `name`, or nil when absent. A repeated parameter is an error.
     public func single(_ name: String) throws(HTTPError) -> String? {
         guard let list = values[name] else { return nil }
-        guard list.count == 1 else { throw HTTPError(status: 400, "The parameter \(name) was sent more than once.") }
+        guard list.count == 1 else { throw HTTPError(status: 400, "A parameter was sent more than once.") }
         return list[0]
     }
 

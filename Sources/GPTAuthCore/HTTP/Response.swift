@@ -39,9 +39,16 @@ public struct Response: Sendable {
 
     /// A server-rendered page with the browser-page headers: framing refused (S26), no referrer
     /// leaves login pages (S27), no sniffing, no caching of pages that carry CSRF tokens.
-    public static func html(_ status: Int, _ html: String, headers extra: [(String, String)] = []) -> Response {
-        Response(status: status, headers: pageHeaders + [("Content-Type", "text/html; charset=utf-8")] + extra,
-                 body: Array(html.utf8))
+    ///
+    /// `formTargets`: origins a form on the page may end up at besides ours. CSP's `form-action`
+    /// also governs where a form's POST is redirected, so the sign-in pages, whose forms end in a
+    /// 303 to the GPT's callback, name that callback's origin.
+    public static func html(_ status: Int, _ html: String, headers extra: [(String, String)] = [],
+                            formTargets: [String] = []) -> Response {
+        var headers = formTargets.isEmpty ? pageHeaders : [("Content-Security-Policy", policy(formTargets: formTargets))]
+            + pageHeaders.dropFirst()
+        headers += [("Content-Type", "text/html; charset=utf-8")] + extra
+        return Response(status: status, headers: headers, body: Array(html.utf8))
     }
 
     /// A redirect. 303 after a POST (S04: never 307, which would replay the credentials).
@@ -49,9 +56,18 @@ public struct Response: Sendable {
         Response(status: status, headers: pageHeaders + [("Location", location)] + extra)
     }
 
+    /// The page's Content-Security-Policy: nothing loads but our inline style and images, no framing
+    /// (S26), and forms post only to us (and to `formTargets`).
+    static func policy(formTargets: [String] = []) -> String {
+        let targets = (["'self'"] + formTargets.filter { !$0.contains(where: { $0 == ";" || $0 == "," || $0.isWhitespace }) })
+            .joined(separator: " ")
+        return "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action \(targets); "
+            + "frame-ancestors 'none'; base-uri 'none'"
+    }
+
+    // The policy comes first: `html(formTargets:)` replaces it.
     static let pageHeaders: [(String, String)] = [
-        ("Content-Security-Policy",
-         "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"),
+        ("Content-Security-Policy", policy()),
         ("X-Frame-Options", "DENY"),
         ("Referrer-Policy", "no-referrer"),
         ("X-Content-Type-Options", "nosniff"),
@@ -100,7 +116,7 @@ public struct Response: Sendable {
 public enum HeaderText {
     public static func singleLine(_ value: String) -> String {
         var out = String.UnicodeScalarView()
-        for scalar in value.unicodeScalars where scalar.value >= 0x20 && scalar.value != 0x7f {
+        for scalar in value.unicodeScalars where !TerminalText.isInvisible(scalar) {
             out.append(scalar)
         }
         return String(out)

@@ -1,26 +1,46 @@
 /// The browser that runs a sign-in, known by the `gpa_sid` cookie (HttpOnly, SameSite=Lax, Secure on
 /// https: S15). A pending authorization is bound to the session that started it, and every form
 /// carries a CSRF token derived from it (S13).
+///
+/// S34: only identifiers we issued are adopted. An identifier is 256 random bits and a MAC of them
+/// under the installation's key (`<43 chars>.<22 chars>`), so a value a browser — or whoever
+/// planted a cookie in it — made up is ignored and replaced; and a fresh one is issued when the
+/// user signs in (`LoginEndpoint.signedIn`), so an identifier known before sign-in is worth nothing
+/// after it.
 public struct BrowserSession: Sendable {
     public static let cookieName = "gpa_sid"
 
-    /// The raw cookie value (256 random bits).
+    /// The raw cookie value.
     public let id: String
     /// True when this request created it (the response must set the cookie).
     public let isNew: Bool
 
-    /// The request's session, or a new one.
-    public static func current(_ request: Request, random: RandomSource) -> BrowserSession {
-        if let id = request.cookie(cookieName), id.utf8.count == 43, id.utf8.allSatisfy(PKCE.isUnreserved) {
-            return BrowserSession(id: id, isNew: false)
-        }
-        return BrowserSession(id: Base64URL.encode(random.bytes(32)), isNew: true)
+    /// The request's session if we issued it, or a new one.
+    public static func current(_ request: Request, key: [UInt8], random: RandomSource) -> BrowserSession {
+        existing(request, key: key) ?? issue(key: key, random: random)
     }
 
-    /// The request's existing session, if any.
-    public static func existing(_ request: Request) -> BrowserSession? {
-        guard let id = request.cookie(cookieName), id.utf8.count == 43 else { return nil }
+    /// The request's existing session, if its cookie holds an identifier we issued.
+    public static func existing(_ request: Request, key: [UInt8]) -> BrowserSession? {
+        guard let id = request.cookie(cookieName), isIssued(id, key: key) else { return nil }
         return BrowserSession(id: id, isNew: false)
+    }
+
+    /// A new identifier: fresh random bits and their MAC.
+    public static func issue(key: [UInt8], random: RandomSource) -> BrowserSession {
+        let bits = Base64URL.encode(random.bytes(32))
+        return BrowserSession(id: bits + "." + tag(bits, key: key), isNew: true)
+    }
+
+    static func tag(_ bits: String, key: [UInt8]) -> String {
+        String(Secrets.mac("sid\n" + bits, key: key).prefix(22))
+    }
+
+    static func isIssued(_ id: String, key: [UInt8]) -> Bool {
+        guard id.utf8.count == 66 else { return false }
+        let parts = id.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].utf8.count == 43, parts[0].utf8.allSatisfy(PKCE.isUnreserved) else { return false }
+        return Secrets.constantTimeEquals(String(parts[1]), tag(String(parts[0]), key: key))
     }
 
     /// What the store keeps to bind a pending authorization to this browser.

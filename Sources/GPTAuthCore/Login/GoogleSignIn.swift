@@ -121,19 +121,3 @@ public enum GoogleSignInError: Error, Sendable, CustomStringConvertible {
         }
     }
 }
-
-/// Email address checks, deliberately simple: one `@`, a dotted domain, no spaces or controls.
-public enum EmailAddress {
-    /// The lower-cased address, or nil when it is not plausibly an address.
-    public static func normalized(_ raw: String) -> String? {
-        let email = raw.trimmingCharacters(in: .whitespaces).lowercased()
-        guard (3...254).contains(email.utf8.count) else { return nil }
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64, parts[1].contains("."),
-              !parts[1].hasPrefix("."), !parts[1].hasSuffix(".") else { return nil }
-        guard email.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7f && !"<>()[],;:\\\"".unicodeScalars.contains($0) }) else {
-            return nil
-        }
-        return email
-    }
-}

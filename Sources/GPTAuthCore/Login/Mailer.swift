@@ -48,8 +48,7 @@ public struct Mailer: Sendable {
         let text = message.rendered(from: settings.from, date: now, messageID: "\(id)@gptauth")
         switch settings.backend {
         case "folder":
-            let configured = settings.folder ?? "mail"
-            let folder = configured.hasPrefix("/") ? configured : "\(dataFolder)/\(configured)"
+            let folder = Mailer.folder(settings, dataFolder: dataFolder)
             do {
                 // Temporary file + rename: a reader of the folder never sees half a message.
                 try FileIO.writeAtomically("\(folder)/\(now)-\(id).eml", Array(text.utf8), sync: false)
@@ -61,6 +60,12 @@ public struct Mailer: Sendable {
         default:
             throw .failed("unknown mail backend \(settings.backend)")
         }
+    }
+
+    /// The `folder` backend's folder: `settings.folder`, relative to the data folder unless absolute.
+    public static func folder(_ settings: MailSettings, dataFolder: String) -> String {
+        let configured = settings.folder ?? "mail"
+        return configured.hasPrefix("/") ? configured : "\(dataFolder)/\(configured)"
     }
 
     /// Pipes the message to the command (`sendmail -t` reads recipients from the headers).

@@ -78,7 +78,8 @@ extension AuthorizationRequest {
             let challenge = try query.nonEmpty("code_challenge")
             let method = try PKCE.validateChallenge(challenge, method: try query.nonEmpty("code_challenge_method"))
             if let repeated = query.repeatedNames.first {
-                throw OAuthError(.invalidRequest, "the parameter \(repeated) was sent more than once")
+                throw OAuthError(.invalidRequest, "a parameter was sent more than once",
+                                 cause: "repeated parameter \(Log.quoted(repeated))")
             }
             return AuthorizationRequest(client: client, redirectURI: redirectURI, redirectURISent: requestedURI != nil,
                                         state: state, scope: scope,

@@ -7,27 +7,38 @@ public enum ClientAuthentication {
 
     /// The authenticated client, or `invalid_client` (401).
     ///
-    /// S30: failures are counted per client id and per (address, client id); past the limit a failure
+    /// S30: failures are counted per client id and per (network, client id); past the limit a failure
     /// answers 429 with Retry-After instead of 401. The right secret always succeeds: client ids are
     /// public and all GPTs' token calls come from ChatGPT's few addresses, so refusing good credentials
     /// would let anyone lock ChatGPT out of every GPT — and a 256-bit secret cannot be guessed anyway.
+    ///
+    /// S32: a client id that does not exist is counted per network only, so made-up ids create no
+    /// counter of their own; and only the failures within a limit, plus the one that crosses it,
+    /// reach the audit trail.
     public static func authenticate(_ request: Request, _ body: Parameters, store: AuthStore,
-                                    now: UnixTime) throws -> Client {
+                                    network: String, now: UnixTime) throws -> Client {
         let (clientID, secret) = try credentials(request, body)
-        if let client = try store.client(id: clientID),
-           Secrets.constantTimeEquals(Secrets.digest(secret), client.secretDigest) {
+        let client = try store.client(id: clientID)
+        if let client, Secrets.constantTimeEquals(Secrets.digest(secret), client.secretDigest) {
             return client
         }
+        let keys = client == nil
+            ? ["client-auth-fail:net:\(network)"]
+            : ["client-auth-fail:net:\(network):id:\(clientID)", "client-auth-fail:id:\(clientID)"]
         var retryAfter: Int64?
-        for key in ["client-auth-fail:addr:\(request.remoteAddress):id:\(clientID)", "client-auth-fail:id:\(clientID)"] {
-            if case .limited(let wait) = try store.countEvent(key: key, limit: failureLimit, window: failureWindow, now: now) {
+        var audited = true
+        for key in keys {
+            if case .limited(let wait, let first) = try store.countEvent(key: key, limit: failureLimit, window: failureWindow, now: now) {
                 retryAfter = max(retryAfter ?? 0, wait)
+                audited = audited && first
             }
         }
-        var error = retryAfter.map { throttled($0, key: "client_id=\(clientID.prefix(64))") }
+        let named = Log.quoted(String(clientID.prefix(64)))
+        var error = retryAfter.map { throttled($0, key: "client_id=\(named)") }
             ?? OAuthError(.invalidClient, "client authentication failed",
-                          cause: "client authentication failed client_id=\(clientID.prefix(64))")
+                          cause: "client authentication failed client_id=\(named)\(client == nil ? " (no such client)" : "")")
         error.clientID = String(clientID.prefix(64))
+        error.audited = audited
         throw error
     }
 

@@ -22,12 +22,23 @@ public struct OAuthError: Error, Sendable, Equatable {
     public var retryAfter: Int64?
     /// The client id a failed client authentication named (for the audit trail).
     public var clientID: String?
+    /// False when this refusal is one of many from a throttled source: logged, not audited (S32).
+    public var audited = true
 
+    /// `description` is for the client and must be one of our own sentences: S35 and §5.2 allow
+    /// only `%x20-21 / %x23-5B / %x5D-7E` there, and anything else is dropped. Names and values
+    /// the request chose belong in `cause` (the operator's log, which quotes them).
     public init(_ code: Code, _ description: String, cause: String? = nil, retryAfter: Int64? = nil) {
         self.code = code
-        self.description = description
+        self.description = OAuthError.descriptionText(description)
         self.cause = cause ?? description
         self.retryAfter = retryAfter
+    }
+
+    /// RFC 6749 §5.2's `error_description` character set (printable ASCII but `"` and `\`).
+    static func descriptionText(_ text: String) -> String {
+        String(decoding: text.utf8.prefix(300).filter { ($0 >= 0x20 && $0 <= 0x7e) && $0 != 0x22 && $0 != 0x5c },
+               as: UTF8.self)
     }
 
     /// §5.2: 400 for everything but a failed client authentication, which is 401 (S23).

@@ -45,6 +45,14 @@ public enum RedirectURIPolicy {
         return false
     }
 
+    /// `scheme://host[:port]` of a registered URI (what CSP `form-action` names).
+    public static func origin(of uri: String) -> String? {
+        guard let schemeEnd = uri.firstRange(of: "://") else { return nil }
+        let authority = uri[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard !authority.isEmpty, !authority.contains("@") else { return nil }
+        return String(uri[..<schemeEnd.upperBound]) + authority
+    }
+
     /// `uri` with the response parameters added to its query (RFC 6749 §4.1.2: "retaining any
     /// existing query component").
     public static func appending(_ parameters: [(String, String)], to uri: String) -> String {

@@ -14,10 +14,12 @@ public struct TokenRevocation: Sendable {
         // §2.2: "invalid tokens do not cause an error response", so an unknown token is a success.
         guard let found = try store.lookUpToken(digest: Secrets.digest(token)) else { return }
         // §2.1: the server "verifies whether the token was issued to the client making the revocation
-        // request. If this validation fails, the request is refused".
+        // request. If this validation fails, the request is refused". Refused without saying so: the
+        // answer is the same 200 as for an unknown token (§2.2), so a client cannot learn that a
+        // token it holds belongs to another GPT; nothing is revoked, and the operator's log says why.
         guard found.family.clientID == client.id else {
-            throw OAuthError(.unauthorizedClient, "the token was not issued to this client",
-                             cause: "revocation of another client's token by \(client.id)")
+            log.warning("revocation_ignored", ["client_id": client.id, "reason": "the token belongs to another client"])
+            return
         }
         try store.revokeTokenFamily(id: found.family.id, reason: "revoked by client", now: now)
         log.audit("tokens_revoked", ["client_id": client.id, "email": found.family.email, "family": found.family.id,

@@ -10,7 +10,8 @@ public enum ClientRegistration {
     public static func register(name: String, redirectURIs: [String], chatGPTCallbacks: Bool, store: AuthStore,
                                 now: UnixTime, random: RandomSource) throws -> (client: Client, secret: String) {
         let cleanName = name.trimmingCharacters(in: .whitespaces)
-        guard !cleanName.isEmpty, cleanName.count <= 100, !cleanName.contains(where: { $0.isNewline }) else {
+        guard !cleanName.isEmpty, cleanName.count <= 100, !cleanName.contains(where: { $0.isNewline }),
+              !cleanName.unicodeScalars.contains(where: TerminalText.isInvisible) else {
             throw RegistrationError("the GPT name must be 1 to 100 characters on one line")
         }
         for uri in redirectURIs where !RedirectURIPolicy.isRegistrable(uri) {
@@ -68,10 +69,10 @@ public struct EditorSettings: Codable, Sendable, Equatable {
         chatgpt_callbacks = client.allowChatGPTCallbacks
     }
 
-    /// The form as a builder reads it.
+    /// The form as a builder reads it, on a terminal: stored values are escaped (S35).
     public var text: String {
         var lines = [
-            "GPT: \(name)",
+            "GPT: \(TerminalText.safe(name))",
             "Paste into the GPT editor: Configure → Actions → Authentication → OAuth",
             "  Client ID:             \(client_id)",
             "  Client Secret:         \(client_secret ?? "(hidden: shown only when created; `gptauth client rotate-secret \(client_id)` makes a new one)")",
@@ -83,7 +84,7 @@ public struct EditorSettings: Codable, Sendable, Equatable {
         if client_secret != nil { lines.append("Keep the secret now: it is stored only as a digest and cannot be shown again.") }
         var allowed = redirect_uris
         if chatgpt_callbacks { allowed.insert("https://chat.openai.com/aip/g-*/oauth/callback and https://chatgpt.com/aip/g-*/oauth/callback", at: 0) }
-        lines.append("Callback URLs allowed: " + (allowed.isEmpty ? "(none)" : allowed.joined(separator: ", ")))
+        lines.append("Callback URLs allowed: " + (allowed.isEmpty ? "(none)" : allowed.map { TerminalText.safe($0) }.joined(separator: ", ")))
         return lines.joined(separator: "\n")
     }
 }

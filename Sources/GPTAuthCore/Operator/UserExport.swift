@@ -41,7 +41,9 @@ public enum UserExport {
     /// One CSV field: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`
     /// or `@` is neutralised with `'` so a spreadsheet does not run it as a formula.
     public static func field(_ value: String) -> String {
-        var text = value
+        // Control and invisible characters (a name from a provider may hold anything) are written
+        // as `\u{…}`: a cell can then neither drive the terminal it is printed on nor hide text (S35).
+        var text = TerminalText.safe(value, escapingBackslash: false)
         if let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { text = "'" + text }
         guard text.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""

@@ -91,4 +91,25 @@ public enum Page {
         </form>
         """)
     }
+
+    /// The link from a "sign-in is paused" email: one button, so a mail scanner opening the link
+    /// changes nothing (S33).
+    public static func unlock(email: String, token: String) -> String {
+        layout(title: "Turn email sign-in back on", """
+        <h1>Turn email sign-in back on</h1>
+        <p>Too many wrong codes were typed for <strong>\(email)</strong> today, so signing in with an emailed code is paused for it.</p>
+        <form method="post" action="/oauth/login/email/unlock">
+        <input type="hidden" name="email" value="\(email)">
+        <input type="hidden" name="token" value="\(token)">
+        <button type="submit">Turn it back on</button>
+        </form>
+        """)
+    }
+
+    public static func unlocked(email: String) -> String {
+        layout(title: "Email sign-in is back on", """
+        <h1>Email sign-in is back on</h1>
+        <p>You can sign in with a code sent to <strong>\(email)</strong> again. Go back to the GPT and sign in.</p>
+        """)
+    }
 }

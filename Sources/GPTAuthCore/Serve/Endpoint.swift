@@ -10,9 +10,13 @@ public protocol Endpoint: Sendable {
     var errorStyle: ErrorStyle { get }
     var log: Log { get }
     func respond(to request: Request) throws -> Response
+    /// Work that must not delay the answer (clean-up), run once the response has been sent.
+    func afterResponse()
 }
 
 extension Endpoint {
+    public func afterResponse() {}
+
     /// The response to `request`: what the endpoint returns, or its error rendered in the
     /// endpoint's style. Anything unexpected is logged and becomes a 500, never a crash.
     public func response(to request: Request) -> Response {

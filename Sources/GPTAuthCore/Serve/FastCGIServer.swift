@@ -9,7 +9,8 @@ import Glibc
 public enum FastCGIServer {
     /// Serves `handler` until the spawner stops the process. The handler never throws: the
     /// endpoint turns every error into a response (see `Endpoint.response(to:)`).
-    public static func serve(_ handler: (Request) -> Response) {
+    /// `after` runs once each response has been handed back (clean-up that must not delay it).
+    public static func serve(_ handler: (Request) -> Response, after: () -> Void = {}) {
         // A peer that goes away (nginx dropping a slow client, a sendmail that exits early) must
         // make a write fail, not kill the process.
         signal(SIGPIPE, SIG_IGN)
@@ -19,6 +20,9 @@ public enum FastCGIServer {
         }
         if FCGX_IsCGI() != 0 {
             serveCGI(handler)
+            // The CGI host sees the end of the response when stdout closes; then the clean-up.
+            close(1)
+            after()
             return
         }
         // SIGTERM (spawn-fcgi pools, systemd) stops the process between requests: the handler only
@@ -56,6 +60,7 @@ public enum FastCGIServer {
             }
             // Every request is finished whatever happened (fcgiwrap's rule).
             FCGX_Finish_r(&request)
+            after()
         }
     }
 

@@ -10,14 +10,22 @@ public struct Service: Sendable {
     public let clock: Clock
     public let random: RandomSource
     public let dataFolder: String
+    /// `configuration.trustedProxies`, parsed once per process.
+    public let trustedProxies: [AddressRange]
 
     public init(configuration: Configuration, store: AuthStore, clock: Clock = SystemClock(),
                 random: RandomSource = SystemRandom(), dataFolder: String) {
         self.configuration = configuration
+        self.trustedProxies = configuration.trustedProxyRanges
         self.store = store
         self.clock = clock
         self.random = random
         self.dataFolder = dataFolder
+    }
+
+    /// The network `request` comes from: the key of every per-address limit (S36).
+    public func network(_ request: Request) -> String {
+        ClientNetwork.key(request, trustedProxies: trustedProxies)
     }
 
     /// The data folder named by `GPTAUTH_DATA` (environment of the process, or a FastCGI param).
@@ -39,7 +47,7 @@ public struct Service: Sendable {
         switch Result(catching: { () throws(ConfigurationError) -> Service in try load(dataFolder: dataFolder) }) {
         case .success(let service):
             let endpoint = make(service)
-            FastCGIServer.serve { request in endpoint.response(to: request) }
+            FastCGIServer.serve({ request in endpoint.response(to: request) }, after: endpoint.afterResponse)
         case .failure(let error):
             log.error("not_configured", ["reason": error.description])
             FastCGIServer.serve { _ in

@@ -22,6 +22,28 @@ public enum FileIO {
         return try readAll(fd: fd, path: path, limit: limit)
     }
 
+    /// Up to `count` bytes of `path` from byte `offset` (fewer at its end); nil when it does not exist.
+    static func read(_ path: String, from offset: Int, count: Int) throws(StoreError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw .io("cannot open \(path): \(errorText())")
+        }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let got = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, count - filled, off_t(offset + filled)) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw .io("cannot read \(path): \(errorText())")
+            }
+            if got == 0 { break }
+            filled += got
+        }
+        return Array(out[0..<filled])
+    }
+
     /// Everything from the descriptor's offset to the end of the file.
     private static func readAll(fd: Int32, path: String, limit: Int) throws(StoreError) -> [UInt8] {
         var out = [UInt8]()

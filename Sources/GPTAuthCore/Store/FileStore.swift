@@ -429,10 +429,15 @@ public struct FileStore: AuthStore {
         return try locked(path) { () throws -> Allowance in
             var current = try load(Window.self, path) ?? Window(start: now, count: 0, expiresAt: now + window)
             if current.start + window <= now { current = Window(start: now, count: 0, expiresAt: now + window) }
+            // Past the limit the count stops growing: nothing more to learn, and nothing to rewrite.
+            guard current.count <= limit else {
+                return .limited(retryAfter: max(1, current.start + window - now))
+            }
             current.count += 1
             try save(current, path)
             if current.count == 1 { try scheduleExpiry(path, at: current.expiresAt) }
-            return current.count > limit ? .limited(retryAfter: max(1, current.start + window - now)) : .allowed
+            return current.count > limit
+                ? .limited(retryAfter: max(1, current.start + window - now), firstRefusal: true) : .allowed
         }
     }
 
@@ -442,39 +447,83 @@ public struct FileStore: AuthStore {
         return .limited(retryAfter: max(1, current.start + window - now))
     }
 
+    public func clearEvents(key: String) throws {
+        let path = limitPath(key)
+        try locked(path) { () throws in try FileIO.remove(path) }
+    }
+
     // MARK: Housekeeping
 
     private struct Expiring: Decodable {
         var expiresAt: UnixTime
     }
 
-    public func sweepExpired(now: UnixTime) throws {
+    /// Walks the due expiry lists in order, a slice at a time: `expiry/<bucket>.list` is read from
+    /// the offset kept in `expiry/<bucket>.done`, never whole, so a list of any size is worked
+    /// through across calls (S32). A list is removed once its end is reached; the `.swept` stamp
+    /// is written only when nothing due is left, so a backlog is taken up by the next request.
+    public func sweepExpired(now: UnixTime, budget: SweepBudget) throws -> Bool {
         let stamp = "\(folder)/expiry/.swept"
         if let bytes = FileIO.readAll(stamp), let last = Int64(String(decoding: bytes, as: UTF8.self)), now - last < 60 {
-            return
+            return false
         }
-        guard let lock = FileLock.attempt(path: "\(folder)/locks/sweep") else { return }
+        guard let lock = FileLock.attempt(path: "\(folder)/locks/sweep") else { return false }
         defer { lock.release() }
-        try FileIO.writeAtomically(stamp, Array(String(now).utf8), sync: false)
+        let started = Monotonic.milliseconds()
         let due = now / FileStore.expiryBucket
+        let buckets = FileIO.list("\(folder)/expiry").compactMap { name -> Int64? in
+            guard name.hasSuffix(".list"), let bucket = Int64(name.dropLast(5)), bucket <= due else { return nil }
+            return bucket
+        }.sorted()
         var deleted = 0
-        for name in FileIO.list("\(folder)/expiry") where name.hasSuffix(".list") {
-            guard let bucket = Int64(name.dropLast(5)), bucket <= due else { continue }
-            let list = "\(folder)/expiry/\(name)"
-            // A list that cannot be read whole is kept for the next sweep, never dropped unread.
-            guard let bytes = try? FileIO.read(list, limit: FileStore.listLimit) else { continue }
-            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-                let path = "\(folder)/\(line)"
-                guard !line.contains(".."), let record = try? load(Expiring.self, path) else { continue }
-                // Families and limits may have been extended since; they have a later line too.
-                if record.expiresAt <= now {
-                    try FileIO.remove(path)
-                    deleted += 1
+        var bytesRead = 0
+        for bucket in buckets {
+            let list = "\(folder)/expiry/\(bucket).list"
+            let cursor = "\(folder)/expiry/\(bucket).done"
+            var offset = FileIO.readAll(cursor).flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
+            func spent() -> Bool {
+                deleted >= budget.files || bytesRead >= budget.listBytes
+                    || Monotonic.milliseconds() - started >= Int64(budget.milliseconds)
+            }
+            reading: while true {
+                if spent() {
+                    try FileIO.writeAtomically(cursor, Array(String(offset).utf8), sync: false)
+                    return true
                 }
+                let requested = min(64 << 10, max(1, budget.listBytes - bytesRead))
+                guard let slice = try FileIO.read(list, from: offset, count: requested), !slice.isEmpty else { break }
+                bytesRead += slice.count
+                // Entries start with a line break, so the file's last entry has none after it: a
+                // short read is the end and is taken whole; a full slice ends at its last line
+                // break and the rest is read next time (a slice without one is a fragment: skipped).
+                let atEnd = slice.count < requested
+                let end = atEnd ? slice.count : (slice.lastIndex(of: 10).map { $0 + 1 } ?? slice.count)
+                var lineStart = 0
+                while lineStart < end {
+                    let lineEnd = slice[lineStart..<end].firstIndex(of: 10) ?? end
+                    defer { lineStart = lineEnd + 1 }
+                    guard lineEnd > lineStart else { continue }
+                    if spent() {
+                        try FileIO.writeAtomically(cursor, Array(String(offset + lineStart).utf8), sync: false)
+                        return true
+                    }
+                    let line = String(decoding: slice[lineStart..<lineEnd], as: UTF8.self)
+                    let path = "\(folder)/\(line)"
+                    guard !line.contains(".."), let record = try? load(Expiring.self, path) else { continue }
+                    // Families and limits may have been extended since; they have a later line too.
+                    if record.expiresAt <= now {
+                        try FileIO.remove(path)
+                        deleted += 1
+                    }
+                }
+                offset += end
+                if atEnd { break reading }
             }
             try FileIO.remove(list)
-            if deleted > 20_000 { break }  // bounded work per sweep; the rest waits a minute
+            try FileIO.remove(cursor)
         }
+        try FileIO.writeAtomically(stamp, Array(String(now).utf8), sync: false)
+        return false
     }
 }
 

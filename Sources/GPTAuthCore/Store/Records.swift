@@ -12,6 +12,9 @@ public struct Client: Codable, Sendable, Equatable {
     public var allowChatGPTCallbacks: Bool
     public var createdAt: UnixTime
     public var secretRotatedAt: UnixTime
+    /// Opt-in: `name+tag@` and Gmail's dotted spellings of one mailbox are one user, with one quota
+    /// (`EmailAddress.mailbox`). Nil (records from before it) is off.
+    public var oneUserPerMailbox: Bool? = nil
 
     public init(id: String, name: String, secretDigest: String, redirectURIs: [String],
                 allowChatGPTCallbacks: Bool, createdAt: UnixTime) {
@@ -232,5 +235,12 @@ public enum RefreshRotation: Sendable, Equatable {
 /// An abuse-limit decision (S30).
 public enum Allowance: Sendable, Equatable {
     case allowed
-    case limited(retryAfter: Int64)
+    /// Over the limit until `retryAfter` seconds from now. `firstRefusal` is true for the one event
+    /// that went over: what a refusal writes to the audit trail is written once per window (S32).
+    case limited(retryAfter: Int64, firstRefusal: Bool = false)
+
+    public var isLimited: Bool {
+        if case .limited = self { return true }
+        return false
+    }
 }

@@ -59,16 +59,47 @@ public protocol AuthStore: Sendable {
     // MARK: Abuse limits (S30)
     /// Counts one event against `key`; `.limited` once more than `limit` fell in the window.
     func countEvent(key: String, limit: Int, window: Int64, now: UnixTime) throws -> Allowance
-    /// Whether `key` is already over `limit` in the current window, without counting.
+    /// Whether `key` is already at `limit` in the current window, without counting (nothing is
+    /// created: the cheap check made before anything is written, S32).
     func checkEvents(key: String, limit: Int, window: Int64, now: UnixTime) throws -> Allowance
+    /// Forgets the events counted against `key` (an address's owner lifting its lock, S33).
+    func clearEvents(key: String) throws
 
     // MARK: Housekeeping
-    /// Deletes records whose expiry has passed, looking only at what is due (no table scan);
-    /// does nothing if another process swept in the last minute.
-    func sweepExpired(now: UnixTime) throws
+    /// Deletes records whose expiry has passed, looking only at what is due (no table scan), and
+    /// at most `budget`'s worth (S32): true when due work is left for the next call. Does nothing
+    /// while another process sweeps, or when a sweep finished in the last minute.
+    @discardableResult
+    func sweepExpired(now: UnixTime, budget: SweepBudget) throws -> Bool
 }
 
 /// The stable user id of an address at a GPT.
 public func userID(clientID: String, email: String) -> String {
     String(Secrets.digest(clientID + "\n" + email.lowercased()).prefix(32))
+}
+
+/// How much one clean-up call may do (S32): it runs after a response is sent, but the process is
+/// busy until it ends, so it is bounded in files deleted, bytes of lists read and time.
+public struct SweepBudget: Sendable {
+    public var files: Int
+    public var listBytes: Int
+    public var milliseconds: Int
+
+    public init(files: Int, listBytes: Int, milliseconds: Int) {
+        self.files = files
+        self.listBytes = listBytes
+        self.milliseconds = milliseconds
+    }
+
+    /// After one request: about 10 ms of work.
+    public static let perRequest = SweepBudget(files: 500, listBytes: 64 << 10, milliseconds: 10)
+    /// `gptauth sweep` (cron, or an operator): everything that is due.
+    public static let unbounded = SweepBudget(files: .max, listBytes: .max, milliseconds: .max)
+}
+
+extension AuthStore {
+    /// Everything that is due, without a budget (`gptauth sweep`, tests).
+    public func sweepExpired(now: UnixTime) throws {
+        try sweepExpired(now: now, budget: .unbounded)
+    }
 }

@@ -28,6 +28,13 @@ public struct Configuration: Codable, Sendable, Equatable {
     /// fsync every record before acknowledging it (survives power loss, slower). Without it a record
     /// survives the kill of any process but the last few seconds may be lost on power loss.
     public var fsync: Bool = false
+    /// Addresses or CIDR ranges of the proxies in front of us (a CDN, a load balancer) whose
+    /// `X-Forwarded-For` names the real client (S36). Empty: `REMOTE_ADDR` is the client.
+    public var trustedProxies: [String] = []
+    /// Days the audit trail keeps (`audit/<day>.log`); 0 keeps every day.
+    public var auditRetentionDays: Int64 = 90
+    /// Days the `folder` mail backend keeps its `.eml` files; 0 keeps them all.
+    public var mailRetentionDays: Int64 = 7
 
     public init(issuer: String, secretKey: String, google: GoogleSettings? = nil,
                 emailLogin: EmailLoginSettings? = EmailLoginSettings(), mail: MailSettings) {
@@ -62,7 +69,17 @@ public struct Configuration: Codable, Sendable, Equatable {
             throw .invalid("lifetimes must be positive")
         }
         guard google != nil || emailLogin != nil else { throw .invalid("enable at least one sign-in provider") }
+        for proxy in trustedProxies where AddressRange(cidr: proxy) == nil {
+            throw .invalid("trustedProxies: \(proxy) is not an address or CIDR range")
+        }
+        guard auditRetentionDays >= 0, mailRetentionDays >= 0 else { throw .invalid("retention days must be 0 or more") }
+        if let emailLogin, emailLogin.maxFailuresPerDay < 1 || emailLogin.maxFailuresPerDay > 100 {
+            throw .invalid("emailLogin.maxFailuresPerDay must be 1…100 (S33)")
+        }
     }
+
+    /// `trustedProxies`, parsed (validated at load).
+    public var trustedProxyRanges: [AddressRange] { trustedProxies.compactMap(AddressRange.init(cidr:)) }
 
     /// Reads and validates `config.json` from the data folder.
     public static func load(dataFolder: String) throws(ConfigurationError) -> Configuration {
@@ -102,6 +119,9 @@ public struct EmailLoginSettings: Codable, Sendable, Equatable {
     public var maxAttempts: Int = 5
     /// Codes sent to one address per hour (S30).
     public var maxCodesPerHour: Int = 5
+    /// Wrong codes typed for one address in 24 hours, over every GPT and network, before email
+    /// sign-in for that address is locked until its owner follows the link we mail them (S33).
+    public var maxFailuresPerDay: Int = 20
 
     public init() {}
 }
@@ -151,6 +171,9 @@ extension Configuration {
         emailLogin = try c.decodeIfPresent(EmailLoginSettings.self, forKey: .emailLogin)
         mail = try c.decode(MailSettings.self, forKey: .mail)
         fsync = try c.decodeIfPresent(Bool.self, forKey: .fsync) ?? false
+        trustedProxies = try c.decodeIfPresent([String].self, forKey: .trustedProxies) ?? []
+        auditRetentionDays = try c.decodeIfPresent(Int64.self, forKey: .auditRetentionDays) ?? 90
+        mailRetentionDays = try c.decodeIfPresent(Int64.self, forKey: .mailRetentionDays) ?? 7
     }
 }
 
@@ -169,7 +192,10 @@ extension Configuration: FlatJSONDecodable {
               let google = flat.optional("google", { flat.object($0).flatMap(GoogleSettings.init(flat:)) }),
               let emailLogin = flat.optional("emailLogin", { flat.object($0).flatMap(EmailLoginSettings.init(flat:)) }),
               let mail = flat.object("mail").flatMap(MailSettings.init(flat:)),
-              let fsync = flat.optionalBool("fsync") else { return nil }
+              let fsync = flat.optionalBool("fsync"),
+              let trustedProxies = flat.optional("trustedProxies", flat.strings),
+              let auditRetentionDays = flat.optional("auditRetentionDays", flat.integer),
+              let mailRetentionDays = flat.optional("mailRetentionDays", flat.integer) else { return nil }
         self.init(issuer: issuer, secretKey: secretKey, google: google, emailLogin: emailLogin, mail: mail)
         self.accessTokenLifetime = accessTokenLifetime ?? 3600
         self.refreshTokenLifetime = refreshTokenLifetime ?? 30 * 24 * 3600
@@ -177,6 +203,20 @@ extension Configuration: FlatJSONDecodable {
         self.pendingLifetime = pendingLifetime ?? 900
         self.refreshReuseGrace = refreshReuseGrace ?? 30
         self.fsync = fsync ?? false
+        self.trustedProxies = trustedProxies ?? []
+        self.auditRetentionDays = auditRetentionDays ?? 90
+        self.mailRetentionDays = mailRetentionDays ?? 7
+    }
+}
+
+extension EmailLoginSettings {
+    // Settings added later default when a file written before them lacks them.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        codeLifetime = try c.decode(Int64.self, forKey: .codeLifetime)
+        maxAttempts = try c.decode(Int.self, forKey: .maxAttempts)
+        maxCodesPerHour = try c.decode(Int.self, forKey: .maxCodesPerHour)
+        maxFailuresPerDay = try c.decodeIfPresent(Int.self, forKey: .maxFailuresPerDay) ?? 20
     }
 }
 
@@ -195,8 +235,10 @@ extension GoogleSettings {
 extension EmailLoginSettings {
     init?(flat: FlatJSONObject) {
         guard let codeLifetime = flat.integer("codeLifetime"), let maxAttempts = flat.int("maxAttempts"),
-              let maxCodesPerHour = flat.int("maxCodesPerHour") else { return nil }
+              let maxCodesPerHour = flat.int("maxCodesPerHour"),
+              let maxFailuresPerDay = flat.optional("maxFailuresPerDay", flat.int) else { return nil }
         self.init()
+        self.maxFailuresPerDay = maxFailuresPerDay ?? 20
         self.codeLifetime = codeLifetime
         self.maxAttempts = maxAttempts
         self.maxCodesPerHour = maxCodesPerHour

@@ -2,9 +2,14 @@
 import Glibc
 #endif
 
-/// One line per event on standard error, which nginx writes to its error log for FastCGI
-/// responders (and the CGI host to its own). `key=value` pairs so an operator can grep them.
-/// Never pass a token, code or secret here.
+/// One line per event, `<UTC time> gptauth <component> <level> <event> key=value …`, so an operator
+/// can grep them. Never pass a token, code or secret here.
+///
+/// Where the lines go (S43): with `GPTAUTH_LOG=<folder>` in the environment (deploy/stack, the
+/// systemd units), to `<folder>/<component>.log`, kept under `Log.maximumFileSize` by renaming a
+/// full file to `<component>.log.1` (one old file is kept); otherwise, or when that file cannot be
+/// written (a full disk), to standard error. spawn-fcgi points its workers' standard error at
+/// /dev/null, so a pool must be given `GPTAUTH_LOG`.
 public struct Log: Sendable {
     public let component: String
     /// The data folder whose `audit/` receives `audit` events; nil: no audit trail (tests of parts).
@@ -51,16 +56,50 @@ public struct Log: Sendable {
     }
 
     private func write(_ level: String, _ event: String, _ fields: KeyValuePairs<String, String>) {
-        var line = "gptauth \(component) \(level) \(event)"
+        var line = "\(Log.timestamp(UnixTime(time(nil)))) gptauth \(component) \(level) \(event)"
         for (key, value) in fields {
             line += " \(key)=\(Log.quoted(value))"
         }
         line += "\n"
+        let bytes = Array(line.utf8)
+        if let folder = Log.folder, Log.append(bytes, to: "\(folder)/\(component).log") { return }
         // `stderr` (the C global) is not concurrency-safe in Swift 6: write(2) the bytes directly.
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
+        bytes.withUnsafeBytes { buffer in
             _ = Glibc.write(2, buffer.baseAddress, buffer.count)
         }
+    }
+
+    /// `GPTAUTH_LOG`, read once per process.
+    static let folder: String? = getenv("GPTAUTH_LOG").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+    /// A log file is rotated when it reaches this size, so log lines never fill the disk (S32).
+    static let maximumFileSize = 16 << 20
+
+    /// Appends one line with a single write(2) on an O_APPEND descriptor (lines from several
+    /// processes never interleave). Opened per line: logging is for refusals and failures, not for
+    /// the hot path, and a file renamed by another process is never written to after it moved.
+    static func append(_ bytes: [UInt8], to path: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var status = stat()
+        if fstat(fd, &status) == 0, Int(status.st_size) >= maximumFileSize {
+            // One process rotates: the one that holds the lock and still sees the full file there.
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                var current = stat()
+                if stat(path, &current) == 0, current.st_ino == status.st_ino { rename(path, path + ".1") }
+                flock(fd, LOCK_UN)
+            }
+        }
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        return written == bytes.count
+    }
+
+    /// `2026-11-30T13:04:35Z`.
+    static func timestamp(_ time: UnixTime) -> String {
+        let day = UTCDay(time)
+        let seconds = ((time % 86_400) + 86_400) % 86_400
+        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(day.text)T\(two(seconds / 3600)):\(two(seconds / 60 % 60)):\(two(seconds % 60))Z"
     }
 
     /// Keeps one event on one line whatever the value holds, and bounds its length.

@@ -294,19 +294,21 @@ final class TestInstallation {
 
     // MARK: Endpoints, routed by path like the nginx site
 
+    /// Answers like the serve loop: the endpoint's response, then its after-response work.
     func respond(_ request: Request, audience: String? = nil) -> Response {
-        let path = request.path
-        if path == "/oauth/authorize" || path == AuthorizationServerMetadata.path {
-            return AuthorizeEndpoint(service: service).response(to: request)
-        }
-        if path.hasPrefix("/oauth/login") { return LoginEndpoint(service: service, upstream: google).response(to: request) }
-        if ["/oauth/token", "/oauth/revoke", "/oauth/introspect"].contains(path) {
-            return TokenEndpoint(service: service).response(to: request)
-        }
-        if path == "/api/greeting" {
-            return GreetingEndpoint(service: service, defaultAudience: audience).response(to: request)
-        }
-        return Response(status: 404)
+        let endpoint = endpoint(for: request.path, audience: audience)
+        guard let endpoint else { return Response(status: 404) }
+        let response = endpoint.response(to: request)
+        endpoint.afterResponse()
+        return response
+    }
+
+    func endpoint(for path: String, audience: String? = nil) -> (any Endpoint)? {
+        if path == "/oauth/authorize" || path == AuthorizationServerMetadata.path { return AuthorizeEndpoint(service: service) }
+        if path.hasPrefix("/oauth/login") { return LoginEndpoint(service: service, upstream: google) }
+        if ["/oauth/token", "/oauth/revoke", "/oauth/introspect"].contains(path) { return TokenEndpoint(service: service) }
+        if path == "/api/greeting" { return GreetingEndpoint(service: service, defaultAudience: audience) }
+        return nil
     }
 
     // MARK: The client side (ChatGPT's servers)
@@ -407,6 +409,9 @@ final class Browser {
     var remoteAddress: String
     /// Every response this browser received, in order.
     private(set) var history: [Response] = []
+    /// The CSRF token of the last page that carried one: the form a person would submit next
+    /// (after sign-in the session, and so the token, is new: S34).
+    private(set) var pageCSRF: String?
 
     init(_ app: TestInstallation, remoteAddress: String = "198.51.100.7") {
         self.app = app
@@ -420,6 +425,7 @@ final class Browser {
     func send(_ request: Request) -> Response {
         let response = app.respond(request)
         history.append(response)
+        if let csrf = Browser.csrf(in: response) { pageCSRF = csrf }
         for header in response.setCookies {
             let pair = header.split(separator: ";", maxSplits: 1)[0].split(separator: "=", maxSplits: 1)
             if pair.count == 2 { cookies[String(pair[0])] = String(pair[1]) }
@@ -492,15 +498,15 @@ final class Browser {
     }
 
     func requestCode(_ signIn: SignIn, email: String, extra: [(String, String)] = []) -> Response {
-        post("/oauth/login/email", form: [("request", signIn.handle), ("csrf", signIn.csrf), ("email", email)] + extra)
+        post("/oauth/login/email", form: [("request", signIn.handle), ("csrf", pageCSRF ?? signIn.csrf), ("email", email)] + extra)
     }
 
     func enterCode(_ signIn: SignIn, code: String, extra: [(String, String)] = []) -> Response {
-        post("/oauth/login/email/verify", form: [("request", signIn.handle), ("csrf", signIn.csrf), ("code", code)] + extra)
+        post("/oauth/login/email/verify", form: [("request", signIn.handle), ("csrf", pageCSRF ?? signIn.csrf), ("code", code)] + extra)
     }
 
     func consent(_ signIn: SignIn, decision: String = "allow", extra: [(String, String)] = []) -> Response {
-        post("/oauth/login/consent", form: [("request", signIn.handle), ("csrf", signIn.csrf), ("decision", decision)] + extra)
+        post("/oauth/login/consent", form: [("request", signIn.handle), ("csrf", pageCSRF ?? signIn.csrf), ("decision", decision)] + extra)
     }
 
     /// Where the browser finally went back to the client, decoded.
