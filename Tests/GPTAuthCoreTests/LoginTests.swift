@@ -612,3 +612,96 @@ struct LoginTests {
         }
     }
 }
+
+/// S34: a session identifier the browser brought that we did not issue is never adopted; a new one
+/// is issued at sign-in.
+@Suite("Session fixation (S34)")
+struct SessionFixationTests {
+    @Test func S34_aSessionIdentifierWeDidNotIssueIsReplaced() throws {
+        let app = try TestInstallation()
+        defer { app.remove() }
+        let browser = Browser(app)
+        let planted = String(repeating: "A", count: 43)
+        browser.cookies["gpa_sid"] = planted
+        let redirect = browser.authorize(app.chatGPT)
+        #expect(redirect.status == 302)
+        #expect(redirect.setCookies.count == 1)
+        #expect(browser.cookies["gpa_sid"] != planted)
+        // Also one shaped like ours, with a MAC made under another key.
+        let forged = Base64URL.encode(Array(repeating: 1, count: 32)) + "." + String(repeating: "0", count: 22)
+        browser.cookies["gpa_sid"] = forged
+        #expect(browser.authorize(app.chatGPT).setCookies.count == 1)
+        #expect(browser.cookies["gpa_sid"] != forged)
+    }
+
+    @Test func S34_anIssuedIdentifierIsKeptUntilSignIn() throws {
+        let app = try TestInstallation()
+        defer { app.remove() }
+        let browser = Browser(app)
+        _ = browser.authorize(app.chatGPT)
+        let first = browser.cookies["gpa_sid"]
+        #expect(browser.authorize(app.chatGPT).setCookies.isEmpty)
+        #expect(browser.cookies["gpa_sid"] == first)
+    }
+
+    @Test func S34_signingInIssuesANewIdentifierAndTheOldOneIsWorthNothing() throws {
+        let app = try TestInstallation()
+        defer { app.remove() }
+        let browser = Browser(app)
+        let signIn = try browser.startSignIn(app.chatGPT)
+        let before = try #require(browser.cookies["gpa_sid"])
+        _ = browser.requestCode(signIn, email: "ada@example.com")
+        let consent = browser.enterCode(signIn, code: try app.mailedCode())
+        #expect(consent.status == 200)
+        #expect(consent.setCookies.count == 1)
+        let after = try #require(browser.cookies["gpa_sid"])
+        #expect(after != before)
+        // Whoever knew the identifier from before sign-in cannot continue this sign-in with it.
+        let fixer = Browser(app, remoteAddress: "203.0.113.66")
+        fixer.cookies["gpa_sid"] = before
+        let stolen = fixer.post("/oauth/login/consent", form: [("request", signIn.handle), ("csrf", signIn.csrf), ("decision", "allow")])
+        #expect(stolen.status == 400)
+        // The signed-in browser goes on with its new identifier.
+        #expect(browser.consent(signIn).status == 303)
+    }
+}
+
+/// The smaller points of the hostile review (issue 9).
+@Suite("Sign-in pages: form targets and one user per mailbox")
+struct SignInPageHardeningTests {
+    @Test func formsMayPostOnlyToUsAndEndAtTheGPTsCallback() throws {
+        let app = try TestInstallation()
+        defer { app.remove() }
+        let browser = Browser(app)
+        let signIn = try browser.startSignIn(app.chatGPT)
+        let policy = try #require(signIn.page.header("Content-Security-Policy"))
+        #expect(policy.contains("form-action 'self' https://chatgpt.com;"))
+        // Pages outside a sign-in: ours only.
+        let error = browser.get("/oauth/login", query: [("request", "x")])
+        #expect(error.header("Content-Security-Policy")?.contains("form-action 'self';") == true)
+    }
+
+    @Test(arguments: [
+        ("Ada+gpt@Example.com", "ada@example.com"), ("a.d.a@gmail.com", "ada@gmail.com"),
+        ("A.D.A+x@googlemail.com", "ada@gmail.com"), ("a.d.a@example.com", "a.d.a@example.com"),
+        ("+tag@example.com", "+tag@example.com"),
+    ])
+    func mailboxOfAnAddress(_ address: String, _ mailbox: String) {
+        #expect(EmailAddress.mailbox(address) == mailbox)
+    }
+
+    @Test func oneUserPerMailboxIsOptInPerGPT() throws {
+        let app = try TestInstallation()
+        defer { app.remove() }
+        var opted = app.exact.client
+        opted.oneUserPerMailbox = true
+        try app.store.saveClient(opted)
+        for address in ["ada@gmail.com", "a.d.a+1@gmail.com", "ADA+2@googlemail.com"] {
+            #expect(try Browser(app, remoteAddress: "198.51.100.\(address.count)").signInWithEmail(app.exact, email: address).code != nil)
+            #expect(try Browser(app, remoteAddress: "198.51.100.\(address.count)").signInWithEmail(app.chatGPT, email: address).code != nil)
+        }
+        // The GPT that opted in has one user (one quota); the other has one per address.
+        #expect(try app.store.users(clientID: app.exact.id).map(\.email) == ["ada@gmail.com"])
+        #expect(try app.store.users(clientID: app.chatGPT.id).count == 3)
+    }
+}

@@ -124,6 +124,9 @@ struct MailTests {
         ("no-at-sign", nil), ("a@b", nil), ("@example.com", nil), ("a@.example.com", nil), ("a@example.com.", nil),
         ("a@@example.com", nil), ("a b@example.com", nil), ("<a>@example.com", nil), ("a@exam\"ple.com", nil),
         ("a\u{0}@example.com", nil), (String(repeating: "a", count: 65) + "@example.com", nil),
+        // Line and paragraph separators, C1 controls, bidi overrides: never into a To: header (S35).
+        ("a\u{2028}b@example.com", nil), ("a@exam\u{2029}ple.com", nil), ("a\u{85}@example.com", nil),
+        ("a\u{202e}@example.com", nil), ("a\u{200b}@example.com", nil), ("ma\u{ef}a@example.com", "ma\u{ef}a@example.com"),
     ])
     func emailAddressesAreChecked(_ raw: String, _ normalized: String?) {
         #expect(EmailAddress.normalized(raw) == normalized)

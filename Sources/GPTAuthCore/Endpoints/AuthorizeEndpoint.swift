@@ -11,7 +11,7 @@ public struct AuthorizeEndpoint: Endpoint {
 
     public init(service: Service) {
         self.service = service
-        self.log = Log(component: "authorize", auditFolder: service.dataFolder)
+        self.log = service.log("authorize")
     }
 
     /// Clean-up rides on this write path (never on API calls), after the answer has gone.

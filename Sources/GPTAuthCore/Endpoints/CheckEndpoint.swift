@@ -14,7 +14,7 @@ public struct CheckEndpoint: Endpoint {
 
     public init(service: Service, defaultAudience: String?) {
         self.service = service
-        self.log = Log(component: "check", auditFolder: service.dataFolder)
+        self.log = service.log("check")
         self.gate = UsageGate(store: service.store, defaultAudience: defaultAudience, log: log)
     }
 

@@ -11,7 +11,7 @@ public struct GreetingEndpoint: Endpoint {
 
     public init(service: Service, defaultAudience: String?) {
         self.service = service
-        self.log = Log(component: "greeting", auditFolder: service.dataFolder)
+        self.log = service.log("greeting")
         self.gate = UsageGate(store: service.store, defaultAudience: defaultAudience, log: log)
     }
 

@@ -9,7 +9,7 @@ public struct LoginEndpoint: Endpoint {
 
     public init(service: Service, upstream: UpstreamHTTP) {
         self.service = service
-        self.log = Log(component: "login", auditFolder: service.dataFolder)
+        self.log = service.log("login")
         self.mailer = Mailer(settings: service.configuration.mail, dataFolder: service.dataFolder)
         self.google = service.configuration.google.map {
             GoogleSignIn(settings: $0, callbackURL: service.configuration.googleCallbackURL, upstream: upstream)
@@ -189,11 +189,11 @@ public struct LoginEndpoint: Endpoint {
             return page(400, Page.enterCode(gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow),
                                             error: "That code is not right. \(remaining) \(remaining == 1 ? "try" : "tries") left."), flow)
         case .some(.exhausted), .some(.noCode):
-            if outcome == .exhausted, let email = flow.pending.emailChallenge?.email,
-               try countFailure(email: email, settings: settings, now: now) {
-                return paused(flow, email: email)
+            // The try that used up a code is audited once; later posts for it are refused quietly (S32).
+            if outcome == .exhausted, let email = flow.pending.emailChallenge?.email {
+                if try countFailure(email: email, settings: settings, now: now) { return paused(flow, email: email) }
+                log.audit("rate_limited", ["limit": "sign-in code tries", "client_id": flow.client.id, "address": service.network(request)])
             }
-            log.audit("rate_limited", ["limit": "sign-in code tries", "client_id": flow.client.id, "address": service.network(request)])
             return signInPage(flow, error: "That code can no longer be used. Ask for a new one.", status: 400)
         }
     }

@@ -13,7 +13,7 @@ public struct TokenEndpoint: Endpoint {
 
     public init(service: Service) {
         self.service = service
-        let log = Log(component: "verify-token", auditFolder: service.dataFolder)
+        let log = service.log("verify-token")
         self.log = log
         let issuance = TokenIssuance(configuration: service.configuration, random: service.random)
         codeGrant = AuthorizationCodeGrant(store: service.store, issuance: issuance, log: log)

@@ -80,11 +80,12 @@ public struct AddressRange: Sendable, Equatable {
         let parts = cidr.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard let address = IPAddress(text: String(parts[0])) else { return nil }
         let bits = address.bytes.count * 8
+        // A mapped IPv4 range written as IPv6 (`::ffff:10.0.0.0/104`) is written in IPv6's 128 bits.
+        let written = cidr.contains(":") ? 128 : bits
         var length = bits
         if parts.count == 2 {
-            guard let given = Int(parts[1]), (0...bits).contains(given) else { return nil }
-            // A mapped IPv4 range written as IPv6 (`::ffff:10.0.0.0/104`) counts its IPv4 bits.
-            length = cidr.contains(":") && bits == 32 ? max(0, given - 96) : given
+            guard let given = Int(parts[1]), (0...written).contains(given) else { return nil }
+            length = max(0, given - (written - bits))
         }
         network = address.bytes
         prefixLength = length

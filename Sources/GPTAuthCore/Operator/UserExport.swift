@@ -41,9 +41,21 @@ public enum UserExport {
     /// One CSV field: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`
     /// or `@` is neutralised with `'` so a spreadsheet does not run it as a formula.
     public static func field(_ value: String) -> String {
-        // Control and invisible characters (a name from a provider may hold anything) are written
-        // as `\u{…}`: a cell can then neither drive the terminal it is printed on nor hide text (S35).
-        var text = TerminalText.safe(value, escapingBackslash: false)
+        // Control and invisible characters other than tab and line breaks (which RFC 4180 quoting
+        // carries) are written as `\u{…}`: a cell can neither drive the terminal it is printed on
+        // nor hide text (S35). A name from a provider may hold anything.
+        var text = value
+        if text.unicodeScalars.contains(where: { TerminalText.isInvisible($0) && !"\t\r\n".unicodeScalars.contains($0) }) {
+            var shown = String.UnicodeScalarView()
+            for scalar in value.unicodeScalars {
+                if TerminalText.isInvisible(scalar) && !"\t\r\n".unicodeScalars.contains(scalar) {
+                    shown.append(contentsOf: "\\u{\(String(scalar.value, radix: 16))}".unicodeScalars)
+                } else {
+                    shown.append(scalar)
+                }
+            }
+            text = String(shown)
+        }
         if let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { text = "'" + text }
         guard text.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""

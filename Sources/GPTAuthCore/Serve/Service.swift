@@ -12,15 +12,23 @@ public struct Service: Sendable {
     public let dataFolder: String
     /// `configuration.trustedProxies`, parsed once per process.
     public let trustedProxies: [AddressRange]
+    /// Where the endpoints' log files go (`GPTAUTH_LOG`); nil: standard error (S43).
+    public let logFolder: String?
 
     public init(configuration: Configuration, store: AuthStore, clock: Clock = SystemClock(),
-                random: RandomSource = SystemRandom(), dataFolder: String) {
+                random: RandomSource = SystemRandom(), dataFolder: String, logFolder: String? = Log.environmentFolder) {
         self.configuration = configuration
+        self.logFolder = logFolder
         self.trustedProxies = configuration.trustedProxyRanges
         self.store = store
         self.clock = clock
         self.random = random
         self.dataFolder = dataFolder
+    }
+
+    /// The log of one component: lines to `logFolder`, audit events to the data folder's trail.
+    public func log(_ component: String) -> Log {
+        Log(component: component, auditFolder: dataFolder, folder: logFolder)
     }
 
     /// The network `request` comes from: the key of every per-address limit (S36).

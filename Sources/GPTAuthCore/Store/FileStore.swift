@@ -481,12 +481,13 @@ public struct FileStore: AuthStore {
             let list = "\(folder)/expiry/\(bucket).list"
             let cursor = "\(folder)/expiry/\(bucket).done"
             var offset = FileIO.readAll(cursor).flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
-            func spent() -> Bool {
-                deleted >= budget.files || bytesRead >= budget.listBytes
-                    || Monotonic.milliseconds() - started >= Int64(budget.milliseconds)
+            // Work (files, time) is checked per line, reading per slice; the first line of a call is
+            // always done, so every call makes progress.
+            func workSpent() -> Bool {
+                deleted >= budget.files || Monotonic.milliseconds() - started >= Int64(budget.milliseconds)
             }
             reading: while true {
-                if spent() {
+                if workSpent() || bytesRead >= budget.listBytes {
                     try FileIO.writeAtomically(cursor, Array(String(offset).utf8), sync: false)
                     return true
                 }
@@ -503,7 +504,7 @@ public struct FileStore: AuthStore {
                     let lineEnd = slice[lineStart..<end].firstIndex(of: 10) ?? end
                     defer { lineStart = lineEnd + 1 }
                     guard lineEnd > lineStart else { continue }
-                    if spent() {
+                    if lineStart > 0 || offset > 0, workSpent() {
                         try FileIO.writeAtomically(cursor, Array(String(offset + lineStart).utf8), sync: false)
                         return true
                     }

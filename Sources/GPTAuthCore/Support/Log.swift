@@ -14,13 +14,16 @@ public struct Log: Sendable {
     public let component: String
     /// The data folder whose `audit/` receives `audit` events; nil: no audit trail (tests of parts).
     public let auditFolder: String?
-    /// Whether events also go to standard error (the endpoints: yes; the CLI: no).
+    /// Whether audit events also go to the log (the endpoints: yes; the CLI: no).
     public let echo: Bool
+    /// The folder of `<component>.log`; nil: standard error.
+    public let folder: String?
 
-    public init(component: String, auditFolder: String? = nil, echo: Bool = true) {
+    public init(component: String, auditFolder: String? = nil, echo: Bool = true, folder: String? = Log.environmentFolder) {
         self.component = component
         self.auditFolder = auditFolder
         self.echo = echo
+        self.folder = folder
     }
 
     /// An event for the audit trail: one JSON line appended to `audit/<UTC day>.log` in the data
@@ -62,7 +65,7 @@ public struct Log: Sendable {
         }
         line += "\n"
         let bytes = Array(line.utf8)
-        if let folder = Log.folder, Log.append(bytes, to: "\(folder)/\(component).log") { return }
+        if let folder, Log.append(bytes, to: "\(folder)/\(component).log") { return }
         // `stderr` (the C global) is not concurrency-safe in Swift 6: write(2) the bytes directly.
         bytes.withUnsafeBytes { buffer in
             _ = Glibc.write(2, buffer.baseAddress, buffer.count)
@@ -70,7 +73,7 @@ public struct Log: Sendable {
     }
 
     /// `GPTAUTH_LOG`, read once per process.
-    static let folder: String? = getenv("GPTAUTH_LOG").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+    public static let environmentFolder: String? = getenv("GPTAUTH_LOG").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
     /// A log file is rotated when it reaches this size, so log lines never fill the disk (S32).
     static let maximumFileSize = 16 << 20
 
@@ -78,18 +81,27 @@ public struct Log: Sendable {
     /// processes never interleave). Opened per line: logging is for refusals and failures, not for
     /// the hot path, and a file renamed by another process is never written to after it moved.
     static func append(_ bytes: [UInt8], to path: String) -> Bool {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        func openForAppend() -> Int32 {
+            open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        }
+        var fd = openForAppend()
+        if fd < 0 && errno == ENOENT, (try? FileIO.makeFolders(FileIO.parent(of: path))) != nil {
+            fd = openForAppend()
+        }
         guard fd >= 0 else { return false }
-        defer { close(fd) }
         var status = stat()
         if fstat(fd, &status) == 0, Int(status.st_size) >= maximumFileSize {
-            // One process rotates: the one that holds the lock and still sees the full file there.
+            // One process rotates: the one that holds the lock and still finds the full file there.
             if flock(fd, LOCK_EX | LOCK_NB) == 0 {
                 var current = stat()
                 if stat(path, &current) == 0, current.st_ino == status.st_ino { rename(path, path + ".1") }
                 flock(fd, LOCK_UN)
             }
+            close(fd)
+            fd = openForAppend()
+            guard fd >= 0 else { return false }
         }
+        defer { close(fd) }
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         return written == bytes.count
     }

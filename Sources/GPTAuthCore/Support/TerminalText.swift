@@ -15,12 +15,11 @@ public enum TerminalText {
 
     /// `text` with every such character written as `\u{…}`, and a backslash as `\\`, so what is
     /// printed shows what is stored and cannot act on the terminal.
-    /// `escapingBackslash: false` for text whose reader does not unescape (CSV cells).
-    public static func safe(_ text: String, escapingBackslash: Bool = true) -> String {
-        guard text.unicodeScalars.contains(where: { isInvisible($0) || (escapingBackslash && $0 == "\\") }) else { return text }
+    public static func safe(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { isInvisible($0) || $0 == "\\" }) else { return text }
         var out = ""
         for scalar in text.unicodeScalars {
-            if escapingBackslash && scalar == "\\" {
+            if scalar == "\\" {
                 out += "\\\\"
             } else if isInvisible(scalar) {
                 out += "\\u{\(String(scalar.value, radix: 16))}"

@@ -266,7 +266,9 @@ final class TestInstallation {
         self.random = random
         self.store = store
         self.google = FakeGoogle()
-        self.service = Service(configuration: configuration, store: store, clock: clock, random: random, dataFolder: folder)
+        // Log files beside the data folder (not in it, so they do not count as stored state).
+        self.service = Service(configuration: configuration, store: store, clock: clock, random: random, dataFolder: folder,
+                               logFolder: folder + "-logs")
         self.chatGPT = RegisteredClient(client: chat.client, secret: chat.secret, redirectURI: Self.chatGPTRedirectURI)
         self.exact = RegisteredClient(client: app.client, secret: app.secret, redirectURI: Self.exactRedirectURI)
     }
@@ -281,7 +283,18 @@ final class TestInstallation {
 
     var configuration: Configuration { service.configuration }
 
-    func remove() { try? FileManager.default.removeItem(atPath: folder) }
+    func remove() {
+        try? FileManager.default.removeItem(atPath: folder)
+        try? FileManager.default.removeItem(atPath: logFolder)
+    }
+
+    /// The folder of the endpoints' log files (S43).
+    var logFolder: String { folder + "-logs" }
+
+    /// What `component` (`login`, `verify-token`, …) has logged so far.
+    func logText(_ component: String) -> String {
+        (try? String(contentsOfFile: "\(logFolder)/\(component).log", encoding: .utf8)) ?? ""
+    }
     deinit { remove() }
 
     /// Registers one more client in this installation.
