@@ -17,6 +17,7 @@ struct BenchSeed: ParsableCommand {
     @Option(help: "Unused authorization codes to issue (each is exchanged once).") var codes: Int = 0
     @Option(help: "How many users' tokens to write out (spread evenly over all users).") var sample: Int = 20_000
     @Option(help: "Writer threads.") var threads: Int = 2
+    @Option(help: "Pending sign-ins that expired ten minutes ago: a clean-up backlog (bench/cleanup).") var expired: Int = 0
 
     func run() throws {
         let service = try Service.load(dataFolder: data)
@@ -61,12 +62,20 @@ struct BenchSeed: ParsableCommand {
             plainCodes.append(code)
         }
 
+        for n in 0..<expired {
+            try store.beginAuthorization(PendingAuthorization(
+                idDigest: Secrets.digest("expired-\(n)-\(now)"), sessionDigest: Secrets.digest("bench"), clientID: client.id,
+                redirectURI: callback, state: "s\(n)", scope: "email", codeChallenge: nil, codeChallengeMethod: nil,
+                createdAt: now - 1500, expiresAt: now - 600))
+        }
+
         var generator = SystemRandomNumberGenerator()
         try write(samples.access.shuffled(using: &generator), to: "access.txt")
         try write(samples.refresh.shuffled(using: &generator), to: "refresh.txt")
         try write(plainCodes, to: "codes.txt")
         try write(["CLIENT_ID=\(client.id)", "CLIENT_SECRET=\(secret)", "REDIRECT_URI=\(callback)"], to: "client.env")
-        print(String(format: "seeded %d users in %.1f s (%.0f users/s), %d codes", users, seeded, Double(users) / seeded, codes))
+        print(String(format: "seeded %d users in %.1f s (%.0f users/s), %d codes, %d expired sign-ins", users, seeded,
+                     Double(users) / seeded, codes, expired))
     }
 
     /// One user's first sign-in, consent and code exchange, as the login and token endpoints do it.

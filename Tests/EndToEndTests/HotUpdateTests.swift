@@ -203,7 +203,7 @@ private struct AccessLog {
 }
 
 /// A wrk run in the background until `finish()` interrupts it (wrk prints its summary on SIGINT).
-private final class WrkLoad {
+final class WrkLoad {
     struct Summary {
         var requests = 0
         var non2xx = 0

@@ -33,6 +33,7 @@ struct TerminalTextTests {
         let raw = #"{"client_id":"a\u001b[2Jb\#u{2028}c\#u{7f}"}"#
         let safe = TerminalText.safeJSON(raw)
         #expect(!safe.unicodeScalars.contains { TerminalText.isInvisible($0) })
+        #expect(TerminalText.safeJSON("{\n  \"a\" : 1\n}") == "{\n  \"a\" : 1\n}")  // its own layout is kept
         let before = try JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: String]
         let after = try JSONSerialization.jsonObject(with: Data(safe.utf8)) as? [String: String]
         #expect(before == after)

@@ -35,11 +35,13 @@ extension TerminalText {
     /// A JSON text with the invisible characters that JSON leaves raw (DEL, C1, U+2028, bidi…)
     /// written as `\uXXXX` escapes: the same JSON value, harmless on a terminal. (They can only
     /// occur inside strings, where the escape means the same character.)
+    /// Raw tab, CR and LF are the JSON text's own whitespace (inside strings the encoder escaped them).
     public static func safeJSON(_ json: String) -> String {
-        guard json.unicodeScalars.contains(where: isInvisible) else { return json }
+        func escaped(_ scalar: Unicode.Scalar) -> Bool { isInvisible(scalar) && scalar != "\n" && scalar != "\r" && scalar != "\t" }
+        guard json.unicodeScalars.contains(where: escaped) else { return json }
         var out = ""
         for scalar in json.unicodeScalars {
-            if isInvisible(scalar) {
+            if escaped(scalar) {
                 let hex = String(scalar.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
             } else {

@@ -94,6 +94,11 @@ final class Stack {
             .replacingOccurrences(of: "http://127.0.0.1:5000", with: "http://127.0.0.1:\(upstream.port)")
     }
 
+    /// One more GPT with ChatGPT's callbacks, for a test of its own.
+    func registerGPT(name: String) throws -> RegisteredGPT {
+        try register(["--name", name, "--chatgpt"])
+    }
+
     private func register(_ arguments: [String]) throws -> RegisteredGPT {
         let output = try cliOK(["client", "add", "--data", data.path, "--json"] + arguments)
         let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
