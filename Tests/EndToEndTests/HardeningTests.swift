@@ -112,3 +112,44 @@ extension SignInFlowTests {
         XCTAssertEqual(probe.output.trimmingCharacters(in: .whitespacesAndNewlines), "refused", probe.errors)
     }
 }
+
+/// The production site as shipped (TLS, limits, log format, the https redirect) is valid nginx.
+extension SignInFlowTests {
+    func testTheProductionSiteConfigurationIsValidNginx() throws {
+        let stack = try stack
+        let folder = stack.folder.appendingPathComponent("production")
+        let snippets = folder.appendingPathComponent("etc")
+        try FileManager.default.createDirectory(at: snippets, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+        let cert = folder.appendingPathComponent("cert.pem").path, key = folder.appendingPathComponent("key.pem").path
+        let made = try stack.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                                                      "-days", "1", "-subj", "/CN=auth.example.com"], environment: [:])
+        XCTAssertEqual(made.status, 0, made.errors)
+        func shipped(_ name: String) throws -> String {
+            try String(contentsOf: stack.repo.appendingPathComponent("nginx/\(name)"), encoding: .utf8)
+                .replacingOccurrences(of: "/etc/gptauth/nginx/", with: snippets.path + "/")
+                .replacingOccurrences(of: "/etc/letsencrypt/live/auth.example.com/fullchain.pem", with: cert)
+                .replacingOccurrences(of: "/etc/letsencrypt/live/auth.example.com/privkey.pem", with: key)
+                .replacingOccurrences(of: "/var/log/nginx/", with: folder.path + "/")
+        }
+        for name in ["gptauth-http.conf", "gptauth-locations.conf"] {
+            try shipped(name).write(to: snippets.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        try shipped("gptauth.conf").write(to: folder.appendingPathComponent("site.conf"), atomically: true, encoding: .utf8)
+        let temp = folder.appendingPathComponent("tmp").path
+        try """
+        pid \(folder.path)/nginx.pid;
+        error_log \(folder.path)/error.log;
+        events {}
+        http {
+            client_body_temp_path \(temp)/b; fastcgi_temp_path \(temp)/f; proxy_temp_path \(temp)/p;
+            uwsgi_temp_path \(temp)/u; scgi_temp_path \(temp)/s;
+            include \(folder.path)/site.conf;
+        }
+        """.write(to: folder.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
+        let checked = try stack.run("/usr/sbin/nginx", ["-t", "-q", "-c", folder.appendingPathComponent("nginx.conf").path,
+                                                       "-p", folder.path + "/", "-e", folder.path + "/error.log"], environment: [:])
+        XCTAssertEqual(checked.status, 0, checked.output + checked.errors)
+        XCTAssertFalse(checked.errors.contains("deprecated"), checked.errors)
+    }
+}

@@ -33,6 +33,8 @@ public struct LoginEndpoint: Endpoint {
             return try finishGoogle(request)
         case ("POST", "/oauth/login/consent"):
             return try decideConsent(request)
+        case ("GET", EmailSignInLock.linkPath):
+            return try followSignInLink(request)
         case ("GET", EmailSignInLock.path), ("HEAD", EmailSignInLock.path):
             return try showUnlock(request)
         case ("POST", EmailSignInLock.path):
@@ -84,9 +86,13 @@ public struct LoginEndpoint: Endpoint {
 
     func csrf(_ flow: Flow) -> String { flow.session.csrfToken(key: configuration.macKey) }
 
-    /// A page of this sign-in: its forms may end in a 303 to the GPT's callback (CSP form-action).
+    /// A page of this sign-in: its forms may end in a 303 to the GPT's callback (CSP form-action,
+    /// which browsers also apply to the redirects that follow a form's POST). ChatGPT's two hosts
+    /// redirect to each other, so a ChatGPT callback allows both.
     func page(_ status: Int, _ html: String, _ flow: Flow) -> Response {
-        .html(status, html, formTargets: RedirectURIPolicy.origin(of: flow.pending.redirectURI).map { [$0] } ?? [])
+        let targets = RedirectURIPolicy.isChatGPTCallback(flow.pending.redirectURI)
+            ? RedirectURIPolicy.chatGPTOrigins : RedirectURIPolicy.origin(of: flow.pending.redirectURI).map { [$0] } ?? []
+        return .html(status, html, formTargets: targets)
     }
 
     // MARK: Provider choice
@@ -114,36 +120,47 @@ public struct LoginEndpoint: Endpoint {
         }
         let now = service.clock.now()
         let network = service.network(request)
+        // Limits and the guess cap key on the mailbox: `name+tag@` and Gmail's dots are one (S33).
+        let mailbox = EmailAddress.mailbox(email)
         // S30/S32: the per-network count first, so a refused request creates nothing else.
         if case .limited(let retryAfter, let first) = try store.countEvent(key: "otp-send:net:\(network)", limit: Self.codesPerNetworkHour,
                                                                            window: 3600, now: now) {
             if first { log.audit("rate_limited", ["limit": "sign-in codes mailed per network", "client_id": flow.client.id, "address": network]) }
             throw Self.tooManyCodes(retryAfter)
         }
-        // S33: an address whose owner must first lift the pause gets no code.
-        if case .limited = try store.checkEvents(key: EmailSignInLock.failuresKey(email), limit: settings.maxFailuresPerDay,
-                                                 window: EmailSignInLock.window, now: now) {
-            return paused(flow, email: email)
-        }
-        // S33: codes per address, per GPT and requesting network: requests for someone's address from
+        // S33: codes per mailbox, per GPT and requesting network: requests for someone's address from
         // elsewhere never use up what that person can ask for from their own network.
         if case .limited(let retryAfter, let first) = try store.countEvent(
-            key: "otp-send:email:\(email):client:\(flow.client.id):net:\(network)", limit: settings.maxCodesPerHour, window: 3600, now: now) {
+            key: "otp-send:email:\(mailbox):client:\(flow.client.id):net:\(network)", limit: settings.maxCodesPerHour, window: 3600, now: now) {
             if first { log.audit("rate_limited", ["limit": "sign-in codes mailed per address", "client_id": flow.client.id, "address": network]) }
             throw Self.tooManyCodes(retryAfter)
         }
-        let code = EmailOneTimeCode.generate(random: service.random)
-        let challenge = EmailChallenge(email: email, codeMAC: EmailOneTimeCode.mac(code, email: email, pending: flow.pending.idDigest, key: configuration.macKey),
-                                       attempts: 0, expiresAt: now + settings.codeLifetime)
+        // S33: a mailbox that has had its day's wrong codes gets a sign-in link instead of a code:
+        // a link cannot be guessed, so its owner is never locked out by someone else's guesses.
+        let paused = try store.checkEvents(key: EmailSignInLock.failuresKey(mailbox), limit: settings.maxFailuresPerDay,
+                                           window: EmailSignInLock.window, now: now).isLimited
+        let secret = paused ? Secrets.newToken(prefix: "", random: service.random) : EmailOneTimeCode.generate(random: service.random)
+        let challenge = EmailChallenge(email: email, codeMAC: EmailOneTimeCode.mac(secret, email: email, pending: flow.pending.idDigest, key: configuration.macKey),
+                                       attempts: 0, expiresAt: now + settings.codeLifetime, link: paused ? true : nil)
         guard try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now, { $0.emailChallenge = challenge }) != nil else {
             throw Self.expired
         }
+        let message = paused
+            ? EmailSignInLock.signInLinkMessage(to: email, gptName: flow.client.name, minutes: settings.codeLifetime / 60,
+                                                link: configuration.baseURL + EmailSignInLock.linkPath + "?"
+                                                    + FormEncoding.encode([("request", flow.handle), ("token", secret)]),
+                                                unlock: EmailSignInLock.link(baseURL: configuration.baseURL, email: mailbox, now: now,
+                                                                             key: configuration.macKey))
+            : EmailOneTimeCode.message(code: secret, to: email, gptName: flow.client.name, minutes: settings.codeLifetime / 60)
         do {
-            try mailer.send(EmailOneTimeCode.message(code: code, to: email, gptName: flow.client.name,
-                                                     minutes: settings.codeLifetime / 60), now: now, random: service.random)
+            try mailer.send(message, now: now, random: service.random)
         } catch {
             log.error("mail_failed", ["reason": error.description])
             throw HTTPError.unavailable("We could not send the email just now. Please try again in a minute.")
+        }
+        if paused {
+            log.info("sign_in_link_sent", ["client_id": flow.client.id])
+            return page(200, Page.checkEmailForLink(gptName: flow.client.name, email: email), flow)
         }
         log.info("otp_sent", ["client_id": flow.client.id])
         return page(200, Page.enterCode(gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow)), flow)
@@ -157,10 +174,10 @@ public struct LoginEndpoint: Endpoint {
                   headers: [("Retry-After", String(retryAfter))])
     }
 
-    /// The page for an address whose email sign-in is paused (S33).
+    /// The page for a mailbox whose day's wrong codes are used up (S33).
     func paused(_ flow: Flow, email: String) -> Response {
-        signInPage(flow, error: "Too many wrong codes were typed for \(email) today, so email sign-in for it is paused. "
-                   + "We emailed that address a link that turns it back on.", status: 429)
+        signInPage(flow, error: "Too many wrong codes were typed for \(email) today. Ask again: we will email you a sign-in link "
+                   + "instead of a code.", status: 429)
     }
 
     func verifyEmailCode(_ request: Request) throws -> Response {
@@ -168,11 +185,20 @@ public struct LoginEndpoint: Endpoint {
         let (flow, form) = try postedFlow(request)
         let typed = (try form.single("code") ?? "").filter { !$0.isWhitespace }
         let now = service.clock.now()
-        // S33: a paused address takes no more guesses.
-        if let email = flow.pending.emailChallenge?.email,
-           case .limited = try store.checkEvents(key: EmailSignInLock.failuresKey(email), limit: settings.maxFailuresPerDay,
-                                                 window: EmailSignInLock.window, now: now) {
-            return paused(flow, email: email)
+        guard let challenge = flow.pending.emailChallenge else {
+            return signInPage(flow, error: "That code can no longer be used. Ask for a new one.", status: 400)
+        }
+        guard challenge.link != true else {
+            return page(400, Page.checkEmailForLink(gptName: flow.client.name, email: challenge.email), flow)
+        }
+        // S33: every try is counted against its mailbox before it is checked, in one locked step,
+        // so however many processes answer, no more than `maxFailuresPerDay` tries a day are checked
+        // (a sign-in clears the count: the cap is on consecutive wrong codes).
+        let failures = EmailSignInLock.failuresKey(EmailAddress.mailbox(challenge.email))
+        if case .limited(_, let first) = try store.countEvent(key: failures, limit: settings.maxFailuresPerDay,
+                                                              window: EmailSignInLock.window, now: now) {
+            if first { log.audit("email_codes_paused", ["email": challenge.email, "failures": String(settings.maxFailuresPerDay)]) }
+            return paused(flow, email: challenge.email)
         }
         let outcome = try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now) { pending in
             EmailOneTimeCode.check(typed, pending: &pending, now: now, maxAttempts: settings.maxAttempts, key: configuration.macKey)
@@ -181,38 +207,41 @@ public struct LoginEndpoint: Endpoint {
         case .none:
             throw Self.expired
         case .some(.signedIn(let email)):
+            try store.clearEvents(key: failures)
             let identity = SignedInIdentity(email: email, name: "", provider: "email", subject: email)
             return try signedIn(flow, identity: identity)
         case .some(.wrongCode(let email, let remaining)):
             log.info("otp_wrong", ["client_id": flow.client.id, "remaining": String(remaining)])
-            if try countFailure(email: email, settings: settings, now: now) { return paused(flow, email: email) }
             return page(400, Page.enterCode(gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow),
                                             error: "That code is not right. \(remaining) \(remaining == 1 ? "try" : "tries") left."), flow)
         case .some(.exhausted), .some(.noCode):
             // The try that used up a code is audited once; later posts for it are refused quietly (S32).
-            if outcome == .exhausted, let email = flow.pending.emailChallenge?.email {
-                if try countFailure(email: email, settings: settings, now: now) { return paused(flow, email: email) }
+            if outcome == .exhausted {
                 log.audit("rate_limited", ["limit": "sign-in code tries", "client_id": flow.client.id, "address": service.network(request)])
             }
             return signInPage(flow, error: "That code can no longer be used. Ask for a new one.", status: 400)
         }
     }
 
-    /// Counts a wrong code against its address (S33); true when this one starts the pause, whose
-    /// owner is then mailed the link that lifts it (once: later failures are refused unread).
-    func countFailure(email: String, settings: EmailLoginSettings, now: UnixTime) throws -> Bool {
-        guard case .limited(_, let first) = try store.countEvent(key: EmailSignInLock.failuresKey(email), limit: settings.maxFailuresPerDay - 1,
-                                                                 window: EmailSignInLock.window, now: now) else { return false }
-        if first {
-            log.audit("email_sign_in_paused", ["email": email, "failures": String(settings.maxFailuresPerDay)])
-            let link = EmailSignInLock.link(baseURL: configuration.baseURL, email: email, now: now, key: configuration.macKey)
-            do {
-                try mailer.send(EmailSignInLock.message(to: email, link: link, failures: settings.maxFailuresPerDay), now: now, random: service.random)
-            } catch {
-                log.error("mail_failed", ["reason": error.description])
-            }
+    /// `GET /oauth/login/email/link`: the sign-in link mailed instead of a code to a paused mailbox.
+    /// It works in the browser that asked for it (the pending sign-in's session), once, until the
+    /// code lifetime ends; a wrong token counts as a try of the challenge.
+    func followSignInLink(_ request: Request) throws -> Response {
+        guard let settings = configuration.emailLogin else { throw HTTPError(status: 404, "Email sign-in is not enabled.") }
+        let query = try request.query()
+        let flow = try flow(request, handle: try query.single("request"))
+        let token = try query.single("token") ?? ""
+        let now = service.clock.now()
+        let outcome = try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now) { pending -> EmailOneTimeCode.Check in
+            guard pending.emailChallenge?.link == true else { return .noCode }
+            return EmailOneTimeCode.check(token, pending: &pending, now: now, maxAttempts: settings.maxAttempts,
+                                          key: configuration.macKey, length: 43)
         }
-        return true
+        guard case .some(.signedIn(let email)) = outcome else {
+            return signInPage(flow, error: "This sign-in link can no longer be used. Ask for a new one.", status: 400)
+        }
+        try store.clearEvents(key: EmailSignInLock.failuresKey(EmailAddress.mailbox(email)))
+        return try signedIn(flow, identity: SignedInIdentity(email: email, name: "", provider: "email", subject: email))
     }
 
     // MARK: Lifting an address's pause (S33)
@@ -235,8 +264,8 @@ public struct LoginEndpoint: Endpoint {
               EmailSignInLock.verify(token, email: email, now: now, key: configuration.macKey) else {
             throw HTTPError(status: 400, "This link is not valid or has expired. Try signing in again; if the pause is still on, it ends within a day.")
         }
-        try store.clearEvents(key: EmailSignInLock.failuresKey(email))
-        log.audit("email_sign_in_resumed", ["email": email])
+        try store.clearEvents(key: EmailSignInLock.failuresKey(EmailAddress.mailbox(email)))
+        log.audit("email_codes_resumed", ["email": email])
         return .html(200, Page.unlocked(email: email))
     }
 

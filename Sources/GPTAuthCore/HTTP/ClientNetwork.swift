@@ -40,8 +40,13 @@ public struct IPAddress: Sendable, Equatable {
 
     public init?(text: String) {
         var text = text
-        // `[2001:db8::1]` and a zone (`fe80::1%eth0`) as some proxies write them.
-        if text.hasPrefix("["), text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
+        // `[2001:db8::1]`, `[2001:db8::1]:443`, `192.0.2.1:5678` and a zone (`fe80::1%eth0`), as
+        // some proxies write them.
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            text = String(text[text.index(after: text.startIndex)..<close])
+        } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
+            text = String(text[..<colon])
+        }
         if let percent = text.firstIndex(of: "%") { text = String(text[..<percent]) }
         guard !text.isEmpty, text.utf8.count <= 64 else { return nil }
         var v4 = in_addr()

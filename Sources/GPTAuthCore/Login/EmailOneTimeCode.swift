@@ -26,8 +26,9 @@ public enum EmailOneTimeCode {
     }
 
     /// Checks a typed code against the pending authorization's challenge; counts the attempt.
+    /// `length`: 6 for a typed code; 43 for the token of a mailed sign-in link (S33).
     public static func check(_ typed: String, pending: inout PendingAuthorization, now: UnixTime,
-                             maxAttempts: Int, key: [UInt8]) -> Check {
+                             maxAttempts: Int, key: [UInt8], length: Int = 6) -> Check {
         guard var challenge = pending.emailChallenge, challenge.expiresAt > now else {
             pending.emailChallenge = nil
             return .noCode
@@ -38,7 +39,7 @@ public enum EmailOneTimeCode {
         }
         challenge.attempts += 1
         let candidate = mac(typed, email: challenge.email, pending: pending.idDigest, key: key)
-        if typed.utf8.count == 6, Secrets.constantTimeEquals(candidate, challenge.codeMAC) {
+        if typed.utf8.count == length, Secrets.constantTimeEquals(candidate, challenge.codeMAC) {
             pending.emailChallenge = nil
             return .signedIn(email: challenge.email)
         }

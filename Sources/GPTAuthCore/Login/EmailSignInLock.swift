@@ -1,16 +1,20 @@
-/// S33: wrong emailed codes are capped per address over a day, across every GPT and network, so
+/// S33: wrong emailed codes are capped per mailbox over a day, across every GPT and network, so
 /// guessing never accumulates (5 tries per code × 5 codes an hour would otherwise be ~600 guesses a
-/// day against one address, without end). When an address reaches the cap, email sign-in for it is
-/// paused for the rest of the day and its owner is mailed a link that lifts the pause at once —
-/// someone who can read the mailbox needs no guessing.
+/// day against one address, without end). Each try is counted before it is checked; a sign-in
+/// clears the count. When a mailbox reaches the cap, codes for it are paused for the day: no code is
+/// checked, and a request for one mails a sign-in link instead (256 random bits: nothing to guess),
+/// so someone else's guessing never locks the owner out. That email also carries a link that lifts
+/// the pause, so codes work again at once.
 ///
-/// The link carries its own expiry and an HMAC of the address and that expiry under the
-/// installation key: nothing to store, nothing to guess, and it works only for that address.
+/// The unlock link carries its own expiry and an HMAC of the mailbox and that expiry under the
+/// installation key: nothing to store, nothing to guess, and it works only for that mailbox.
 public enum EmailSignInLock {
     /// The failures of one address are counted under this limit key (`AuthStore.countEvent`).
     public static func failuresKey(_ email: String) -> String { "otp-fail:email:\(email)" }
     public static let window: Int64 = 86_400
     public static let path = "/oauth/login/email/unlock"
+    /// The sign-in link mailed instead of a code while codes are paused.
+    public static let linkPath = "/oauth/login/email/link"
 
     /// `<expiry>.<mac>`: valid until `expiry` for `email` only.
     public static func unlockToken(email: String, now: UnixTime, key: [UInt8]) -> String {
@@ -29,17 +33,19 @@ public enum EmailSignInLock {
         baseURL + path + "?" + FormEncoding.encode([("email", email), ("token", unlockToken(email: email, now: now, key: key))])
     }
 
-    /// The email the address's owner receives when the pause starts.
-    public static func message(to email: String, link: String, failures: Int) -> MailMessage {
-        MailMessage(to: email, subject: "Sign-in by email code is paused for your address", text: """
-        Someone typed \(failures) wrong sign-in codes for \(email) today, so signing in with an \
-        emailed code is paused for this address until tomorrow.
-
-        If that was you, or you want to sign in now, open this link and press the button:
+    /// The email a paused mailbox gets instead of a code.
+    public static func signInLinkMessage(to email: String, gptName: String, minutes: Int64, link: String, unlock: String) -> MailMessage {
+        MailMessage(to: email, subject: "Your sign-in link for \(gptName)", text: """
+        Too many wrong sign-in codes were typed for \(email) today, so we send a link instead of a code.
+        To sign in to \(gptName), open this link in the browser where you asked for it (it works for \(minutes) minutes):
 
         \(link)
 
-        If it was not you, you can ignore this email: nobody got in, and your address stays protected.
+        To use sign-in codes again today, open this link and press the button:
+
+        \(unlock)
+
+        If you did not try to sign in, you can ignore this email: nobody got in.
         """)
     }
 }

@@ -5,6 +5,7 @@
 /// id in it changes whenever the builder edits the action's OAuth settings.
 public enum RedirectURIPolicy {
     static let chatGPTHosts = ["https://chat.openai.com/aip/", "https://chatgpt.com/aip/"]
+    static let chatGPTOrigins = ["https://chatgpt.com", "https://chat.openai.com"]
 
     /// Whether `uri` may receive codes for `client` (S01, S02).
     public static func allows(_ uri: String, for client: Client) -> Bool {

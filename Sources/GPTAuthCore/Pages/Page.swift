@@ -92,12 +92,21 @@ public enum Page {
         """)
     }
 
+    /// After a sign-in link was mailed to a paused mailbox (S33).
+    public static func checkEmailForLink(gptName: String, email: String) -> String {
+        layout(title: "Check your email", """
+        <h1>Check your email</h1>
+        <p>Too many wrong codes were typed for <strong>\(email)</strong> today, so we sent a sign-in link instead of a code.</p>
+        <p>Open it in this browser to sign in to <strong>\(gptName)</strong>.</p>
+        """)
+    }
+
     /// The link from a "sign-in is paused" email: one button, so a mail scanner opening the link
     /// changes nothing (S33).
     public static func unlock(email: String, token: String) -> String {
         layout(title: "Turn email sign-in back on", """
         <h1>Turn email sign-in back on</h1>
-        <p>Too many wrong codes were typed for <strong>\(email)</strong> today, so signing in with an emailed code is paused for it.</p>
+        <p>Too many wrong codes were typed for <strong>\(email)</strong> today, so sign-in codes are paused for it.</p>
         <form method="post" action="/oauth/login/email/unlock">
         <input type="hidden" name="email" value="\(email)">
         <input type="hidden" name="token" value="\(token)">

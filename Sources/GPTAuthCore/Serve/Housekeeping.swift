@@ -13,18 +13,23 @@ public struct Housekeeping: Sendable {
         self.log = log
     }
 
-    /// Runs what is due; true when due work is left.
+    /// Runs what is due, within one `budget` for both steps; true when due work is left.
     @discardableResult
     public func run(budget: SweepBudget = .perRequest) -> Bool {
         let now = service.clock.now()
+        let started = Monotonic.milliseconds()
         var more = false
         do {
             more = try service.store.sweepExpired(now: now, budget: budget)
         } catch {
             log.error("sweep_failed", ["reason": String(describing: error)])
         }
+        var rest = budget
+        if budget.milliseconds != .max {
+            rest.milliseconds = max(1, budget.milliseconds - Int(Monotonic.milliseconds() - started))
+        }
         do {
-            more = try Retention(service: service).trim(now: now, budget: budget) || more
+            more = try Retention(service: service).trim(now: now, budget: rest) || more
         } catch {
             log.error("retention_failed", ["reason": String(describing: error)])
         }
@@ -41,35 +46,46 @@ public struct Retention: Sendable {
 
     var stamp: String { "\(service.dataFolder)/expiry/.retention" }
 
-    /// Deletes what is past retention; true when more is left than `budget.files` allowed.
+    /// Deletes what is past retention, within `budget` (files and time); true when more is left,
+    /// which is then taken up a minute later rather than an hour.
     public func trim(now: UnixTime, budget: SweepBudget) throws(StoreError) -> Bool {
         if let bytes = FileIO.readAll(stamp), let last = Int64(String(decoding: bytes, as: UTF8.self)), now - last < 3600 {
             return false
         }
         let configuration = service.configuration
+        let started = Monotonic.milliseconds()
         var deleted = 0
+        var more = false
+        func spent() -> Bool {
+            deleted > 0 && (deleted >= budget.files || Monotonic.milliseconds() - started >= Int64(budget.milliseconds))
+        }
+        // The audit folder holds one file a day; the mail folder at most what the send limits let
+        // through in `mailRetentionDays` days.
+        var expired: [String] = []
         if configuration.auditRetentionDays > 0 {
             let folder = "\(service.dataFolder)/audit"
             let oldest = UTCDay(now - configuration.auditRetentionDays * 86_400)
             for name in FileIO.list(folder) where name.hasSuffix(".log") {
-                guard let day = UTCDay.parse(String(name.dropLast(4))), day < oldest else { continue }
-                guard deleted < budget.files else { return true }
-                try FileIO.remove("\(folder)/\(name)")
-                deleted += 1
+                if let day = UTCDay.parse(String(name.dropLast(4))), day < oldest { expired.append("\(folder)/\(name)") }
             }
         }
         if configuration.mailRetentionDays > 0, configuration.mail.backend == "folder" {
             let folder = Mailer.folder(configuration.mail, dataFolder: service.dataFolder)
             let cutoff = now - configuration.mailRetentionDays * 86_400
             for name in FileIO.list(folder) where name.hasSuffix(".eml") {
-                guard let sent = Int64(name.prefix { $0 != "-" }), sent < cutoff else { continue }
-                guard deleted < budget.files else { return true }
-                try FileIO.remove("\(folder)/\(name)")
-                deleted += 1
+                if let sent = Int64(name.prefix { $0 != "-" }), sent < cutoff { expired.append("\(folder)/\(name)") }
             }
         }
+        for path in expired {
+            if spent() {
+                more = true
+                break
+            }
+            try FileIO.remove(path)
+            deleted += 1
+        }
         try FileIO.makeFolders("\(service.dataFolder)/expiry")
-        try FileIO.writeAtomically(stamp, Array(String(now).utf8), sync: false)
-        return false
+        try FileIO.writeAtomically(stamp, Array(String(more ? now - 3600 + 60 : now).utf8), sync: false)
+        return more
     }
 }

@@ -477,14 +477,15 @@ public struct FileStore: AuthStore {
         }.sorted()
         var deleted = 0
         var bytesRead = 0
+        var didWork = false
         for bucket in buckets {
             let list = "\(folder)/expiry/\(bucket).list"
             let cursor = "\(folder)/expiry/\(bucket).done"
             var offset = FileIO.readAll(cursor).flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
-            // Work (files, time) is checked per line, reading per slice; the first line of a call is
-            // always done, so every call makes progress.
+            // Work (files, time) is checked per line, reading per slice; a call always handles at
+            // least one line, so every call makes progress.
             func workSpent() -> Bool {
-                deleted >= budget.files || Monotonic.milliseconds() - started >= Int64(budget.milliseconds)
+                didWork && (deleted >= budget.files || Monotonic.milliseconds() - started >= Int64(budget.milliseconds))
             }
             reading: while true {
                 if workSpent() || bytesRead >= budget.listBytes {
@@ -498,16 +499,22 @@ public struct FileStore: AuthStore {
                 // short read is the end and is taken whole; a full slice ends at its last line
                 // break and the rest is read next time (a slice without one is a fragment: skipped).
                 let atEnd = slice.count < requested
+                guard atEnd || slice.contains(10) || requested == 64 << 10 else {
+                    // A slice cut short by the budget inside one entry: read it whole next time.
+                    try FileIO.writeAtomically(cursor, Array(String(offset).utf8), sync: false)
+                    return true
+                }
                 let end = atEnd ? slice.count : (slice.lastIndex(of: 10).map { $0 + 1 } ?? slice.count)
                 var lineStart = 0
                 while lineStart < end {
                     let lineEnd = slice[lineStart..<end].firstIndex(of: 10) ?? end
                     defer { lineStart = lineEnd + 1 }
                     guard lineEnd > lineStart else { continue }
-                    if lineStart > 0 || offset > 0, workSpent() {
+                    if workSpent() {
                         try FileIO.writeAtomically(cursor, Array(String(offset + lineStart).utf8), sync: false)
                         return true
                     }
+                    didWork = true
                     let line = String(decoding: slice[lineStart..<lineEnd], as: UTF8.self)
                     let path = "\(folder)/\(line)"
                     guard !line.contains(".."), let record = try? load(Expiring.self, path) else { continue }
@@ -520,8 +527,10 @@ public struct FileStore: AuthStore {
                 offset += end
                 if atEnd { break reading }
             }
-            try FileIO.remove(list)
+            // The cursor first: a list left without one is read again from its start (deleting is
+            // idempotent), never resumed at a stale offset.
             try FileIO.remove(cursor)
+            try FileIO.remove(list)
         }
         try FileIO.writeAtomically(stamp, Array(String(now).utf8), sync: false)
         return false

@@ -52,6 +52,8 @@ public struct EmailChallenge: Codable, Sendable, Equatable {
     public var codeMAC: String
     public var attempts: Int
     public var expiresAt: UnixTime
+    /// True when a sign-in link was mailed instead of a code (a paused mailbox, S33).
+    public var link: Bool? = nil
 }
 
 /// A valid authorization request (RFC 6749 §4.1.1) kept between `/oauth/authorize` and the moment

@@ -32,7 +32,7 @@ public struct Configuration: Codable, Sendable, Equatable {
     /// `X-Forwarded-For` names the real client (S36). Empty: `REMOTE_ADDR` is the client.
     public var trustedProxies: [String] = []
     /// Days the audit trail keeps (`audit/<day>.log`); 0 keeps every day.
-    public var auditRetentionDays: Int64 = 90
+    public var auditRetentionDays: Int64 = 400
     /// Days the `folder` mail backend keeps its `.eml` files; 0 keeps them all.
     public var mailRetentionDays: Int64 = 7
 
@@ -72,7 +72,9 @@ public struct Configuration: Codable, Sendable, Equatable {
         for proxy in trustedProxies where AddressRange(cidr: proxy) == nil {
             throw .invalid("trustedProxies: \(proxy) is not an address or CIDR range")
         }
-        guard auditRetentionDays >= 0, mailRetentionDays >= 0 else { throw .invalid("retention days must be 0 or more") }
+        guard (0...36_500).contains(auditRetentionDays), (0...36_500).contains(mailRetentionDays) else {
+            throw .invalid("auditRetentionDays and mailRetentionDays must be 0 (keep all) to 36500")
+        }
         if let emailLogin, emailLogin.maxFailuresPerDay < 1 || emailLogin.maxFailuresPerDay > 100 {
             throw .invalid("emailLogin.maxFailuresPerDay must be 1…100 (S33)")
         }
@@ -172,7 +174,7 @@ extension Configuration {
         mail = try c.decode(MailSettings.self, forKey: .mail)
         fsync = try c.decodeIfPresent(Bool.self, forKey: .fsync) ?? false
         trustedProxies = try c.decodeIfPresent([String].self, forKey: .trustedProxies) ?? []
-        auditRetentionDays = try c.decodeIfPresent(Int64.self, forKey: .auditRetentionDays) ?? 90
+        auditRetentionDays = try c.decodeIfPresent(Int64.self, forKey: .auditRetentionDays) ?? 400
         mailRetentionDays = try c.decodeIfPresent(Int64.self, forKey: .mailRetentionDays) ?? 7
     }
 }
@@ -204,7 +206,7 @@ extension Configuration: FlatJSONDecodable {
         self.refreshReuseGrace = refreshReuseGrace ?? 30
         self.fsync = fsync ?? false
         self.trustedProxies = trustedProxies ?? []
-        self.auditRetentionDays = auditRetentionDays ?? 90
+        self.auditRetentionDays = auditRetentionDays ?? 400
         self.mailRetentionDays = mailRetentionDays ?? 7
     }
 }
