@@ -74,13 +74,33 @@ struct EmailSignInLockTests {
         #expect(consent.status == 200)
         #expect(consent.text.contains("/oauth/login/consent"))
         #expect(try Browser.callback(ada.consent(signIn)).code != nil)
-        // Signing in cleared the count: codes work again.
-        let again = try Self.guess(app, email: "ada@example.com", tries: 1)
-        #expect(again.allSatisfy(Self.wrong))
-        // The unlock link's page only shows a button (mail scanners open links).
-        let page = ada.open(unlock)
+        // Signing in does not reset the day's count (nobody's sign-in lifts another spelling's cap):
+        // codes stay paused until the owner presses the button behind the unlock link.
+        #expect(try Self.guess(app, email: "ada@example.com", tries: 1).first?.text.contains("sign-in link") == true)
+        let page = ada.open(unlock)  // only a button: mail scanners open links
         #expect(page.status == 200)
         #expect(page.text.contains("Turn it back on"))
+        let token = try #require(Form.value("token", in: unlock))
+        #expect(ada.post(EmailSignInLock.path, form: [("email", "ada@example.com"), ("token", token)]).status == 200)
+        #expect(try Self.guess(app, email: "ada@example.com", tries: 1).allSatisfy(Self.wrong))
+    }
+
+    @Test func S33_anotherSpellingCannotLiftTheMailboxsPause() throws {
+        let app = try TestInstallation(seed: 13)
+        defer { app.remove() }
+        let cap = app.configuration.emailLogin!.maxFailuresPerDay
+        for round in 0..<(cap / 5) { try Self.guess(app, email: "dan@example.com", tries: 5, from: "203.0.113.\(round)") }
+        // At a domain where dan+x@ may be someone else's inbox, that inbox gets a sign-in link for
+        // itself, but no link that lifts dan@'s pause, and a forged one for it is refused.
+        let other = Browser(app, remoteAddress: "192.0.2.4")
+        let signIn = try other.startSignIn(app.chatGPT)
+        _ = other.requestCode(signIn, email: "dan+x@example.com")
+        let mail = try #require(try app.newMail().first)
+        #expect(mail.contains(EmailSignInLock.linkPath))
+        #expect(!mail.contains(EmailSignInLock.path + "?"))
+        let token = EmailSignInLock.unlockToken(email: "dan+x@example.com", now: app.clock.now(), key: app.configuration.macKey)
+        #expect(other.post(EmailSignInLock.path, form: [("email", "dan+x@example.com"), ("token", token)]).status == 400)
+        #expect(try Self.guess(app, email: "dan@example.com", tries: 1).first?.text.contains("sign-in link") == true)
     }
 
     @Test func S33_aSignInLinkCannotBeGuessedOrReused() throws {

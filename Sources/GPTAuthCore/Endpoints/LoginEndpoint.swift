@@ -145,12 +145,14 @@ public struct LoginEndpoint: Endpoint {
         guard try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now, { $0.emailChallenge = challenge }) != nil else {
             throw Self.expired
         }
+        // The link that turns codes back on goes only to the mailbox's own spelling: at a domain where
+        // `name+tag@` is someone else's inbox, that someone must not lift `name@`'s pause.
         let message = paused
             ? EmailSignInLock.signInLinkMessage(to: email, gptName: flow.client.name, minutes: settings.codeLifetime / 60,
                                                 link: configuration.baseURL + EmailSignInLock.linkPath + "?"
                                                     + FormEncoding.encode([("request", flow.handle), ("token", secret)]),
-                                                unlock: EmailSignInLock.link(baseURL: configuration.baseURL, email: mailbox, now: now,
-                                                                             key: configuration.macKey))
+                                                unlock: email == mailbox ? EmailSignInLock.link(baseURL: configuration.baseURL, email: mailbox,
+                                                                                                now: now, key: configuration.macKey) : nil)
             : EmailOneTimeCode.message(code: secret, to: email, gptName: flow.client.name, minutes: settings.codeLifetime / 60)
         do {
             try mailer.send(message, now: now, random: service.random)
@@ -192,22 +194,23 @@ public struct LoginEndpoint: Endpoint {
             return page(400, Page.checkEmailForLink(gptName: flow.client.name, email: challenge.email), flow)
         }
         // S33: every try is counted against its mailbox before it is checked, in one locked step,
-        // so however many processes answer, no more than `maxFailuresPerDay` tries a day are checked
-        // (a sign-in clears the count: the cap is on consecutive wrong codes).
+        // so however many processes answer, no more than `maxFailuresPerDay` tries a day are checked.
         let failures = EmailSignInLock.failuresKey(EmailAddress.mailbox(challenge.email))
         if case .limited(_, let first) = try store.countEvent(key: failures, limit: settings.maxFailuresPerDay,
                                                               window: EmailSignInLock.window, now: now) {
             if first { log.audit("email_codes_paused", ["email": challenge.email, "failures": String(settings.maxFailuresPerDay)]) }
             return paused(flow, email: challenge.email)
         }
-        let outcome = try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now) { pending in
-            EmailOneTimeCode.check(typed, pending: &pending, now: now, maxAttempts: settings.maxAttempts, key: configuration.macKey)
+        // Checked only against the challenge that was counted: a code requested for another address
+        // in the meantime (another request of the same session) is not tried with this count.
+        let outcome = try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now) { pending -> EmailOneTimeCode.Check in
+            guard let stored = pending.emailChallenge, stored.link != true, stored.codeMAC == challenge.codeMAC else { return .noCode }
+            return EmailOneTimeCode.check(typed, pending: &pending, now: now, maxAttempts: settings.maxAttempts, key: configuration.macKey)
         }
         switch outcome {
         case .none:
             throw Self.expired
         case .some(.signedIn(let email)):
-            try store.clearEvents(key: failures)
             let identity = SignedInIdentity(email: email, name: "", provider: "email", subject: email)
             return try signedIn(flow, identity: identity)
         case .some(.wrongCode(let email, let remaining)):
@@ -240,7 +243,6 @@ public struct LoginEndpoint: Endpoint {
         guard case .some(.signedIn(let email)) = outcome else {
             return signInPage(flow, error: "This sign-in link can no longer be used. Ask for a new one.", status: 400)
         }
-        try store.clearEvents(key: EmailSignInLock.failuresKey(EmailAddress.mailbox(email)))
         return try signedIn(flow, identity: SignedInIdentity(email: email, name: "", provider: "email", subject: email))
     }
 
@@ -264,7 +266,10 @@ public struct LoginEndpoint: Endpoint {
               EmailSignInLock.verify(token, email: email, now: now, key: configuration.macKey) else {
             throw HTTPError(status: 400, "This link is not valid or has expired. Try signing in again; if the pause is still on, it ends within a day.")
         }
-        try store.clearEvents(key: EmailSignInLock.failuresKey(EmailAddress.mailbox(email)))
+        guard email == EmailAddress.mailbox(email) else {
+            throw HTTPError(status: 400, "This link is not valid or has expired. Try signing in again; if the pause is still on, it ends within a day.")
+        }
+        try store.clearEvents(key: EmailSignInLock.failuresKey(email))
         log.audit("email_codes_resumed", ["email": email])
         return .html(200, Page.unlocked(email: email))
     }

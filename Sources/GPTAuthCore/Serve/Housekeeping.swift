@@ -52,6 +52,9 @@ public struct Retention: Sendable {
         if let bytes = FileIO.readAll(stamp), let last = Int64(String(decoding: bytes, as: UTF8.self)), now - last < 3600 {
             return false
         }
+        // One process at a time; the others find the lock taken and go on.
+        guard let lock = FileLock.attempt(path: "\(service.dataFolder)/locks/retention") else { return false }
+        defer { lock.release() }
         let configuration = service.configuration
         let started = Monotonic.milliseconds()
         var deleted = 0
