@@ -68,8 +68,6 @@ public struct TerminalLine: ExpressibleByStringInterpolation, CustomStringConver
         public mutating func appendInterpolation(_ value: String) { text += TerminalText.safe(value) }
         public mutating func appendInterpolation(_ value: Substring) { text += TerminalText.safe(String(value)) }
         public mutating func appendInterpolation<T: BinaryInteger>(_ value: T) { text += String(value) }
-        /// Text we composed ourselves from already safe parts (multi-line blocks).
-        public mutating func appendInterpolation(_ line: TerminalLine) { text += line.description }
     }
 }
 
