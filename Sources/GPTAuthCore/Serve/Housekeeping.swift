@@ -49,7 +49,7 @@ public struct Retention: Sendable {
     /// Deletes what is past retention, within `budget` (files and time); true when more is left,
     /// which is then taken up a minute later rather than an hour.
     public func trim(now: UnixTime, budget: SweepBudget) throws(StoreError) -> Bool {
-        if let bytes = FileIO.readAll(stamp), let last = Int64(String(decoding: bytes, as: UTF8.self)), now - last < 3600 {
+        if let last = FileIO.readNumber(stamp), now - last < 3600 {
             return false
         }
         // One process at a time; the others find the lock taken and go on.
@@ -59,9 +59,7 @@ public struct Retention: Sendable {
         let started = Monotonic.milliseconds()
         var deleted = 0
         var more = false
-        func spent() -> Bool {
-            deleted > 0 && (deleted >= budget.files || Monotonic.milliseconds() - started >= Int64(budget.milliseconds))
-        }
+        func spent() -> Bool { budget.isSpent(deleted: deleted, didWork: deleted > 0, since: started) }
         // The audit folder holds one file a day; the mail folder at most what the send limits let
         // through in `mailRetentionDays` days.
         var expired: [String] = []
@@ -88,7 +86,7 @@ public struct Retention: Sendable {
             deleted += 1
         }
         try FileIO.makeFolders("\(service.dataFolder)/expiry")
-        try FileIO.writeAtomically(stamp, Array(String(more ? now - 3600 + 60 : now).utf8), sync: false)
+        try FileIO.writeNumber(stamp, more ? now - 3600 + 60 : now)
         return more
     }
 }

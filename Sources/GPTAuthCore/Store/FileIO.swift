@@ -11,6 +11,16 @@ public enum FileIO {
         try? read(path)
     }
 
+    /// A file holding one number (a clean-up stamp or cursor); nil when missing or not a number.
+    static func readNumber(_ path: String) -> Int64? {
+        readAll(path).flatMap { Int64(String(decoding: $0, as: UTF8.self)) }
+    }
+
+    /// Replaces a one-number file (not fsynced: losing it only repeats some clean-up).
+    static func writeNumber(_ path: String, _ value: Int64) throws(StoreError) {
+        try writeAtomically(path, Array(String(value).utf8), sync: false)
+    }
+
     /// The whole file; nil when it does not exist; an error for anything else.
     static func read(_ path: String, limit: Int = 1 << 20) throws(StoreError) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -464,7 +464,7 @@ public struct FileStore: AuthStore {
     /// is written only when nothing due is left, so a backlog is taken up by the next request.
     public func sweepExpired(now: UnixTime, budget: SweepBudget) throws -> Bool {
         let stamp = "\(folder)/expiry/.swept"
-        if let bytes = FileIO.readAll(stamp), let last = Int64(String(decoding: bytes, as: UTF8.self)), now - last < 60 {
+        if let last = FileIO.readNumber(stamp), now - last < 60 {
             return false
         }
         guard let lock = FileLock.attempt(path: "\(folder)/locks/sweep") else { return false }
@@ -481,15 +481,13 @@ public struct FileStore: AuthStore {
         for bucket in buckets {
             let list = "\(folder)/expiry/\(bucket).list"
             let cursor = "\(folder)/expiry/\(bucket).done"
-            var offset = FileIO.readAll(cursor).flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
+            var offset = FileIO.readNumber(cursor).flatMap { Int(exactly: $0) } ?? 0
             // Work (files, time) is checked per line, reading per slice; a call always handles at
             // least one line, so every call makes progress.
-            func workSpent() -> Bool {
-                didWork && (deleted >= budget.files || Monotonic.milliseconds() - started >= Int64(budget.milliseconds))
-            }
+            func workSpent() -> Bool { budget.isSpent(deleted: deleted, didWork: didWork, since: started) }
             reading: while true {
                 if workSpent() || bytesRead >= budget.listBytes {
-                    try FileIO.writeAtomically(cursor, Array(String(offset).utf8), sync: false)
+                    try FileIO.writeNumber(cursor, Int64(offset))
                     return true
                 }
                 let requested = min(64 << 10, max(1, budget.listBytes - bytesRead))
@@ -501,7 +499,7 @@ public struct FileStore: AuthStore {
                 let atEnd = slice.count < requested
                 guard atEnd || slice.contains(10) || requested == 64 << 10 else {
                     // A slice cut short by the budget inside one entry: read it whole next time.
-                    try FileIO.writeAtomically(cursor, Array(String(offset).utf8), sync: false)
+                    try FileIO.writeNumber(cursor, Int64(offset))
                     return true
                 }
                 let end = atEnd ? slice.count : (slice.lastIndex(of: 10).map { $0 + 1 } ?? slice.count)
@@ -511,7 +509,7 @@ public struct FileStore: AuthStore {
                     defer { lineStart = lineEnd + 1 }
                     guard lineEnd > lineStart else { continue }
                     if workSpent() {
-                        try FileIO.writeAtomically(cursor, Array(String(offset + lineStart).utf8), sync: false)
+                        try FileIO.writeNumber(cursor, Int64(offset + lineStart))
                         return true
                     }
                     didWork = true
@@ -532,7 +530,7 @@ public struct FileStore: AuthStore {
             try FileIO.remove(cursor)
             try FileIO.remove(list)
         }
-        try FileIO.writeAtomically(stamp, Array(String(now).utf8), sync: false)
+        try FileIO.writeNumber(stamp, now)
         return false
     }
 }

@@ -95,6 +95,13 @@ public struct SweepBudget: Sendable {
     public static let perRequest = SweepBudget(files: 500, listBytes: 64 << 10, milliseconds: 10)
     /// `gptauth sweep` (cron, or an operator): everything that is due.
     public static let unbounded = SweepBudget(files: .max, listBytes: .max, milliseconds: .max)
+
+    /// Whether a run that began at `started` (`Monotonic.milliseconds()`) and deleted `deleted`
+    /// files has used up the files or the time. A run that has done nothing yet never has, so
+    /// every run makes progress.
+    func isSpent(deleted: Int, didWork: Bool, since started: Int64) -> Bool {
+        didWork && (deleted >= files || Monotonic.milliseconds() - started >= Int64(milliseconds))
+    }
 }
 
 extension AuthStore {
