@@ -31,10 +31,17 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
+        // libpq (Debian `libpq-dev` to build, `libpq5` to run), opened at run time by the PostgreSQL
+        // store only: the static release endpoints cannot link it (see include/gptauth_pq.h).
+        .target(
+            name: "CPostgreSQL",
+            cSettings: [.unsafeFlags(["-I/usr/include/postgresql"])],
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
         // Protocol rules, store, pages, serve loop. FoundationEssentials only (small, fast start-up).
         .target(
             name: "GPTAuthCore",
-            dependencies: ["CFastCGI", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CFastCGI", "CPostgreSQL", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // The one outbound HTTPS call (Google), over FoundationNetworking; only `login` links it.

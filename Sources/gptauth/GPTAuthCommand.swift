@@ -6,7 +6,7 @@ struct GPTAuthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gptauth",
         abstract: "Operate a GPTAuth installation: its data folder, its GPTs (OAuth clients) and their users.",
-        subcommands: [Init.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self, AuditCommand.self,
+        subcommands: [Init.self, MigrateCommand.self, StoreCommand.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self, AuditCommand.self,
                       SweepCommand.self]
     )
 }
@@ -116,6 +116,8 @@ struct Init: ParsableCommand {
     var codeLifetime: Int64 = 120
     @Flag(help: "fsync every record (power-loss safe, slower).")
     var fsync = false
+    @Option(help: "Keep users, codes, tokens and counts in this PostgreSQL database (postgres://… or postgresql:///db?host=/run/postgresql) instead of the data folder; its schema is created now.")
+    var store: String?
 
     func validate() throws {
         if (googleClientID == nil) != (googleClientSecret == nil) {
@@ -146,10 +148,16 @@ struct Init: ParsableCommand {
         configuration.refreshTokenLifetime = refreshTokenLifetime
         configuration.codeLifetime = codeLifetime
         configuration.fsync = fsync
+        configuration.store = store
         do {
             try configuration.validate()
         } catch {
             throw ValidationError(error.description)
+        }
+        // The database first: nothing is written here unless it is reachable and migrated.
+        if let store {
+            let versions = try migrateSchema(PostgresStore(url: store))
+            say("Database ready (schema version \(versions.last ?? 0))")
         }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -370,6 +378,82 @@ struct UserListing: Encodable {
         calls_today = row.usage?.dayCount ?? 0
         calls_this_month = row.usage?.monthCount ?? 0
         calls_total = row.usage?.total ?? 0
+    }
+}
+
+// MARK: migrate
+
+/// Brings a PostgreSQL store's schema to this build's version; the applied versions, in order.
+func migrateSchema(_ store: PostgresStore) throws -> [Int] {
+    do {
+        let applied = try store.migrate(now: UnixTime(Date().timeIntervalSince1970))
+        return applied.isEmpty ? [try store.schemaVersion()] : applied
+    } catch let error as StoreError {
+        throw Failure(error.description)
+    }
+}
+
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Create or update the PostgreSQL store's tables (run after installing a new version).",
+        discussion: "Safe to run again, and from several nodes at once: each migration is applied once. The file store needs none.")
+    @OptionGroup var folder: DataFolder
+
+    func run() throws {
+        let service = try folder.service()
+        guard let store = service.store as? PostgresStore else {
+            say("This installation uses the file store in \(service.dataFolder): nothing to migrate.")
+            return
+        }
+        let before = (try? store.schemaVersion()) ?? 0
+        let after = try migrateSchema(store).last ?? before
+        say(after == before ? "The schema is up to date (version \(after))." : "Migrated the schema from version \(before) to \(after).")
+    }
+}
+
+// MARK: store copy
+
+struct StoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "store", abstract: "Move an installation between store engines.",
+                                                    subcommands: [Copy.self])
+
+    struct Copy: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy everything from a data folder's file store into PostgreSQL, and check the counts.",
+            discussion: """
+            Copies GPTs, plans, users, usage counters with their history, token families, live tokens, live codes \
+            and pending sign-ins (upserts: safe to run again, e.g. once more just before switching). Migrates the \
+            database first. Then set "store" in every node's config.json and restart the pools (README: "Several nodes").
+            """)
+        @Option(help: "The source: file:<data folder>.") var from: String
+        @Option(help: "The PostgreSQL database: postgres://… or postgresql:///db?host=/run/postgresql.") var to: String
+
+        func validate() throws {
+            guard from.hasPrefix("file:"), from.count > 5 else { throw ValidationError("--from must be file:<data folder>") }
+            guard PostgresStore.handles(to) else { throw ValidationError("--to must be a postgres:// or postgresql:// URL") }
+        }
+
+        func run() throws {
+            let source = FileStore(folder: String(from.dropFirst(5)))
+            let target = PostgresStore(url: to)
+            do {
+                _ = try migrateSchema(target)
+                let snapshot = try source.snapshot(now: UnixTime(Date().timeIntervalSince1970))
+                try target.importSnapshot(snapshot)
+                let copied = try target.counts(of: snapshot)
+                var mismatches = 0
+                for (expected, found) in zip(snapshot.counts, copied) {
+                    let ok = expected.count == found.count
+                    if !ok { mismatches += 1 }
+                    say("\(expected.kind): \(expected.count) in the folder, \(found.count) in the database\(ok ? "" : "  MISMATCH")")
+                }
+                guard mismatches == 0 else { throw Failure("\(mismatches) kinds of record did not arrive whole; nothing is switched over") }
+                say("Copied and checked. Next: set \"store\" in every node's config.json to this URL and restart the pools.")
+            } catch let error as StoreError {
+                throw Failure(error.description)
+            }
+        }
     }
 }
 

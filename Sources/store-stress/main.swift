@@ -13,12 +13,13 @@ struct StoreStress: ParsableCommand {
         subcommands: [Redeem.self, Rotate.self, Count.self, SignIn.self, CrashWriter.self])
 }
 
-/// `--store file:/path/to/data` (the file store; a PostgreSQL URL will select that backend).
+/// `--store file:/path/to/data` (the file store) or `--store postgresql:///db?host=…` (PostgreSQL).
 struct StoreOption: ParsableArguments {
-    @Option(help: "The store: file:<data folder>.") var store: String
+    @Option(help: "The store: file:<data folder>, or a postgres:// or postgresql:// URL.") var store: String
 
     func open() throws -> AuthStore {
-        guard store.hasPrefix("file:") else { throw ValidationError("unsupported store \(store) (this build has file: only)") }
+        if PostgresStore.handles(store) { return PostgresStore(url: store) }
+        guard store.hasPrefix("file:") else { throw ValidationError("unsupported store \(store)") }
         return FileStore(folder: String(store.dropFirst(5)))
     }
 }

@@ -9,7 +9,6 @@ import Foundation
 /// and the call counted, in that order.
 public struct UsageGate: Sendable {
     public let store: AuthStore
-    let validation: BearerTokenValidation
     /// The pool's `GPTAUTH_CLIENT_ID`, used where the nginx location sets none.
     let defaultAudience: String?
     /// Where refusals worth keeping (blocked, limit reached) are audited.
@@ -17,7 +16,6 @@ public struct UsageGate: Sendable {
 
     public init(store: AuthStore, defaultAudience: String?, log: Log) {
         self.store = store
-        self.validation = BearerTokenValidation(store: store)
         self.defaultAudience = defaultAudience
         self.log = log
     }
@@ -44,25 +42,27 @@ public struct UsageGate: Sendable {
         public var usage: UsageCounter
     }
 
+    /// One store step (`AuthStore.admitCall`): one round trip on PostgreSQL.
     public func admit(_ request: Request, audience: Set<String>, now: UnixTime) throws -> Admission {
-        let access: AccessTokenRecord
+        let token: String
         do {
-            access = try validation.validate(request, audience: audience, now: now)
-        } catch let challenge as BearerChallenge {
-            throw GateRefusal.unauthorized(challenge)
+            token = try BearerTokenValidation.token(of: request)
+        } catch {
+            throw GateRefusal.unauthorized(error)
         }
-        let user = try store.user(clientID: access.clientID, email: access.email)
-        if user?.blocked == true {
+        switch try store.admitCall(accessDigest: Secrets.digest(token), audience: audience, now: now) {
+        case .invalidToken:
+            throw GateRefusal.unauthorized(.unknown)
+        case .otherAudience:
+            throw GateRefusal.unauthorized(.otherAudience)
+        case .blocked:
             throw GateRefusal.blocked("Your access to this GPT has been turned off by its owner.")
-        }
-        let book = try store.planBook(clientID: access.clientID)
-        let plan = book.flatMap { $0.plan(named: user?.plan) ?? $0.plan(named: $0.defaultPlan) }
-        switch try store.recordCall(clientID: access.clientID, userID: access.userID, email: access.email, plan: plan, now: now) {
-        case .counted(let usage, let remaining):
-            return Admission(access: access, plan: plan?.name, remainingToday: remaining, usage: usage)
-        case .overLimit(let exceeded):
+        case .overLimit(let access, let exceeded):
+            let book = try store.planBook(clientID: access.clientID)
             throw GateRefusal.quotaExceeded(exceeded, message: UsageLimits.message(exceeded, book: book, now: now),
                                             retryAfter: max(1, exceeded.resetsAt - now))
+        case .counted(let access, let plan, let usage, let remaining):
+            return Admission(access: access, plan: plan, remainingToday: remaining, usage: usage)
         }
     }
 }

@@ -1,28 +1,16 @@
-/// Checking `Authorization: Bearer` on a protected API call (RFC 6750).
-public struct BearerTokenValidation: Sendable {
-    public let store: AuthStore
-
-    public init(store: AuthStore) { self.store = store }
-
-    /// The access token's record if the call may proceed for `audience` (the client ids this API
-    /// serves, S20); otherwise an error whose `response` is the RFC 6750 §3 challenge.
-    public func validate(_ request: Request, audience: Set<String>, now: UnixTime) throws -> AccessTokenRecord {
-        let token: String
+/// Reading `Authorization: Bearer` on a protected API call (RFC 6750). What the token is worth
+/// (active, for this API's GPT, S18, S20, S21) is `AuthStore.admitCall`'s to say.
+public enum BearerTokenValidation {
+    /// The bearer token the request carries (RFC 6750 §2.1), at most 512 bytes.
+    public static func token(of request: Request) throws(BearerChallenge) -> String {
         switch request.authorization {
         case .bearer(let value) where !value.isEmpty && value.utf8.count <= 512:
-            token = value
+            return value
         case .none:
             throw BearerChallenge("Sign in first: this API needs an access token.")
         default:
             throw BearerChallenge("The Authorization header must be 'Bearer <access token>'.")
         }
-        guard let access = try store.activeAccessToken(digest: Secrets.digest(token), now: now) else {
-            throw BearerChallenge("The access token is unknown, expired or revoked.")
-        }
-        guard audience.contains(access.clientID) else {
-            throw BearerChallenge("The access token was issued for another GPT.")
-        }
-        return access
     }
 }
 
@@ -33,6 +21,9 @@ public struct BearerChallenge: Error, Sendable, Equatable {
     public var description: String
 
     public init(_ description: String) { self.description = description }
+
+    static let unknown = BearerChallenge("The access token is unknown, expired or revoked.")
+    static let otherAudience = BearerChallenge("The access token was issued for another GPT.")
 
     public var response: Response {
         let challenge = "Bearer realm=\"gptauth\", error=\"invalid_token\", error_description=\"\(description)\""

@@ -71,3 +71,34 @@ public enum RefreshTokenRotation {
         return .reuse
     }
 }
+
+extension RefreshTokenRotation {
+    /// The whole step as a pure function: the family to write back (nil: nothing changes), the new
+    /// pair to create before it (on rotation), and the outcome. Every store runs this under the
+    /// family's lock and writes the pair first, the family last (its write is the commit point).
+    public static func apply(family: TokenFamily, presented: RefreshTokenRecord, clientID: String, now: UnixTime,
+                             grace: Int64, issue: (TokenFamily) -> (AccessTokenRecord, RefreshTokenRecord))
+        -> (family: TokenFamily?, pair: (AccessTokenRecord, RefreshTokenRecord)?, outcome: RefreshRotation) {
+        switch decide(family: family, presented: presented, clientID: clientID, now: now) {
+        case .refuse(let reason):
+            return (nil, nil, .invalid(reason: reason))
+        case .reuse:
+            let revoked = family.revoked(reason: "refresh token reuse", now: now) ?? family
+            return (revoked, nil, .reuseDetected(revoked))
+        case .rotate(let fromGrace):
+            var next = family
+            if !fromGrace && grace > 0 {
+                next.graceGeneration = family.currentGeneration
+                next.graceUntil = now + grace
+            } else {
+                // A retry is served once; after it the previous token is simply rotated out.
+                next.graceGeneration = nil
+                next.graceUntil = nil
+            }
+            next.currentGeneration += 1
+            let (access, refresh) = issue(next)
+            next.expiresAt = refresh.expiresAt
+            return (next, (access, refresh), .rotated(family: next, access: access, refresh: refresh))
+        }
+    }
+}

@@ -42,8 +42,15 @@ public struct Service: Sendable {
             throw .missing("GPTAUTH_DATA is not set: start the endpoint with GPTAUTH_DATA=/path/to/data")
         }
         let configuration = try Configuration.load(dataFolder: dataFolder)
-        return Service(configuration: configuration, store: FileStore(folder: dataFolder, sync: configuration.fsync),
+        return Service(configuration: configuration, store: openStore(configuration, dataFolder: dataFolder),
                        dataFolder: dataFolder)
+    }
+
+    /// The engine `configuration.store` names: PostgreSQL for a database URL, else the file store
+    /// in the data folder.
+    public static func openStore(_ configuration: Configuration, dataFolder: String) -> AuthStore {
+        if let url = configuration.store, PostgresStore.handles(url) { return PostgresStore(url: url) }
+        return FileStore(folder: dataFolder, sync: configuration.fsync)
     }
 
     /// Runs an endpoint executable: loads the service once, then serves requests with the endpoint

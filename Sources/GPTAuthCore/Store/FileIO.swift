@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// The few file operations the store is built from, on plain POSIX calls (no Foundation on the
 /// hot path). Durability rule: a record becomes visible only by `rename(2)` of a fully written
@@ -301,48 +302,41 @@ private func openLockFile(_ path: String) throws(StoreError) -> Int32 {
 }
 
 /// The store's striped locks, kept open for the life of the store: a `flock(2)` excludes other
-/// processes, and a mutex per stripe excludes this process's other threads (which share the
+/// processes, and a `Mutex` per stripe excludes this process's other threads (which share the
 /// descriptor, and with it the flock). Saves an open and a close on every locked step.
-final class LockTable: @unchecked Sendable {
+final class LockTable: Sendable {
+    /// One stripe: its lock file's descriptor (-1 until first used), guarded by its own mutex.
+    private final class Stripe: Sendable {
+        let descriptor = Mutex<Int32>(-1)
+    }
+
     private let folder: String
-    private let mutexes: UnsafeMutablePointer<pthread_mutex_t>
-    private var descriptors: [Int32]
-    /// Guards `descriptors` while a stripe's file is opened for the first time.
-    private var openMutex = pthread_mutex_t()
+    private let stripes: [Stripe]
 
     init(folder: String, stripes: Int) {
         self.folder = folder
-        mutexes = .allocate(capacity: stripes)
-        for index in 0..<stripes { pthread_mutex_init(mutexes + index, nil) }
-        descriptors = Array(repeating: -1, count: stripes)
-        pthread_mutex_init(&openMutex, nil)
+        self.stripes = (0..<stripes).map { _ in Stripe() }
     }
 
     deinit {
-        for index in descriptors.indices {
-            if descriptors[index] >= 0 { close(descriptors[index]) }
-            pthread_mutex_destroy(mutexes + index)
+        for stripe in stripes {
+            stripe.descriptor.withLock { fd in if fd >= 0 { close(fd) } }
         }
-        mutexes.deallocate()
-        pthread_mutex_destroy(&openMutex)
-    }
-
-    private func descriptor(_ stripe: Int) throws(StoreError) -> (Int32, String) {
-        let path = "\(folder)/locks/\(stripe < 10 ? "0" : "")\(stripe)"
-        pthread_mutex_lock(&openMutex)
-        defer { pthread_mutex_unlock(&openMutex) }
-        if descriptors[stripe] < 0 { descriptors[stripe] = try openLockFile(path) }
-        return (descriptors[stripe], path)
     }
 
     /// Runs `body` holding stripe `stripe` against every thread and process.
     func holding<T>(_ stripe: Int, timeout: Double = 10, _ body: () throws -> T) throws -> T {
-        let (fd, path) = try descriptor(stripe)
-        pthread_mutex_lock(mutexes + stripe)
-        defer { pthread_mutex_unlock(mutexes + stripe) }
-        try acquireFlock(fd, path: path, timeout: timeout)
-        defer { flock(fd, LOCK_UN) }
-        return try body()
+        let path = "\(folder)/locks/\(stripe < 10 ? "0" : "")\(stripe)"
+        var outcome: Result<T, any Error>?
+        stripes[stripe].descriptor.withLock { fd in
+            outcome = Result {
+                if fd < 0 { fd = try openLockFile(path) }
+                try acquireFlock(fd, path: path, timeout: timeout)
+                defer { flock(fd, LOCK_UN) }
+                return try body()
+            }
+        }
+        return try outcome!.get()
     }
 }
 
@@ -376,22 +370,4 @@ final class FileLock {
     }
 
     deinit { release() }
-}
-
-/// Why the store could not do what it was asked.
-public enum StoreError: Error, Sendable, CustomStringConvertible {
-    /// A file operation failed (disk full, read-only folder, permissions).
-    case io(String)
-    /// Another process held a lock for longer than the timeout.
-    case locked(String)
-    /// A record could not be decoded.
-    case corrupt(String)
-
-    public var description: String {
-        switch self {
-        case .io(let message): return message
-        case .locked(let path): return "the store is locked by another process (\(path))"
-        case .corrupt(let message): return "damaged record: \(message)"
-        }
-    }
 }

@@ -172,13 +172,9 @@ public struct FileStore: AuthStore {
         guard Identifier.isDigest(digest) else { return .unknown }
         let path = codePath(digest)
         return try locked(path) { () throws -> CodeRedemption in
-            guard var code = try load(AuthorizationCodeRecord.self, path) else { return .unknown }
-            if code.consumedAt != nil { return .alreadyUsed(code) }
-            if code.expiresAt <= now { return .expired }
-            code.consumedAt = now
-            code.familyID = familyID
-            try save(code, path)
-            return .redeemed(code)
+            let (spent, outcome) = CodeRedemptionRule.redeem(try load(AuthorizationCodeRecord.self, path), now: now, familyID: familyID)
+            if let spent { try save(spent, path) }
+            return outcome
         }
     }
 
@@ -224,38 +220,18 @@ public struct FileStore: AuthStore {
         }
         let path = familyPath(presented.familyID)
         return try locked(path) { () throws -> RefreshRotation in
-            guard var family = try load(TokenFamily.self, path) else { return .invalid(reason: "token family is gone") }
-            switch RefreshTokenRotation.decide(family: family, presented: presented, clientID: clientID, now: now) {
-            case .refuse(let reason):
-                return .invalid(reason: reason)
-            case .reuse:
-                family.revokedAt = now
-                family.revokedReason = "refresh token reuse"
-                try save(family, path)
-                return .reuseDetected(family)
-            case .rotate(let fromGrace):
-                if fromGrace {
-                    // The retry is served once; the previous token is now simply rotated out.
-                    family.graceGeneration = nil
-                    family.graceUntil = nil
-                } else if grace > 0 {
-                    family.graceGeneration = family.currentGeneration
-                    family.graceUntil = now + grace
-                } else {
-                    family.graceGeneration = nil
-                    family.graceUntil = nil
-                }
-                family.currentGeneration += 1
-                let (access, refresh) = issue(family)
-                family.expiresAt = refresh.expiresAt
-                // New tokens first, then the family: its rename is the commit point, and nothing that
-                // can fail comes after it (a 503 for a rotation that happened would make the client's
-                // retry look like reuse once the grace period is over).
-                try writeTokens(access: access, refresh: refresh)
-                try scheduleExpiry(path, at: family.expiresAt)
-                try save(family, path)
-                return .rotated(family: family, access: access, refresh: refresh)
+            guard let family = try load(TokenFamily.self, path) else { return .invalid(reason: "token family is gone") }
+            let step = RefreshTokenRotation.apply(family: family, presented: presented, clientID: clientID, now: now,
+                                                  grace: grace, issue: issue)
+            // New tokens first, then the family: its rename is the commit point, and nothing that
+            // can fail comes after it (a 503 for a rotation that happened would make the client's
+            // retry look like reuse once the grace period is over).
+            if let (access, refresh) = step.pair { try writeTokens(access: access, refresh: refresh) }
+            if let changed = step.family {
+                if step.pair != nil { try scheduleExpiry(path, at: changed.expiresAt) }
+                try save(changed, path)
             }
+            return step.outcome
         }
     }
 
@@ -276,25 +252,17 @@ public struct FileStore: AuthStore {
         guard Identifier.isSafe(id) else { return }
         let path = familyPath(id)
         try locked(path) { () throws in
-            if var family = try load(TokenFamily.self, path) {
-                guard family.revokedAt == nil else { return }
-                family.revokedAt = now
-                family.revokedReason = reason
-                try save(family, path)
+            if let family = try load(TokenFamily.self, path) {
+                if let revoked = family.revoked(reason: reason, now: now) { try save(revoked, path) }
                 return
             }
             // Not written yet (the first exchange of a reused code is still running): leave a revoked
             // tombstone so `issueTokens` cannot create it afterwards.
-            var tombstone = TokenFamily(id: id, clientID: "", userID: "", email: "", scope: "", createdAt: now,
-                                        expiresAt: now + 86_400)
-            tombstone.revokedAt = now
-            tombstone.revokedReason = reason
+            let tombstone = TokenFamily.tombstone(id: id, reason: reason, now: now)
             if try FileIO.createExclusively(path, try JSON.encode(tombstone), sync: sync) {
                 try scheduleExpiry(path, at: tombstone.expiresAt)
-            } else if var family = try load(TokenFamily.self, path), family.revokedAt == nil {
-                family.revokedAt = now
-                family.revokedReason = reason
-                try save(family, path)
+            } else if let family = try load(TokenFamily.self, path), let revoked = family.revoked(reason: reason, now: now) {
+                try save(revoked, path)
             }
         }
     }
@@ -304,16 +272,12 @@ public struct FileStore: AuthStore {
     public func recordSignIn(clientID: String, identity: SignedInIdentity, now: UnixTime) throws -> User {
         let path = userPath(clientID: clientID, email: identity.email)
         return try locked(path) { () throws -> User in
-            if var user = try load(User.self, path) {
-                user.lastSeen = now
-                user.name = identity.name.isEmpty ? user.name : identity.name
-                if user.provider != identity.provider { user.provider = identity.provider; user.subject = identity.subject }
+            if let existing = try load(User.self, path) {
+                let user = User.signedIn(existing, clientID: clientID, identity: identity, now: now)
                 try save(user, path)
                 return user
             }
-            let user = User(id: userID(clientID: clientID, email: identity.email), clientID: clientID,
-                            email: identity.email.lowercased(), name: identity.name, provider: identity.provider,
-                            subject: identity.subject, firstSeen: now, lastSeen: now, consentedAt: nil)
+            let user = User.signedIn(nil, clientID: clientID, identity: identity, now: now)
             let bytes = try JSON.encode(user)
             if try FileIO.createExclusively(path, bytes, sync: sync) { return user }
             // Lost a race with another process creating the same user: theirs is the one (an empty
@@ -383,16 +347,8 @@ public struct FileStore: AuthStore {
             // this user's calls for ever.
             try FileIO.updateInPlace(path, sync: sync) { bytes throws -> (bytes: [UInt8]?, result: CallDecision) in
                 let stored = bytes.isEmpty ? nil : try? JSON.decode(UsageCounter.self, from: bytes)
-                var counter = (stored ?? UsageCounter(clientID: clientID, userID: userID, email: email, now: now)).rolled(to: now)
-                if let plan, let exceeded = UsageLimits.exceeded(counter, plan: plan, now: now) { return (nil, .overLimit(exceeded)) }
-                counter.dayCount += 1
-                counter.monthCount += 1
-                counter.total += 1
-                counter.history[counter.day, default: 0] += 1
-                counter.pruneHistory(now: now)
-                counter.email = email
-                counter.lastCall = now
-                return (try encoded(counter, path), .counted(counter, remainingToday: plan?.daily.map { max(0, $0 - counter.dayCount) }))
+                let step = CallMetering.count(stored, clientID: clientID, userID: userID, email: email, plan: plan, now: now)
+                return (try step.write.map { counter throws(StoreError) in try encoded(counter, path) }, step.decision)
             }
         }
     }
@@ -418,38 +374,63 @@ public struct FileStore: AuthStore {
 
     // MARK: Abuse limits
 
-    private struct Window: Codable {
-        var start: UnixTime
-        var count: Int
-        var expiresAt: UnixTime
-    }
-
     public func countEvent(key: String, limit: Int, window: Int64, now: UnixTime) throws -> Allowance {
         let path = limitPath(key)
         return try locked(path) { () throws -> Allowance in
-            var current = try load(Window.self, path) ?? Window(start: now, count: 0, expiresAt: now + window)
-            if current.start + window <= now { current = Window(start: now, count: 0, expiresAt: now + window) }
-            // Past the limit the count stops growing: nothing more to learn, and nothing to rewrite.
-            guard current.count <= limit else {
-                return .limited(retryAfter: max(1, current.start + window - now))
+            let step = EventWindow.count(try load(EventWindow.self, path), limit: limit, window: window, now: now)
+            if let changed = step.write {
+                try save(changed, path)
+                if changed.count == 1 { try scheduleExpiry(path, at: changed.expiresAt) }
             }
-            current.count += 1
-            try save(current, path)
-            if current.count == 1 { try scheduleExpiry(path, at: current.expiresAt) }
-            return current.count > limit
-                ? .limited(retryAfter: max(1, current.start + window - now), firstRefusal: true) : .allowed
+            return step.allowance
         }
     }
 
     public func checkEvents(key: String, limit: Int, window: Int64, now: UnixTime) throws -> Allowance {
-        guard let current = try load(Window.self, limitPath(key)), current.start + window > now,
-              current.count >= limit else { return .allowed }
-        return .limited(retryAfter: max(1, current.start + window - now))
+        EventWindow.check(try load(EventWindow.self, limitPath(key)), limit: limit, window: window, now: now)
     }
 
     public func clearEvents(key: String) throws {
         let path = limitPath(key)
         try locked(path) { () throws in try FileIO.remove(path) }
+    }
+
+    // MARK: Export
+
+    /// Every record that is still live at `now` (`gptauth store copy`): expired tokens, codes and
+    /// sign-ins are left behind, as the sweep would delete them.
+    public func snapshot(now: UnixTime) throws -> StoreSnapshot {
+        var snapshot = StoreSnapshot()
+        snapshot.clients = try clients()
+        for client in snapshot.clients {
+            if let book = try planBook(clientID: client.id) { snapshot.planBooks.append((client.id, book)) }
+        }
+        snapshot.users = try users(clientID: nil)
+        snapshot.usage = try every("usage", UsageCounter.self)
+        snapshot.families = try every("families", TokenFamily.self).filter { $0.expiresAt > now }
+        let live = Set(snapshot.families.map(\.id))
+        snapshot.accessTokens = try every("access", AccessTokenRecord.self).filter { $0.expiresAt > now && live.contains($0.familyID) }
+        snapshot.refreshTokens = try every("refresh", RefreshTokenRecord.self).filter { $0.expiresAt > now && live.contains($0.familyID) }
+        snapshot.codes = try every("codes", AuthorizationCodeRecord.self).filter { $0.expiresAt + 3600 > now }
+        snapshot.pending = try every("pending", PendingAuthorization.self).filter { $0.expiresAt > now }
+        return snapshot
+    }
+
+    /// The records of one table, at any depth of its fan-out folders.
+    private func every<T: Decodable>(_ table: String, _ type: T.Type) throws -> [T] {
+        var found: [T] = []
+        var folders = ["\(folder)/\(table)"]
+        while let current = folders.popLast() {
+            for name in FileIO.list(current) where !name.hasPrefix(".") {
+                let path = "\(current)/\(name)"
+                if name.hasSuffix(".json") {
+                    if let record = try load(type, path) { found.append(record) }
+                } else if !name.contains(".") {
+                    folders.append(path)
+                }
+            }
+        }
+        return found
     }
 
     // MARK: Housekeeping

@@ -1,7 +1,14 @@
 /// The product's storage, named by lifecycle rather than as tables (see style.md). Each method is
 /// one atomic step: a read-modify-write such as "consume this code" or "rotate this refresh token"
-/// is a single call, never a get-then-put spread over a handler. `FileStore` implements it on
-/// file-locked flat files; a PostgreSQL backend will implement it next and pass the same tests.
+/// is a single call, never a get-then-put spread over a handler.
+///
+/// The store keeps data; the core keeps the rules. What a step decides (a code redeemed once, a
+/// refresh token rotated with one grace retry, a call admitted against a plan, a family revoked)
+/// is a pure function in `OAuth/` and `Metering/` (`CodeRedemptionRule`, `RefreshTokenRotation`,
+/// `CallMetering`, `EventWindow`, `TokenFamily.revoked`); an engine only reads the record, applies
+/// the rule under that record's lock, and writes what the rule returns. Three engines implement it
+/// and pass one conformance suite: `FileStore` (file-locked flat files, the default),
+/// `MemoryStore` (tests) and `PostgresStore` (several nodes on one database).
 public protocol AuthStore: Sendable {
     // MARK: Clients (GPTs)
     func client(id: String) throws -> Client?
@@ -52,6 +59,10 @@ public protocol AuthStore: Sendable {
     /// Applies `plan`'s limits to this call and counts it, in one step: exact with any number of
     /// processes, and a call is counted once it is admitted (before its response is sent).
     func recordCall(clientID: String, userID: String, email: String, plan: Plan?, now: UnixTime) throws -> CallDecision
+    /// The whole protected call (S18, S20, S21, plans): the access token active and for one of
+    /// `audience`, its user not blocked, the plan's limits, and the call counted. The default runs
+    /// the steps above one by one; an engine with a round trip per step does it in one.
+    func admitCall(accessDigest: String, audience: Set<String>, now: UnixTime) throws -> CallAdmission
     func usage(clientID: String, userID: String) throws -> UsageCounter?
     /// Revokes every token family of one user at one GPT.
     func revokeUserTokens(clientID: String, userID: String, reason: String, now: UnixTime) throws -> Int
@@ -60,7 +71,7 @@ public protocol AuthStore: Sendable {
     /// Counts one event against `key`; `.limited` once more than `limit` fell in the window.
     func countEvent(key: String, limit: Int, window: Int64, now: UnixTime) throws -> Allowance
     /// Whether `key` is already at `limit` in the current window, without counting (nothing is
-    /// created: the cheap check made before anything is written, S32).
+    /// created: the check made before a mailed code is tried, S33).
     func checkEvents(key: String, limit: Int, window: Int64, now: UnixTime) throws -> Allowance
     /// Forgets the events counted against `key` (an address's owner lifting its lock, S33).
     func clearEvents(key: String) throws
@@ -105,8 +116,58 @@ public struct SweepBudget: Sendable {
 }
 
 extension AuthStore {
+    public func admitCall(accessDigest: String, audience: Set<String>, now: UnixTime) throws -> CallAdmission {
+        guard let access = try activeAccessToken(digest: accessDigest, now: now) else { return .invalidToken }
+        guard audience.contains(access.clientID) else { return .otherAudience }
+        let user = try user(clientID: access.clientID, email: access.email)
+        if user?.blocked == true { return .blocked(access) }
+        let plan = CallMetering.plan(for: user, in: try planBook(clientID: access.clientID))
+        switch try recordCall(clientID: access.clientID, userID: access.userID, email: access.email, plan: plan, now: now) {
+        case .counted(let usage, let remaining):
+            return .counted(access, plan: plan?.name, usage: usage, remainingToday: remaining)
+        case .overLimit(let exceeded):
+            return .overLimit(access, exceeded)
+        }
+    }
+
     /// Everything that is due, without a budget (`gptauth sweep`, tests).
     public func sweepExpired(now: UnixTime) throws {
         try sweepExpired(now: now, budget: .unbounded)
+    }
+}
+
+/// What the store says of one protected call.
+public enum CallAdmission: Sendable, Equatable {
+    /// Unknown, expired, or its family revoked.
+    case invalidToken
+    /// Active, but issued for a GPT this API does not serve (S20).
+    case otherAudience
+    /// The GPT's owner blocked this user.
+    case blocked(AccessTokenRecord)
+    /// The plan's daily or monthly limit is reached; nothing was counted.
+    case overLimit(AccessTokenRecord, QuotaExceeded)
+    /// Admitted and counted.
+    case counted(AccessTokenRecord, plan: String?, usage: UsageCounter, remainingToday: Int?)
+}
+
+/// Why the store could not do what it was asked. Every engine throws only these; each one means
+/// "nothing was changed, try again later" to the caller, who answers 503 (`Endpoint.response`).
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    /// A file operation failed (disk full, read-only folder, permissions).
+    case io(String)
+    /// Another process held a lock for longer than the timeout.
+    case locked(String)
+    /// A record could not be decoded.
+    case corrupt(String)
+    /// The database server cannot be reached, or refused the statement.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .io(let message): return message
+        case .locked(let path): return "the store is locked by another process (\(path))"
+        case .corrupt(let message): return "damaged record: \(message)"
+        case .unavailable(let message): return "the database is unavailable: \(message)"
+        }
     }
 }

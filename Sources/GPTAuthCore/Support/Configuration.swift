@@ -31,6 +31,10 @@ public struct Configuration: Codable, Sendable, Equatable {
     /// Addresses or CIDR ranges of the proxies in front of us (a CDN, a load balancer) whose
     /// `X-Forwarded-For` names the real client (S36). Empty: `REMOTE_ADDR` is the client.
     public var trustedProxies: [String] = []
+    /// Where users, codes, tokens and counts live: nil is this data folder (the file store); a
+    /// `postgres://…` or `postgresql://…` URL is a PostgreSQL database several nodes can share.
+    /// Configuration, keys, the audit trail and mail stay in each node's data folder.
+    public var store: String? = nil
     /// Days the audit trail keeps (`audit/<day>.log`); 0 keeps every day.
     public var auditRetentionDays: Int64 = 400
     /// Days the `folder` mail backend keeps its `.eml` files; 0 keeps them all.
@@ -69,6 +73,9 @@ public struct Configuration: Codable, Sendable, Equatable {
             throw .invalid("lifetimes must be positive")
         }
         guard google != nil || emailLogin != nil else { throw .invalid("enable at least one sign-in provider") }
+        if let store, !PostgresStore.handles(store) {
+            throw .invalid("store: \(store) is not a postgres:// or postgresql:// URL (leave it out for the file store)")
+        }
         for proxy in trustedProxies where AddressRange(cidr: proxy) == nil {
             throw .invalid("trustedProxies: \(proxy) is not an address or CIDR range")
         }
@@ -176,6 +183,7 @@ extension Configuration {
         trustedProxies = try c.decodeIfPresent([String].self, forKey: .trustedProxies) ?? []
         auditRetentionDays = try c.decodeIfPresent(Int64.self, forKey: .auditRetentionDays) ?? 400
         mailRetentionDays = try c.decodeIfPresent(Int64.self, forKey: .mailRetentionDays) ?? 7
+        store = try c.decodeIfPresent(String.self, forKey: .store)
     }
 }
 
@@ -197,7 +205,8 @@ extension Configuration: FlatJSONDecodable {
               let fsync = flat.optionalBool("fsync"),
               let trustedProxies = flat.optional("trustedProxies", flat.strings),
               let auditRetentionDays = flat.optional("auditRetentionDays", flat.integer),
-              let mailRetentionDays = flat.optional("mailRetentionDays", flat.integer) else { return nil }
+              let mailRetentionDays = flat.optional("mailRetentionDays", flat.integer),
+              let store = flat.optional("store", flat.string) else { return nil }
         self.init(issuer: issuer, secretKey: secretKey, google: google, emailLogin: emailLogin, mail: mail)
         self.accessTokenLifetime = accessTokenLifetime ?? 3600
         self.refreshTokenLifetime = refreshTokenLifetime ?? 30 * 24 * 3600
@@ -208,6 +217,7 @@ extension Configuration: FlatJSONDecodable {
         self.trustedProxies = trustedProxies ?? []
         self.auditRetentionDays = auditRetentionDays ?? 400
         self.mailRetentionDays = mailRetentionDays ?? 7
+        self.store = store
     }
 }
 

@@ -1,0 +1,26 @@
+/// Moving a running installation from the file store to PostgreSQL (`gptauth store copy`): every
+/// record that still matters — GPTs, plans, users, usage counters with their history, token
+/// families, live tokens, live codes and pending sign-ins — read from the data folder and written
+/// with upserts, so a copy can be run again (after more traffic on the files, or after a failure)
+/// and ends with the same rows. Abuse-limit counters are not copied: they last an hour or a day.
+/// The audit trail and mail stay in each node's data folder.
+public struct StoreSnapshot: Sendable {
+    public var clients: [Client] = []
+    public var planBooks: [(clientID: String, book: PlanBook)] = []
+    public var users: [User] = []
+    public var usage: [UsageCounter] = []
+    public var families: [TokenFamily] = []
+    public var accessTokens: [AccessTokenRecord] = []
+    public var refreshTokens: [RefreshTokenRecord] = []
+    public var codes: [AuthorizationCodeRecord] = []
+    public var pending: [PendingAuthorization] = []
+
+    public init() {}
+
+    /// What each kind holds, in a stable order (what `gptauth store copy` prints and compares).
+    public var counts: [(kind: String, count: Int)] {
+        [("GPTs", clients.count), ("plan books", planBooks.count), ("users", users.count), ("usage counters", usage.count),
+         ("token families", families.count), ("access tokens", accessTokens.count), ("refresh tokens", refreshTokens.count),
+         ("authorization codes", codes.count), ("pending sign-ins", pending.count)]
+    }
+}
