@@ -27,8 +27,8 @@ struct ChatGPT {
         return "\(stack.issuer)/oauth/authorize?" + FormBody.encode(fields + extra)
     }
 
-    /// POST to the Token URL with this GPT's client authentication.
-    func token(_ fields: [(String, String)], secret: String? = nil) throws -> HTTPResponse {
+    /// POST to the Token URL (or `path`: revocation, introspection) with this GPT's client authentication.
+    func token(_ fields: [(String, String)], secret: String? = nil, path: String = "/oauth/token") throws -> HTTPResponse {
         var fields = fields
         var headers: [(String, String)] = [("Accept", "application/json")]
         let secret = secret ?? gpt.secret
@@ -40,10 +40,10 @@ struct ChatGPT {
         }
         if jsonBody {
             let object = Dictionary(fields, uniquingKeysWith: { $1 })
-            return try stack.http.send("POST", "/oauth/token", headers: headers + [("Content-Type", "application/json")],
+            return try stack.http.send("POST", path, headers: headers + [("Content-Type", "application/json")],
                                        body: Array(try JSONSerialization.data(withJSONObject: object)))
         }
-        return try stack.http.postForm("/oauth/token", fields, headers: headers)
+        return try stack.http.postForm(path, fields, headers: headers)
     }
 
     func exchange(code: String, redirectURI: String? = nil) throws -> HTTPResponse {

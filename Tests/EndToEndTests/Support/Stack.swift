@@ -33,7 +33,14 @@ final class Stack {
         var secret: String
     }
 
-    init() throws {
+    /// `store`: a PostgreSQL URL for `gptauth init --store` (nil: the file store). `joining`: a
+    /// second node of `first`'s installation — its config.json (same keys, same store) and GPTs.
+    let storeURL: String?
+    private let first: Stack?
+
+    init(store: String? = nil, joining first: Stack? = nil) throws {
+        self.storeURL = store ?? first?.storeURL
+        self.first = first
         repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
         bin = try Stack.binaryFolder()
@@ -56,18 +63,35 @@ final class Stack {
     }
 
     private func setUp() throws {
+        if let first {
+            // Another node: the first node's configuration, so the same keys and the same database.
+            try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.copyItem(at: first.data.appendingPathComponent("config.json"),
+                                             to: data.appendingPathComponent("config.json"))
+            (gptA, gptB, gptC) = (first.gptA, first.gptB, first.gptC)
+        } else {
+            try initialise()
+        }
+        try start()
+    }
+
+    private func initialise() throws {
         let googleURL = "http://127.0.0.1:\(google.port)"
         try cliOK(["init", "--data", data.path, "--issuer", issuer,
                    "--google-client-id", FakeGoogle.clientID, "--google-client-secret", FakeGoogle.clientSecret,
                    "--google-authorization-url", googleURL + "/auth", "--google-token-url", googleURL + "/token",
                    "--google-userinfo-url", googleURL + "/userinfo", "--code-lifetime", String(Stack.codeLifetime),
-                   "--mail-from", "GPTAuth <login@example.com>"])
+                   "--mail-from", "GPTAuth <login@example.com>"] + (storeURL.map { ["--store", $0] } ?? []))
         gptA = try register(["--name", "Recipe <Helper> GPT", "--chatgpt"])
         gptB = try register(["--name", "Other GPT", "--redirect-uri", Stack.gptBRedirect])
         gptC = try register(["--name", "Metered GPT", "--chatgpt"])
         try cliOK(["plan", "add", "--data", data.path, "--client", gptC.id, "--name", "free",
                    "--daily", String(Stack.gateDailyLimit), "--default", "--upgrade-url", Stack.upgradeURL])
         try cliOK(["plan", "add", "--data", data.path, "--client", gptC.id, "--name", "pro", "--daily", "1000"])
+    }
+
+    /// The pools and nginx, through deploy/stack.
+    private func start() throws {
         // GPT B's copy of the sample API, bound per location (S20).
         let extra = folder.appendingPathComponent("extra.conf")
         try """
