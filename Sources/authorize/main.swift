@@ -1,4 +1,4 @@
 // GET /oauth/authorize — validates ChatGPT's authorization request and starts the sign-in.
 import GPTAuthCore
 
-Service.run(component: "authorize", errorStyle: .page) { AuthorizeEndpoint(service: $0) }
+Service.run { AuthorizeEndpoint(service: $0) }

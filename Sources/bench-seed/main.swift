@@ -52,14 +52,11 @@ struct BenchSeed: ParsableCommand {
         let seeded = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
 
         var plainCodes: [String] = []
+        // Valid for the whole run (four hours), not for the two minutes of a real sign-in.
+        let codeIssuance = AuthorizationCodeIssuance(store: store, random: random, lifetime: 4 * 3600)
         for n in 0..<codes {
             let email = "user\((n * 7919) % max(1, users))@bench.example"
-            let code = Secrets.newToken(prefix: "gpa_ac_", random: random)
-            try store.issueAuthorizationCode(AuthorizationCodeRecord(
-                digest: Secrets.digest(code), clientID: client.id, redirectURI: callback,
-                userID: userID(clientID: client.id, email: email), email: email, scope: "profile",
-                codeChallenge: nil, codeChallengeMethod: nil, issuedAt: now, expiresAt: now + 4 * 3600))
-            plainCodes.append(code)
+            plainCodes.append(try codeIssuance.issue(clientID: client.id, redirectURI: callback, email: email, scope: "profile", now: now).code)
         }
 
         for n in 0..<expired {

@@ -5,4 +5,4 @@ import Glibc
 #endif
 
 let audience = getenv("GPTAUTH_CLIENT_ID").map { String(cString: $0) }
-Service.run(component: "check", errorStyle: .json) { CheckEndpoint(service: $0, defaultAudience: audience) }
+Service.run { CheckEndpoint(service: $0, defaultAudience: audience) }

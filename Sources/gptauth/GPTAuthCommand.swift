@@ -61,6 +61,8 @@ func asOperator<T>(_ service: Service, _ body: () throws -> T) throws -> T {
         throw Failure(error.description)
     } catch let error as ConfigurationError {
         throw Failure(error.description)
+    } catch let error as PlanError {
+        throw Failure(error.description)
     }
 }
 
@@ -108,12 +110,12 @@ struct Init: ParsableCommand {
     var sendmail: String?
     @Option(help: "The From address of sign-in emails.")
     var mailFrom: String = "GPTAuth <no-reply@localhost>"
-    @Option(help: "Access token lifetime in seconds.")
-    var accessTokenLifetime: Int64 = 3600
-    @Option(help: "Refresh token inactivity lifetime in seconds.")
-    var refreshTokenLifetime: Int64 = 30 * 24 * 3600
-    @Option(help: "Authorization code lifetime in seconds (at most 600).")
-    var codeLifetime: Int64 = 120
+    @Option(help: "Access token lifetime in seconds (default 3600).")
+    var accessTokenLifetime: Int64?
+    @Option(help: "Refresh token inactivity lifetime in seconds (default 30 days).")
+    var refreshTokenLifetime: Int64?
+    @Option(help: "Authorization code lifetime in seconds (at most 600; default 120).")
+    var codeLifetime: Int64?
     @Flag(help: "fsync every record (power-loss safe, slower).")
     var fsync = false
     @Option(help: "Keep users, codes, tokens and counts in this PostgreSQL database (postgres://… or postgresql:///db?host=/run/postgresql) instead of the data folder; its schema is created now.")
@@ -144,9 +146,10 @@ struct Init: ParsableCommand {
             ?? MailSettings(backend: "folder", folder: mailFolder ?? "mail", from: mailFrom)
         var configuration = Configuration(issuer: issuer, secretKey: Hex.encode(SystemRandom().bytes(32)), google: google,
                                           emailLogin: noEmailLogin ? nil : EmailLoginSettings(), mail: mail)
-        configuration.accessTokenLifetime = accessTokenLifetime
-        configuration.refreshTokenLifetime = refreshTokenLifetime
-        configuration.codeLifetime = codeLifetime
+        // Options left out keep the configuration's own defaults (declared once, on Configuration).
+        if let accessTokenLifetime { configuration.accessTokenLifetime = accessTokenLifetime }
+        if let refreshTokenLifetime { configuration.refreshTokenLifetime = refreshTokenLifetime }
+        if let codeLifetime { configuration.codeLifetime = codeLifetime }
         configuration.fsync = fsync
         configuration.store = store
         do {
@@ -270,15 +273,8 @@ struct ClientCommand: ParsableCommand {
 
         func run() throws {
             let service = try folder.service()
-            let revoked = try asOperator(service) { () throws -> Int in
-                guard try service.store.client(id: id) != nil else { throw Failure("no client with id \(id)") }
-                var revoked = 0
-                for user in try service.store.users(clientID: id) {
-                    revoked += try service.store.revokeUserTokens(clientID: id, userID: user.id, reason: "client removed",
-                                                                  now: service.clock.now())
-                }
-                _ = try service.store.removeClient(id: id)
-                return revoked
+            let revoked = try asOperator(service) {
+                try ClientRegistration.remove(clientID: id, store: service.store, now: service.clock.now())
             }
             audit(service, "client_removed", ["client_id": id, "revoked": String(revoked)])
             say("Removed \(id) and revoked \(revoked) active sign-in\(revoked == 1 ? "" : "s").")

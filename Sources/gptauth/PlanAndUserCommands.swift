@@ -31,29 +31,24 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "The 429 message; placeholders {limit} {period} {plan} {reset} {upgrade}.") var message: String?
 
         func validate() throws {
-            guard Plans.isValidName(name) else { throw ValidationError("a plan name is 1-40 letters, digits, - or _") }
-            if let daily, daily < 0 { throw ValidationError("--daily must be 0 or more") }
-            if let monthly, monthly < 0 { throw ValidationError("--monthly must be 0 or more") }
-            if let upgradeURL, !upgradeURL.hasPrefix("https://") && !upgradeURL.hasPrefix("http://") {
-                throw ValidationError("--upgrade-url must be an http(s) URL")
-            }
+            // The core's rules, checked before anything is opened.
+            var probe = PlanBook()
+            do { try probe.set(plan, upgradeURL: upgradeURL) } catch let error as PlanError { throw ValidationError(error.description) }
         }
+
+        var plan: Plan { Plan(name: name, daily: daily, monthly: monthly) }
 
         func run() throws {
             let service = try folder.service()
             let client = try gpt.existing(service)
             let book = try asOperator(service) { () throws -> PlanBook in
                 var book = try service.store.planBook(clientID: client.id) ?? PlanBook()
-                book.plans.removeAll { $0.name == name }
-                book.plans.append(Plan(name: name, daily: daily, monthly: monthly))
-                if `default` || book.defaultPlan == nil { book.defaultPlan = name }
-                if let upgradeURL { book.upgradeURL = upgradeURL }
-                if let message { book.messageTemplate = message }
+                try book.set(plan, makeDefault: `default`, upgradeURL: upgradeURL, messageTemplate: message)
                 try service.store.savePlanBook(book, clientID: client.id)
                 return book
             }
-            audit(service, "plan_changed", ["client_id": client.id, "plan": name, "limits": Plans.describe(Plan(name: name, daily: daily, monthly: monthly))])
-            say("Plan \(name) for \(client.name): \(Plans.describe(Plan(name: name, daily: daily, monthly: monthly)))"
+            audit(service, "plan_changed", ["client_id": client.id, "plan": name, "limits": Plan(name: name, daily: daily, monthly: monthly).limitsDescription])
+            say("Plan \(name) for \(client.name): \(Plan(name: name, daily: daily, monthly: monthly).limitsDescription)"
                   + (book.defaultPlan == name ? " (default)" : ""))
         }
     }
@@ -71,7 +66,7 @@ struct PlanCommand: ParsableCommand {
             if json { try printJSON(book); return }
             if book.plans.isEmpty { say("\(client.name) has no plans: every signed-in user has unlimited calls.") }
             for plan in book.plans {
-                say("\(plan.name)\(plan.name == book.defaultPlan ? " (default)" : ""): \(Plans.describe(plan))")
+                say("\(plan.name)\(plan.name == book.defaultPlan ? " (default)" : ""): \(plan.limitsDescription)")
             }
             if let url = book.upgradeURL { say("Upgrade URL: \(url)") }
         }
@@ -87,11 +82,8 @@ struct PlanCommand: ParsableCommand {
             let service = try folder.service()
             let client = try gpt.existing(service)
             try asOperator(service) {
-                guard var book = try service.store.planBook(clientID: client.id), book.plans.contains(where: { $0.name == name }) else {
-                    throw Failure("\(client.name) has no plan named \(name)")
-                }
-                book.plans.removeAll { $0.name == name }
-                if book.defaultPlan == name { book.defaultPlan = book.plans.first?.name }
+                var book = try service.store.planBook(clientID: client.id) ?? PlanBook()
+                do { try book.remove(name) } catch let error as PlanError { throw Failure("\(client.name): \(error.description)") }
                 try service.store.savePlanBook(book, clientID: client.id)
             }
             audit(service, "plan_removed", ["client_id": client.id, "plan": name])
@@ -218,19 +210,5 @@ struct UsageCommand: ParsableCommand {
         for (user, sum) in perUser.filter({ $0.1 > 0 }).sorted(by: { $0.1 > $1.1 }).prefix(10) {
             say("  \(sum)  \(user.email)  \(user.clientID)")
         }
-    }
-}
-
-/// Plan names and descriptions.
-enum Plans {
-    static func isValidName(_ name: String) -> Bool {
-        (1...40).contains(name.count) && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
-    }
-
-    static func describe(_ plan: Plan) -> String {
-        let daily = plan.daily.map { "\($0) calls a day" }
-        let monthly = plan.monthly.map { "\($0) calls a month" }
-        let parts = [daily, monthly].compactMap { $0 }
-        return parts.isEmpty ? "unlimited" : parts.joined(separator: ", ")
     }
 }

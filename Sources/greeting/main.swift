@@ -5,4 +5,4 @@ import Glibc
 #endif
 
 let audience = getenv("GPTAUTH_CLIENT_ID").map { String(cString: $0) }
-Service.run(component: "greeting", errorStyle: .json) { GreetingEndpoint(service: $0, defaultAudience: audience) }
+Service.run { GreetingEndpoint(service: $0, defaultAudience: audience) }

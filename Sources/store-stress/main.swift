@@ -164,11 +164,9 @@ struct CrashWriter: ParsableCommand {
                     lastRefresh = (pair.refresh.digest, family.id)
                 }
             case 2:
-                let code = Secrets.newToken(prefix: "gpa_ac_", random: random)
-                let digest = Secrets.digest(code)
-                try store.issueAuthorizationCode(AuthorizationCodeRecord(
-                    digest: digest, clientID: client, redirectURI: "https://chatgpt.com/aip/g-1/oauth/callback", userID: user.id,
-                    email: email, scope: "profile", codeChallenge: nil, codeChallengeMethod: nil, issuedAt: now, expiresAt: now + 600))
+                let digest = try AuthorizationCodeIssuance(store: store, random: random, lifetime: 600)
+                    .issue(clientID: client, redirectURI: "https://chatgpt.com/aip/g-1/oauth/callback", email: email,
+                           scope: "profile", now: now).record.digest
                 if case .redeemed = try store.redeemAuthorizationCode(digest: digest, now: now, familyID: issuance.newFamilyID()) {
                     acknowledge("code \(digest)")
                 }

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// A full disk or a read-only data folder (issue 5). Every request that must write answers 503 —
-/// `{"error":"temporarily_unavailable",…}` from the token endpoint and the APIs, a readable page from
+/// `{"error":"temporarily_unavailable",…}` from the token endpoint (RFC 6749 §5.2's shape) and the APIs, a readable page from
 /// the browser endpoints — never a 500 and never a crash, and the process logs `store_unavailable`
 /// with the cause. Nothing already stored is changed, torn, emptied or left behind as a temporary
 /// file, and service resumes by itself once there is space again or the folder is writable again.
@@ -214,7 +214,9 @@ final class StorageFailureTests: XCTestCase {
         } else {
             XCTAssertTrue(answer.contentType.hasPrefix("application/json"), "\(what): \(answer.contentType)", line: line)
             XCTAssertEqual(answer.json["error"] as? String, "temporarily_unavailable", "\(what): \(answer.body)", line: line)
-            XCTAssertFalse((answer.json["message"] as? String ?? "").isEmpty, "\(what): \(answer.body)", line: line)
+            // The token endpoint's errors are RFC 6749 §5.2's (`error_description`), the APIs' `message`.
+            let sentence = request.path.hasPrefix("/oauth/") ? answer.json["error_description"] : answer.json["message"]
+            XCTAssertFalse((sentence as? String ?? "").isEmpty, "\(what): \(answer.body)", line: line)
         }
         XCTAssertTrue(answer.log.contains("error store_unavailable"), "\(what) log: \(answer.log)", line: line)
         XCTAssertTrue(answer.log.contains(cause), "\(what) log names the cause: \(answer.log)", line: line)

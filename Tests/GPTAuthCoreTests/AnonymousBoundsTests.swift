@@ -117,7 +117,7 @@ struct AnonymousBoundsTests {
         }
         let audit = try app.allFiles().filter { $0.hasPrefix("audit/") }
             .map { try String(contentsOfFile: app.folder + "/" + $0, encoding: .utf8) }.joined()
-        #expect(audit.components(separatedBy: "\"client_auth_failed\"").count - 1 == ClientAuthentication.failureLimit)
+        #expect(audit.components(separatedBy: "\"client_auth_failed\"").count - 1 == AbuseLimits.clientAuthFailures.limit)
         #expect(audit.components(separatedBy: "\"rate_limited\"").count - 1 == 1)
     }
 
@@ -128,8 +128,8 @@ struct AnonymousBoundsTests {
         let signIn = try browser.startSignIn(app.chatGPT)
         for index in 0..<100 { _ = browser.requestCode(signIn, email: "someone\(index)@example.com") }
         // The network's counter and one per address actually mailed: refused requests created nothing.
-        #expect(app.allFiles().filter { $0.hasPrefix("limits/") }.count == 1 + 1 + LoginEndpoint.codesPerNetworkHour)
-        #expect(try app.newMail().count == LoginEndpoint.codesPerNetworkHour)
+        #expect(app.allFiles().filter { $0.hasPrefix("limits/") }.count == 1 + 1 + AbuseLimits.codesPerNetwork.limit)
+        #expect(try app.newMail().count == AbuseLimits.codesPerNetwork.limit)
     }
 
     // MARK: Clean-up

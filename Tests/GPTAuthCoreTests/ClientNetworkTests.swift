@@ -77,7 +77,7 @@ struct ClientNetworkTests {
         let app = try TestInstallation()
         defer { app.remove() }
         var refused = 0
-        for index in 0..<(LoginEndpoint.codesPerNetworkHour + 5) {
+        for index in 0..<(AbuseLimits.codesPerNetwork.limit + 5) {
             let browser = Browser(app, remoteAddress: "2001:db8:7:7:\(String(index + 1, radix: 16))::1")
             let signIn = try browser.startSignIn(app.chatGPT)
             if browser.requestCode(signIn, email: "user\(index)@example.com").status == 429 { refused += 1 }

@@ -62,6 +62,54 @@ struct FlatJSONTests {
         }
     }
 
+    /// A tripwire for new fields: each fast-coded record, with every field set, must read back
+    /// through the fast decoder itself (no fallback) and write Foundation's bytes. A field added to
+    /// Records.swift but not to Records+FlatJSON.swift fails here — and a fixture that leaves a
+    /// field unset fails first, so the fixtures must grow with the records.
+    @Test func everyFieldOfAFastCodedRecordIsCoded() throws {
+        var code = AuthorizationCodeRecord(digest: "d", clientID: "c", redirectURI: "https://x.example/cb", userID: "u", email: "e",
+                                           scope: "s", codeChallenge: "ch", codeChallengeMethod: "S256", issuedAt: 1, expiresAt: 2)
+        code.redirectURISent = false
+        code.consumedAt = 3
+        code.familyID = "f"
+        var family = TokenFamily(id: "f", clientID: "c", userID: "u", email: "e", scope: "s", createdAt: 1, expiresAt: 2)
+        family.currentGeneration = 3
+        family.graceGeneration = 2
+        family.graceUntil = 4
+        family.revokedAt = 5
+        family.revokedReason = "r"
+        var user = User(id: "u", clientID: "c", email: "e", name: "n", provider: "p", subject: "s", firstSeen: 1, lastSeen: 2,
+                        consentedAt: 3)
+        user.plan = "pro"
+        user.blocked = true
+        user.tokensRevokedAt = 4
+        var counter = UsageCounter(clientID: "c", userID: "u", email: "e", now: 1_700_000_000)
+        counter.dayCount = 1
+        counter.monthCount = 2
+        counter.total = 3
+        counter.history = ["2023-11-14": 1]
+        let access = AccessTokenRecord(digest: "d", familyID: "f", clientID: "c", userID: "u", email: "e", scope: "s", issuedAt: 1, expiresAt: 2)
+        let refresh = RefreshTokenRecord(digest: "d", familyID: "f", generation: 1, issuedAt: 1, expiresAt: 2)
+
+        func check<T: Codable & Equatable & FlatJSONDecodable>(_ value: T, encodes: Bool = true) throws {
+            for child in Mirror(reflecting: value).children {
+                let field = Mirror(reflecting: child.value)
+                let unset = field.displayStyle == .optional && field.children.isEmpty
+                #expect(!unset, "the \(T.self) fixture leaves \(child.label ?? "?") unset: set it, so its coding is checked")
+            }
+            let bytes = try foundationEncode(value)
+            let object = try #require(FlatJSONObject(bytes), "\(T.self)")
+            #expect(T(flat: object) == value, "\(T.self): the fast decoder misses a field")
+            if encodes { #expect(try JSON.encode(value) == bytes, "\(T.self): the fast encoder misses a field") }
+        }
+        try check(access)
+        try check(refresh)
+        try check(code)
+        try check(family)
+        try check(user, encodes: false)
+        try check(counter)
+    }
+
     @Test func readsOnlyWhatItFullyUnderstands() {
         #expect(FlatJSONObject(Array(#"{"a":"b","n":-12,"t":true,"z":null,"h":{"d":1},"l":["x","y"]}  "#.utf8)) != nil)
         #expect(FlatJSONObject(Array(#"{"h":{"d":"x"}}"#.utf8))?.counts("h") == nil)

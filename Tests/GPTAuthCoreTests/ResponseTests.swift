@@ -27,7 +27,7 @@ struct ResponseTests {
 
     @Test func S26_S27_pagesAndRedirectsCarryTheBrowserHeaders() {
         for response in [Response.html(200, "<p>x</p>"), Response.redirect("https://x.example/"),
-                         ErrorResponse.render(HTTPError(status: 400, "bad"), style: .page)] {
+                         HTTPError(status: 400, "bad").response(.page)] {
             #expect(response.header("Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
             #expect(response.header("X-Frame-Options") == "DENY")
             #expect(response.header("Referrer-Policy") == "no-referrer")
@@ -38,12 +38,12 @@ struct ResponseTests {
     @Test func S28_jsonIsNoStoreAndNosniff() {
         for response in [Response.json(200, ErrorBody(error: "a", message: "b")),
                          OAuthError(.invalidGrant, "x").response,
-                         ErrorResponse.render(HTTPError(status: 429, "slow", headers: [("Retry-After", "5")]), style: .json)] {
+                         HTTPError(status: 429, "slow", headers: [("Retry-After", "5")]).response(.json)] {
             #expect(response.header("Cache-Control") == "no-store")
             #expect(response.header("Pragma") == "no-cache")
             #expect(response.header("X-Content-Type-Options") == "nosniff")
         }
-        let throttled = ErrorResponse.render(HTTPError(status: 429, "slow", headers: [("Retry-After", "5")]), style: .json)
+        let throttled = HTTPError(status: 429, "slow", headers: [("Retry-After", "5")]).response(.json)
         #expect(throttled.status == 429)
         #expect(throttled.header("Retry-After") == "5")
     }
@@ -58,19 +58,43 @@ struct ResponseTests {
         #expect((response.header("WWW-Authenticate") != nil) == (code == .invalidClient))
     }
 
-    @Test func errorsThrownByAnEndpointBecomeResponsesNeverCrashes() {
+    @Test func errorsThrownByAnEndpointBecomeResponsesNeverCrashes() throws {
+        let app = try TestInstallation()
         struct Failing: Endpoint {
+            static let component = "test"
+            static let errorStyle = ErrorStyle.json
+            let service: Service
             let error: any Error
-            var errorStyle: ErrorStyle { .json }
             var log: Log { Log(component: "test") }
             func respond(to request: Request) throws -> Response { throw error }
         }
         struct Unexpected: Error {}
-        #expect(Failing(error: HTTPError(status: 404, "no")).response(to: Request(params: [:])).status == 404)
-        #expect(Failing(error: StoreError.io("disk full")).response(to: Request(params: [:])).status == 503)
-        let unexpected = Failing(error: Unexpected()).response(to: Request(params: [:]))
+        #expect(Failing(service: app.service, error: HTTPError(status: 404, "no")).response(to: Request(params: [:])).status == 404)
+        #expect(Failing(service: app.service, error: StoreError.io("disk full")).response(to: Request(params: [:])).status == 503)
+        let unexpected = Failing(service: app.service, error: Unexpected()).response(to: Request(params: [:]))
         #expect(unexpected.status == 500)
         #expect(!unexpected.text.contains("Unexpected"))  // internals stay in the log
+    }
+
+    /// The token endpoint's style: every error in RFC 6749 §5.2's shape — the 503 of an unreachable
+    /// store, a 500, a body too large — with `error_description` and no-store (S28).
+    @Test(arguments: [
+        (HTTPError(status: 400, "bad") as any HTTPResponseError, 400, "invalid_request"),
+        (HTTPError(status: 413, "too large"), 413, "invalid_request"),
+        (HTTPError(status: 429, "slow"), 429, "slow_down"),
+        (StoreError.unavailable("cause-one"), 503, "temporarily_unavailable"),
+        (StoreError.io("cause-two"), 503, "temporarily_unavailable"),
+        (HTTPError(status: 500, "oops"), 500, "server_error"),
+        (OAuthError(.invalidGrant, "spent"), 400, "invalid_grant"),
+    ])
+    func everyTokenEndpointErrorHasTheRFC6749Shape(_ error: any HTTPResponseError, _ status: Int, _ code: String) throws {
+        let response = error.response(.oauth)
+        #expect(response.status == status)
+        #expect(response.header("Cache-Control") == "no-store")
+        let body = try JSON.decode(OAuthError.Body.self, from: response.body)
+        #expect(body.error == code)
+        #expect(!body.error_description.isEmpty)
+        #expect(!response.text.contains("cause-"), "the cause stays in the log")
     }
 }
 

@@ -87,7 +87,7 @@ struct RevocationTests {
     @Test func S30_failedClientAuthenticationsAtIntrospectionAreThrottled() throws {
         let app = try TestInstallation()
         defer { app.remove() }
-        for attempt in 1...ClientAuthentication.failureLimit {
+        for attempt in 1...AbuseLimits.clientAuthFailures.limit {
             let refused = app.tokenRequest([("token", "x")], as: app.chatGPT, secret: "wrong-\(attempt)", path: "/oauth/introspect")
             #expect(refused.status == 401)
         }

@@ -635,7 +635,7 @@ struct TokenEndpointTests {
         let app = try TestInstallation { $0.codeLifetime = 600 }  // outlives the 300 s window
         defer { app.remove() }
         let code = try #require(try Browser(app).signInWithEmail(app.chatGPT).code)
-        for attempt in 1...ClientAuthentication.failureLimit {
+        for attempt in 1...AbuseLimits.clientAuthFailures.limit {
             let response = app.exchange(code: code, client: app.chatGPT, secret: "wrong-\(attempt)")
             #expect(response.status == 401, "attempt \(attempt)")
         }
@@ -643,7 +643,7 @@ struct TokenEndpointTests {
         #expect(throttled.status == 429)
         #expect(try oauthError(throttled).error == "slow_down")
         let retryAfter = try #require(throttled.header("Retry-After").flatMap(Int64.init))
-        #expect(retryAfter > 0 && retryAfter <= ClientAuthentication.failureWindow)
+        #expect(retryAfter > 0 && retryAfter <= AbuseLimits.clientAuthFailures.window)
         #expect(throttled.header("Cache-Control") == "no-store")
         // Wrong secrets for this client id from another address are throttled too…
         let elsewhere = app.tokenRequest([("grant_type", "authorization_code"), ("code", code),
@@ -662,7 +662,7 @@ struct TokenEndpointTests {
         defer { app.remove() }
         let form = [("grant_type", "refresh_token"), ("refresh_token", "x")]
         // Twenty wrong secrets for one client from ChatGPT's (shared) address…
-        for attempt in 1...ClientAuthentication.failureLimit {
+        for attempt in 1...AbuseLimits.clientAuthFailures.limit {
             #expect(app.tokenRequest(form, as: app.exact, secret: "wrong-\(attempt)", remoteAddress: "203.0.113.66").status == 401)
         }
         let throttled = app.tokenRequest(form, as: app.exact, secret: "wrong", remoteAddress: "203.0.113.66")

@@ -4,14 +4,12 @@
 public struct AuthorizeEndpoint: Endpoint {
     public let service: Service
     public let log: Log
-    public var errorStyle: ErrorStyle { .page }
-
-    /// Sign-ins one client address may start per 10 minutes.
-    public static let signInsPerAddress = 200
+    public static let component = "authorize"
+    public static let errorStyle = ErrorStyle.page
 
     public init(service: Service) {
         self.service = service
-        self.log = service.log("authorize")
+        self.log = service.log(Self.component)
     }
 
     /// Clean-up rides on this write path (never on API calls), after the answer has gone.
@@ -29,21 +27,13 @@ public struct AuthorizeEndpoint: Endpoint {
         }
         let now = service.clock.now()
         let query = try request.query()
-        let authorization: AuthorizationRequest
-        do {
-            authorization = try AuthorizationRequest.validate(query) { try service.store.client(id: $0) }
-        } catch let failure as AuthorizationRequestFailure {
-            if case .redirect(_, let error, _) = failure {
-                log.info("authorization_refused", ["error": error.code.rawValue, "reason": error.cause])
-            }
-            return failure.response
-        }
+        let authorization = try AuthorizationRequest.validate(query) { try service.store.client(id: $0) }
 
         // S30/S32: each request here stores a pending sign-in; one network cannot flood the store.
         let network = service.network(request)
-        if case .limited(let retryAfter, let first) = try service.store.countEvent(
-            key: "authorize:net:\(network)", limit: AuthorizeEndpoint.signInsPerAddress, window: 600, now: now) {
-            if first { log.audit("rate_limited", ["limit": "sign-ins started", "address": network]) }
+        let limit = AbuseLimits.signInsStarted
+        if case .limited(let retryAfter, let first) = try service.store.countEvent(key: "authorize:net:\(network)", limit, now: now) {
+            if first { log.audit("rate_limited", ["limit": limit.name, "address": network]) }
             throw HTTPError(status: 429, "Too many sign-ins were started from your network. Try again in \(LoginEndpoint.minutes(retryAfter)).",
                             headers: [("Retry-After", String(retryAfter))])
         }

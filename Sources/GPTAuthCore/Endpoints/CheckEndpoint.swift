@@ -9,12 +9,13 @@
 public struct CheckEndpoint: Endpoint {
     public let service: Service
     public let log: Log
-    public var errorStyle: ErrorStyle { .json }
+    public static let component = "check"
+    public static let errorStyle = ErrorStyle.json
     let gate: UsageGate
 
     public init(service: Service, defaultAudience: String?) {
         self.service = service
-        self.log = service.log("check")
+        self.log = service.log(Self.component)
         self.gate = UsageGate(store: service.store, defaultAudience: defaultAudience, log: log)
     }
 

@@ -6,12 +6,13 @@
 public struct GreetingEndpoint: Endpoint {
     public let service: Service
     public let log: Log
-    public var errorStyle: ErrorStyle { .json }
+    public static let component = "greeting"
+    public static let errorStyle = ErrorStyle.json
     let gate: UsageGate
 
     public init(service: Service, defaultAudience: String?) {
         self.service = service
-        self.log = service.log("greeting")
+        self.log = service.log(Self.component)
         self.gate = UsageGate(store: service.store, defaultAudience: defaultAudience, log: log)
     }
 
@@ -27,12 +28,7 @@ public struct GreetingEndpoint: Endpoint {
         guard request.method == "GET" || request.method == "HEAD" else {
             throw HTTPError(status: 405, "Use GET.", headers: [("Allow", "GET")])
         }
-        let admission: UsageGate.Admission
-        do {
-            admission = try gate.admit(request, now: service.clock.now())
-        } catch let refusal as GateRefusal {
-            return refusal.response
-        }
+        let admission = try gate.admit(request, now: service.clock.now())
         let access = admission.access
         return .json(200, Greeting(message: "Hello, \(access.email)! You are signed in.", email: access.email,
                                    user_id: access.userID, calls_today: admission.usage.dayCount,

@@ -5,11 +5,12 @@ public struct LoginEndpoint: Endpoint {
     public let mailer: Mailer
     public let google: GoogleSignIn?
     public let log: Log
-    public var errorStyle: ErrorStyle { .page }
+    public static let component = "login"
+    public static let errorStyle = ErrorStyle.page
 
     public init(service: Service, upstream: UpstreamHTTP) {
         self.service = service
-        self.log = service.log("login")
+        self.log = service.log(Self.component)
         self.mailer = Mailer(settings: service.configuration.mail, dataFolder: service.dataFolder)
         self.google = service.configuration.google.map {
             GoogleSignIn(settings: $0, callbackURL: service.configuration.googleCallbackURL, upstream: upstream)
@@ -123,22 +124,21 @@ public struct LoginEndpoint: Endpoint {
         // Limits and the guess cap key on the mailbox: `name+tag@` and Gmail's dots are one (S33).
         let mailbox = EmailAddress.mailbox(email)
         // S30/S32: the per-network count first, so a refused request creates nothing else.
-        if case .limited(let retryAfter, let first) = try store.countEvent(key: "otp-send:net:\(network)", limit: Self.codesPerNetworkHour,
-                                                                           window: 3600, now: now) {
-            if first { log.audit("rate_limited", ["limit": "sign-in codes mailed per network", "client_id": flow.client.id, "address": network]) }
+        if case .limited(let retryAfter, let first) = try store.countEvent(key: "otp-send:net:\(network)", AbuseLimits.codesPerNetwork, now: now) {
+            if first { log.audit("rate_limited", ["limit": AbuseLimits.codesPerNetwork.name, "client_id": flow.client.id, "address": network]) }
             throw Self.tooManyCodes(retryAfter)
         }
         // S33: codes per mailbox, per GPT and requesting network: requests for someone's address from
         // elsewhere never use up what that person can ask for from their own network.
+        let perMailbox = AbuseLimits.codesPerMailbox(settings)
         if case .limited(let retryAfter, let first) = try store.countEvent(
-            key: "otp-send:email:\(mailbox):client:\(flow.client.id):net:\(network)", limit: settings.maxCodesPerHour, window: 3600, now: now) {
-            if first { log.audit("rate_limited", ["limit": "sign-in codes mailed per address", "client_id": flow.client.id, "address": network]) }
+            key: "otp-send:email:\(mailbox):client:\(flow.client.id):net:\(network)", perMailbox, now: now) {
+            if first { log.audit("rate_limited", ["limit": perMailbox.name, "client_id": flow.client.id, "address": network]) }
             throw Self.tooManyCodes(retryAfter)
         }
         // S33: a mailbox that has had its day's wrong codes gets a sign-in link instead of a code:
         // a link cannot be guessed, so its owner is never locked out by someone else's guesses.
-        let paused = try store.checkEvents(key: EmailSignInLock.failuresKey(mailbox), limit: settings.maxFailuresPerDay,
-                                           window: EmailSignInLock.window, now: now).isLimited
+        let paused = try store.checkEvents(key: EmailSignInLock.failuresKey(mailbox), AbuseLimits.codeTries(settings), now: now).isLimited
         let secret = paused ? Secrets.newToken(prefix: "", random: service.random) : EmailOneTimeCode.generate(random: service.random)
         let challenge = EmailChallenge(email: email, codeMAC: EmailOneTimeCode.mac(secret, email: email, pending: flow.pending.idDigest, key: configuration.macKey),
                                        attempts: 0, expiresAt: now + settings.codeLifetime, link: paused ? true : nil)
@@ -169,7 +169,7 @@ public struct LoginEndpoint: Endpoint {
     }
 
     /// Codes mailed per requesting network per hour (S30, S33).
-    static let codesPerNetworkHour = 30
+
 
     static func tooManyCodes(_ retryAfter: Int64) -> HTTPError {
         HTTPError(status: 429, "Too many sign-in codes were requested. Try again in \(minutes(retryAfter)).",
@@ -196,8 +196,7 @@ public struct LoginEndpoint: Endpoint {
         // S33: every try is counted against its mailbox before it is checked, in one locked step,
         // so however many processes answer, no more than `maxFailuresPerDay` tries a day are checked.
         let failures = EmailSignInLock.failuresKey(EmailAddress.mailbox(challenge.email))
-        if case .limited(_, let first) = try store.countEvent(key: failures, limit: settings.maxFailuresPerDay,
-                                                              window: EmailSignInLock.window, now: now) {
+        if case .limited(_, let first) = try store.countEvent(key: failures, AbuseLimits.codeTries(settings), now: now) {
             if first { log.audit("email_codes_paused", ["email": challenge.email, "failures": String(settings.maxFailuresPerDay)]) }
             return paused(flow, email: challenge.email)
         }
@@ -382,14 +381,8 @@ public struct LoginEndpoint: Endpoint {
         let pending = flow.pending
         // Exactly one code per sign-in, even if the consent form is posted twice at once.
         guard try store.endAuthorization(idDigest: pending.idDigest) else { throw Self.expired }
-        let code = Secrets.newToken(prefix: "gpa_ac_", random: service.random)
-        var record = AuthorizationCodeRecord(
-            digest: Secrets.digest(code), clientID: pending.clientID, redirectURI: pending.redirectURI,
-            userID: userID(clientID: pending.clientID, email: identity.email), email: identity.email, scope: pending.scope,
-            codeChallenge: pending.codeChallenge, codeChallengeMethod: pending.codeChallengeMethod,
-            issuedAt: now, expiresAt: now + configuration.codeLifetime)
-        record.redirectURISent = pending.redirectURISent
-        try store.issueAuthorizationCode(record)
+        let code = try AuthorizationCodeIssuance(store: store, random: service.random, lifetime: configuration.codeLifetime)
+            .issue(for: pending, email: identity.email, now: now)
         log.audit("code_issued", ["client_id": pending.clientID, "email": identity.email, "provider": identity.provider])
         return .redirect(backToClient(pending, [("code", code)]), status: 303)
     }

@@ -1,11 +1,13 @@
 /// `POST /oauth/token` (RFC 6749 §3.2): authenticates the client, then hands the request to the
 /// grant it names. The same pool answers `POST /oauth/revoke` (RFC 7009) and
-/// `POST /oauth/introspect` (RFC 7662), which authenticate clients the same way. Every error is §5.2 JSON with `Cache-Control: no-store`, and a log line that tells
-/// the operator why (ChatGPT only shows the builder "received 400 from <token URL>").
+/// `POST /oauth/introspect` (RFC 7662), which authenticate clients the same way. Every error, the
+/// 503 of an unreachable store included, is §5.2 JSON with `Cache-Control: no-store` (the `.oauth`
+/// error style), with a log line that tells the operator why (`OAuthError.record`).
 public struct TokenEndpoint: Endpoint {
     public let service: Service
     public let log: Log
-    public var errorStyle: ErrorStyle { .json }
+    public static let component = "verify-token"
+    public static let errorStyle = ErrorStyle.oauth
     let codeGrant: AuthorizationCodeGrant
     let refreshGrant: RefreshTokenGrant
     let revocation: TokenRevocation
@@ -13,7 +15,7 @@ public struct TokenEndpoint: Endpoint {
 
     public init(service: Service) {
         self.service = service
-        let log = service.log("verify-token")
+        let log = service.log(Self.component)
         self.log = log
         let issuance = TokenIssuance(configuration: service.configuration, random: service.random)
         codeGrant = AuthorizationCodeGrant(store: service.store, issuance: issuance, log: log)
@@ -28,32 +30,16 @@ public struct TokenEndpoint: Endpoint {
     }
 
     public func respond(to request: Request) throws -> Response {
-        do {
-            switch request.path {
-            case "/oauth/revoke":
-                let (body, client, now) = try authenticated(request)
-                try revocation.revoke(body, client: client, now: now)
-                return .json(200, [String: String]())
-            case "/oauth/introspect":
-                let (body, client, now) = try authenticated(request)
-                return .json(200, try introspection.introspect(body, client: client, issuer: service.configuration.baseURL, now: now))
-            default:
-                return .json(200, try exchange(request))
-            }
-        } catch let error as OAuthError {
-            let network = service.network(request)
-            log.warning("token_request_refused", ["error": error.code.rawValue, "reason": error.cause, "address": network])
-            if error.code == .invalidClient || error.code == .slowDown, error.audited {
-                log.audit(error.code == .slowDown ? "rate_limited" : "client_auth_failed",
-                          ["client_id": error.clientID ?? "-", "reason": error.cause, "address": network])
-            }
-            return error.response
-        } catch let error as HTTPError where error.status < 500 {
-            let oauth = OAuthError(.invalidRequest, error.message)
-            log.warning("token_request_refused", ["error": "invalid_request", "reason": error.message])
-            var response = oauth.response
-            if error.status == 413 || error.status == 415 { response.status = error.status }
-            return response
+        switch request.path {
+        case "/oauth/revoke":
+            let (body, client, now) = try authenticated(request)
+            try revocation.revoke(body, client: client, now: now)
+            return .json(200, [String: String]())
+        case "/oauth/introspect":
+            let (body, client, now) = try authenticated(request)
+            return .json(200, try introspection.introspect(body, client: client, issuer: service.configuration.baseURL, now: now))
+        default:
+            return .json(200, try exchange(request))
         }
     }
 

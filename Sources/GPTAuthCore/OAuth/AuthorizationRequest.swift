@@ -24,7 +24,7 @@ public enum AuthorizationRequestFailure: Error, Sendable {
     public var response: Response {
         switch self {
         case .showPage(let error):
-            return ErrorResponse.render(error, style: .page)
+            return error.response(.page)
         case .redirect(let uri, let error, let state):
             var parameters = [("error", error.code.rawValue), ("error_description", error.description)]
             if let state { parameters.append(("state", state)) }

@@ -1,10 +1,6 @@
 /// Client authentication at the token endpoint (RFC 6749 §2.3.1): `client_secret_basic` (the GPT
 /// editor's "Basic authorization header") or `client_secret_post` ("Default (POST request)") (S23).
 public enum ClientAuthentication {
-    /// Failed authentications allowed per client id and per address in `failureWindow` (S30).
-    public static let failureLimit = 20
-    public static let failureWindow: Int64 = 300
-
     /// The authenticated client, or `invalid_client` (401).
     ///
     /// S30: failures are counted per client id and per (network, client id); past the limit a failure
@@ -28,7 +24,7 @@ public enum ClientAuthentication {
         var retryAfter: Int64?
         var audited = true
         for key in keys {
-            if case .limited(let wait, let first) = try store.countEvent(key: key, limit: failureLimit, window: failureWindow, now: now) {
+            if case .limited(let wait, let first) = try store.countEvent(key: key, AbuseLimits.clientAuthFailures, now: now) {
                 retryAfter = max(retryAfter ?? 0, wait)
                 audited = audited && first
             }

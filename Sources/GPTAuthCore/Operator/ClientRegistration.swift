@@ -27,6 +27,18 @@ public enum ClientRegistration {
         return (client, secret)
     }
 
+    /// Removes a GPT: every live token of its users is revoked first, so they stop working at once
+    /// (users, plans and usage stay, for the builder's records). The number of sign-ins revoked.
+    public static func remove(clientID: String, store: AuthStore, now: UnixTime) throws -> Int {
+        guard try store.client(id: clientID) != nil else { throw RegistrationError("no client with id \(clientID)") }
+        var revoked = 0
+        for user in try store.users(clientID: clientID) {
+            revoked += try store.revokeUserTokens(clientID: clientID, userID: user.id, reason: "client removed", now: now)
+        }
+        _ = try store.removeClient(id: clientID)
+        return revoked
+    }
+
     /// A new secret for an existing client; the old one stops working at once.
     public static func rotateSecret(clientID: String, store: AuthStore, now: UnixTime,
                                     random: RandomSource) throws -> (client: Client, secret: String) {

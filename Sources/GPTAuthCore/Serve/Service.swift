@@ -56,8 +56,8 @@ public struct Service: Sendable {
     /// Runs an endpoint executable: loads the service once, then serves requests with the endpoint
     /// `make` builds. If the data folder is unusable, every request gets a clear 503 (and the log
     /// says why) instead of the process crashing in a restart loop.
-    public static func run(component: String, errorStyle: ErrorStyle, _ make: (Service) -> any Endpoint) {
-        let log = Log(component: component)
+    public static func run<E: Endpoint>(_ make: (Service) -> E) {
+        let log = Log(component: E.component)
         let dataFolder = getenv("GPTAUTH_DATA").map { String(cString: $0) }
         switch Result(catching: { () throws(ConfigurationError) -> Service in try load(dataFolder: dataFolder) }) {
         case .success(let service):
@@ -66,8 +66,7 @@ public struct Service: Sendable {
         case .failure(let error):
             log.error("not_configured", ["reason": error.description])
             FastCGIServer.serve { _ in
-                ErrorResponse.render(.unavailable("This service is not configured yet. The operator's log says why."),
-                                     style: errorStyle)
+                HTTPError.unavailable("This service is not configured yet. The operator's log says why.").response(E.errorStyle)
             }
         }
     }

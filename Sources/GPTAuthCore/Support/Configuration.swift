@@ -166,30 +166,33 @@ public enum ConfigurationError: Error, Sendable, CustomStringConvertible {
 }
 
 extension Configuration {
-    // Defaults apply to keys missing from a hand-written file.
+    /// Keys missing from a hand-written file keep the defaults declared on the properties above:
+    /// the one place a default is written (`init(flat:)` below starts from them too).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        issuer = try c.decode(String.self, forKey: .issuer)
-        secretKey = try c.decode(String.self, forKey: .secretKey)
-        accessTokenLifetime = try c.decodeIfPresent(Int64.self, forKey: .accessTokenLifetime) ?? 3600
-        refreshTokenLifetime = try c.decodeIfPresent(Int64.self, forKey: .refreshTokenLifetime) ?? 30 * 24 * 3600
-        codeLifetime = try c.decodeIfPresent(Int64.self, forKey: .codeLifetime) ?? 120
-        pendingLifetime = try c.decodeIfPresent(Int64.self, forKey: .pendingLifetime) ?? 900
-        refreshReuseGrace = try c.decodeIfPresent(Int64.self, forKey: .refreshReuseGrace) ?? 30
-        google = try c.decodeIfPresent(GoogleSettings.self, forKey: .google)
-        emailLogin = try c.decodeIfPresent(EmailLoginSettings.self, forKey: .emailLogin)
-        mail = try c.decode(MailSettings.self, forKey: .mail)
-        fsync = try c.decodeIfPresent(Bool.self, forKey: .fsync) ?? false
-        trustedProxies = try c.decodeIfPresent([String].self, forKey: .trustedProxies) ?? []
-        auditRetentionDays = try c.decodeIfPresent(Int64.self, forKey: .auditRetentionDays) ?? 400
-        mailRetentionDays = try c.decodeIfPresent(Int64.self, forKey: .mailRetentionDays) ?? 7
+        self.init(issuer: try c.decode(String.self, forKey: .issuer), secretKey: try c.decode(String.self, forKey: .secretKey),
+                  google: try c.decodeIfPresent(GoogleSettings.self, forKey: .google),
+                  emailLogin: try c.decodeIfPresent(EmailLoginSettings.self, forKey: .emailLogin),
+                  mail: try c.decode(MailSettings.self, forKey: .mail))
+        func set<T: Decodable>(_ key: CodingKeys, _ field: inout T) throws {
+            if let value = try c.decodeIfPresent(T.self, forKey: key) { field = value }
+        }
+        try set(.accessTokenLifetime, &accessTokenLifetime)
+        try set(.refreshTokenLifetime, &refreshTokenLifetime)
+        try set(.codeLifetime, &codeLifetime)
+        try set(.pendingLifetime, &pendingLifetime)
+        try set(.refreshReuseGrace, &refreshReuseGrace)
+        try set(.fsync, &fsync)
+        try set(.trustedProxies, &trustedProxies)
+        try set(.auditRetentionDays, &auditRetentionDays)
+        try set(.mailRetentionDays, &mailRetentionDays)
         store = try c.decodeIfPresent(String.self, forKey: .store)
     }
 }
 
 /// Read by every process at start-up — for a CGI request, on every request — so it takes the
 /// `FlatJSON` path: Codable's generic decoding is most of a CGI request's start-up (bench/RESULTS.md).
-/// The same rules as `init(from:)`: defaults for missing lifetimes and `fsync`, the nested settings'
+/// The same rules as `init(from:)`: the properties' defaults for missing keys, the nested settings'
 /// keys all required as their synthesized decoders require them.
 extension Configuration: FlatJSONDecodable {
     init?(flat: FlatJSONObject) {
@@ -208,15 +211,15 @@ extension Configuration: FlatJSONDecodable {
               let mailRetentionDays = flat.optional("mailRetentionDays", flat.integer),
               let store = flat.optional("store", flat.string) else { return nil }
         self.init(issuer: issuer, secretKey: secretKey, google: google, emailLogin: emailLogin, mail: mail)
-        self.accessTokenLifetime = accessTokenLifetime ?? 3600
-        self.refreshTokenLifetime = refreshTokenLifetime ?? 30 * 24 * 3600
-        self.codeLifetime = codeLifetime ?? 120
-        self.pendingLifetime = pendingLifetime ?? 900
-        self.refreshReuseGrace = refreshReuseGrace ?? 30
-        self.fsync = fsync ?? false
-        self.trustedProxies = trustedProxies ?? []
-        self.auditRetentionDays = auditRetentionDays ?? 400
-        self.mailRetentionDays = mailRetentionDays ?? 7
+        if let accessTokenLifetime { self.accessTokenLifetime = accessTokenLifetime }
+        if let refreshTokenLifetime { self.refreshTokenLifetime = refreshTokenLifetime }
+        if let codeLifetime { self.codeLifetime = codeLifetime }
+        if let pendingLifetime { self.pendingLifetime = pendingLifetime }
+        if let refreshReuseGrace { self.refreshReuseGrace = refreshReuseGrace }
+        if let fsync { self.fsync = fsync }
+        if let trustedProxies { self.trustedProxies = trustedProxies }
+        if let auditRetentionDays { self.auditRetentionDays = auditRetentionDays }
+        if let mailRetentionDays { self.mailRetentionDays = mailRetentionDays }
         self.store = store
     }
 }
@@ -225,10 +228,11 @@ extension EmailLoginSettings {
     // Settings added later default when a file written before them lacks them.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
         codeLifetime = try c.decode(Int64.self, forKey: .codeLifetime)
         maxAttempts = try c.decode(Int.self, forKey: .maxAttempts)
         maxCodesPerHour = try c.decode(Int.self, forKey: .maxCodesPerHour)
-        maxFailuresPerDay = try c.decodeIfPresent(Int.self, forKey: .maxFailuresPerDay) ?? 20
+        if let value = try c.decodeIfPresent(Int.self, forKey: .maxFailuresPerDay) { maxFailuresPerDay = value }
     }
 }
 
@@ -250,7 +254,7 @@ extension EmailLoginSettings {
               let maxCodesPerHour = flat.int("maxCodesPerHour"),
               let maxFailuresPerDay = flat.optional("maxFailuresPerDay", flat.int) else { return nil }
         self.init()
-        self.maxFailuresPerDay = maxFailuresPerDay ?? 20
+        if let maxFailuresPerDay { self.maxFailuresPerDay = maxFailuresPerDay }
         self.codeLifetime = codeLifetime
         self.maxAttempts = maxAttempts
         self.maxCodesPerHour = maxCodesPerHour

@@ -1,0 +1,47 @@
+/// What an operator may do to a GPT's plans, as rules on the `PlanBook` (the CLI and any other
+/// front end apply these; none decides for itself).
+extension PlanBook {
+    /// A plan name: 1–40 ASCII letters, digits, `-` or `_`.
+    public static func isValidName(_ name: String) -> Bool {
+        (1...40).contains(name.count) && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+
+    /// Adds `plan`, or replaces the plan of that name. The first plan becomes the default, as does
+    /// any plan added with `makeDefault`; an upgrade URL or message given replaces the book's.
+    public mutating func set(_ plan: Plan, makeDefault: Bool = false, upgradeURL: String? = nil,
+                             messageTemplate: String? = nil) throws(PlanError) {
+        guard Self.isValidName(plan.name) else { throw PlanError("a plan name is 1-40 letters, digits, - or _") }
+        if let daily = plan.daily, daily < 0 { throw PlanError("a daily limit must be 0 or more") }
+        if let monthly = plan.monthly, monthly < 0 { throw PlanError("a monthly limit must be 0 or more") }
+        if let upgradeURL, !upgradeURL.hasPrefix("https://") && !upgradeURL.hasPrefix("http://") {
+            throw PlanError("the upgrade URL must be an http(s) URL")
+        }
+        plans.removeAll { $0.name == plan.name }
+        plans.append(plan)
+        if makeDefault || defaultPlan == nil { defaultPlan = plan.name }
+        if let upgradeURL { self.upgradeURL = upgradeURL }
+        if let messageTemplate { self.messageTemplate = messageTemplate }
+    }
+
+    /// Removes the plan `name`; its users fall back to the default, which becomes the first plan
+    /// left if it was this one.
+    public mutating func remove(_ name: String) throws(PlanError) {
+        guard plans.contains(where: { $0.name == name }) else { throw PlanError("there is no plan named \(name)") }
+        plans.removeAll { $0.name == name }
+        if defaultPlan == name { defaultPlan = plans.first?.name }
+    }
+}
+
+extension Plan {
+    /// "10 calls a day, 100 calls a month", or "unlimited".
+    public var limitsDescription: String {
+        let parts = [daily.map { "\($0) calls a day" }, monthly.map { "\($0) calls a month" }].compactMap { $0 }
+        return parts.isEmpty ? "unlimited" : parts.joined(separator: ", ")
+    }
+}
+
+/// A plan change the rules refuse, in a sentence for the operator.
+public struct PlanError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
