@@ -24,27 +24,20 @@ struct AuditCommand: ParsableCommand {
     func run() throws {
         let service = try folder.service()
         let first = since ?? UTCDay(service.clock.now() - 6 * 86_400).text
-        let auditFolder = service.dataFolder + "/audit"
-        let days = ((try? FileManager.default.contentsOfDirectory(atPath: auditFolder)) ?? [])
-            .filter { $0.hasSuffix(".log") && String($0.dropLast(4)) >= first }
-            .sorted()
         let email = user?.lowercased()
         var shown = 0
-        for day in days {
-            let text = (try? String(contentsOfFile: auditFolder + "/" + day, encoding: .utf8)) ?? ""
-            for line in text.split(separator: "\n") {
-                guard let event = try? JSONDecoder().decode([String: String].self, from: Data(line.utf8)) else { continue }
-                if let client, event["client_id"] != client { continue }
-                if let email, event["email"] != email { continue }
-                shown += 1
-                if json {
-                    Swift.print(TerminalText.safeJSON(String(line)))
-                } else {
-                    let time = event["time"].flatMap(Int64.init).map(timestamp) ?? "?"
-                    let rest = event.filter { !["time", "event"].contains($0.key) }.sorted { $0.key < $1.key }
-                        .map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-                    say("\(time)  \(event["event"] ?? "?")  \(rest)")
-                }
+        for line in service.auditTrail.events(since: first) {
+            guard let event = try? JSONDecoder().decode([String: String].self, from: Data(line.utf8)) else { continue }
+            if let client, event["client_id"] != client { continue }
+            if let email, event["email"] != email { continue }
+            shown += 1
+            if json {
+                Swift.print(TerminalText.safeJSON(String(line)))
+            } else {
+                let time = event["time"].flatMap(Int64.init).map(timestamp) ?? "?"
+                let rest = event.filter { !["time", "event"].contains($0.key) }.sorted { $0.key < $1.key }
+                    .map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                say("\(time)  \(event["event"] ?? "?")  \(rest)")
             }
         }
         if shown == 0 && !json { say("No audit events since \(first).") }

@@ -68,7 +68,7 @@ func asOperator<T>(_ service: Service, _ body: () throws -> T) throws -> T {
 
 /// An operator change, in the audit trail (not echoed: the command prints its own result).
 func audit(_ service: Service, _ event: String, _ fields: KeyValuePairs<String, String>) {
-    Log(component: "gptauth", auditFolder: service.dataFolder, echo: false).audit(event, fields)
+    Log(component: "gptauth", auditTrail: service.auditTrail, echo: false, clock: service.clock).audit(event, fields)
 }
 
 /// Prints one line (or block) for the operator; every interpolated value is escaped (S35).
@@ -464,7 +464,7 @@ struct SweepCommand: ParsableCommand {
 
     func run() throws {
         let service = try folder.service()
-        let log = Log(component: "gptauth", auditFolder: nil, echo: false)
+        let log = Log(component: "gptauth", echo: false)
         let more = Housekeeping(service: service, log: log).run(budget: .unbounded)
         say(more ? "Swept; more is due (run it again)." : "Swept: nothing expired is left.")
     }

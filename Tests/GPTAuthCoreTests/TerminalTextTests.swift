@@ -103,6 +103,27 @@ struct LogFileTests {
         #expect(lines[1].contains(#"reason="line one\u{a}line two""#))
     }
 
+    /// Log lines and audit events are stamped by the service's clock, and audit events go to the
+    /// trail the service was given (not to a path of the log's own choosing).
+    @Test func linesAndAuditEventsUseTheInjectedClockAndTrail() throws {
+        final class Trail: AuditTrail, @unchecked Sendable {
+            var kept: [(String, UnixTime)] = []
+            func append(_ event: String, at time: UnixTime) throws { kept.append((event, time)) }
+            func events(since first: String) -> [String] { kept.map(\.0) }
+        }
+        let app = try TestInstallation()
+        let trail = Trail()
+        let service = Service(configuration: app.configuration, store: app.store, clock: app.clock, random: app.random,
+                              dataFolder: app.folder, logFolder: app.logFolder, auditTrail: trail)
+        app.clock.advance(by: 86_400 * 3)
+        service.log("login").audit("signed_in", ["email": "ada@example.com"])
+        #expect(trail.kept.count == 1)
+        #expect(trail.kept.first?.1 == app.clock.now())
+        #expect(trail.kept.first?.0.contains("\"time\":\"\(app.clock.now())\"") == true)
+        #expect(app.logText("login").hasPrefix(Log.timestamp(app.clock.now())))
+        #expect(!app.allFiles().contains { $0.hasPrefix("audit/") }, "nothing written to the data folder's trail")
+    }
+
     @Test func S43_aFullLogFileIsRotatedSoLogsNeverFillTheDisk() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-log-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }

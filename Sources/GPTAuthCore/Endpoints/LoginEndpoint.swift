@@ -11,7 +11,7 @@ public struct LoginEndpoint: Endpoint {
     public init(service: Service, upstream: UpstreamHTTP) {
         self.service = service
         self.log = service.log(Self.component)
-        self.mailer = Mailer(settings: service.configuration.mail, dataFolder: service.dataFolder)
+        self.mailer = service.mailer
         self.google = service.configuration.google.map {
             GoogleSignIn(settings: $0, callbackURL: service.configuration.googleCallbackURL, upstream: upstream)
         }

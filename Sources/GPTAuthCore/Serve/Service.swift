@@ -14,10 +14,17 @@ public struct Service: Sendable {
     public let trustedProxies: [AddressRange]
     /// Where the endpoints' log files go (`GPTAUTH_LOG`); nil: standard error (S43).
     public let logFolder: String?
+    /// Where audit events are kept (by default `audit/` in the data folder).
+    public let auditTrail: any AuditTrail
+    /// How sign-in mail leaves (`configuration.mail`).
+    public let mailer: Mailer
 
     public init(configuration: Configuration, store: AuthStore, clock: Clock = SystemClock(),
-                random: RandomSource = SystemRandom(), dataFolder: String, logFolder: String? = Log.environmentFolder) {
+                random: RandomSource = SystemRandom(), dataFolder: String, logFolder: String? = Log.environmentFolder,
+                auditTrail: (any AuditTrail)? = nil) {
         self.configuration = configuration
+        self.auditTrail = auditTrail ?? AuditFolder(dataFolder: dataFolder)
+        self.mailer = Mailer(settings: configuration.mail, dataFolder: dataFolder)
         self.logFolder = logFolder
         self.trustedProxies = configuration.trustedProxyRanges
         self.store = store
@@ -28,7 +35,7 @@ public struct Service: Sendable {
 
     /// The log of one component: lines to `logFolder`, audit events to the data folder's trail.
     public func log(_ component: String) -> Log {
-        Log(component: component, auditFolder: dataFolder, folder: logFolder)
+        Log(component: component, auditTrail: auditTrail, folder: logFolder, clock: clock)
     }
 
     /// The network `request` comes from: the key of every per-address limit (S36).

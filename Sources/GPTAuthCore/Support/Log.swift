@@ -12,35 +12,36 @@ import Glibc
 /// /dev/null, so a pool must be given `GPTAUTH_LOG`.
 public struct Log: Sendable {
     public let component: String
-    /// The data folder whose `audit/` receives `audit` events; nil: no audit trail (tests of parts).
-    public let auditFolder: String?
+    /// Where `audit` events are kept; nil: no audit trail (tests of parts, start-up failures).
+    public let auditTrail: (any AuditTrail)?
     /// Whether audit events also go to the log (the endpoints: yes; the CLI: no).
     public let echo: Bool
     /// The folder of `<component>.log`; nil: standard error.
     public let folder: String?
+    /// What stamps the lines and events (the service's, so tests control it).
+    public let clock: any Clock
 
-    public init(component: String, auditFolder: String? = nil, echo: Bool = true, folder: String? = Log.environmentFolder) {
+    public init(component: String, auditTrail: (any AuditTrail)? = nil, echo: Bool = true, folder: String? = Log.environmentFolder,
+                clock: any Clock = SystemClock()) {
         self.component = component
-        self.auditFolder = auditFolder
+        self.auditTrail = auditTrail
         self.echo = echo
         self.folder = folder
+        self.clock = clock
     }
 
-    /// An event for the audit trail: one JSON line appended to `audit/<UTC day>.log` in the data
-    /// folder (sign-ins, consent, codes, tokens, revocations, reuse, failed client logins, limits hit,
-    /// operator changes). Fields must never hold a token, code or secret. A failed append is logged
-    /// and does not fail the request.
+    /// An event for the audit trail: one JSON object (`AuditTrail`). Fields must never hold a
+    /// token, code or secret. A failed append is logged and does not fail the request.
     public func audit(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) {
         if echo { write("info", event, fields) }
-        guard let auditFolder else { return }
-        let now = UnixTime(time(nil))
+        guard let auditTrail else { return }
+        let now = clock.now()
         var record = ["time": String(now), "event": event, "component": component]
         for (key, value) in fields where record[key] == nil { record[key] = String(value.prefix(300)) }
         do {
             var json = FlatJSONWriter()
             for (key, value) in record.sorted(by: { $0.key < $1.key }) { json.field(key, value) }
-            let line = String(decoding: json.finish(), as: UTF8.self)
-            try FileIO.appendLine("\(auditFolder)/audit/\(UTCDay(now).text).log", line)
+            try auditTrail.append(String(decoding: json.finish(), as: UTF8.self), at: now)
         } catch {
             write("error", "audit_write_failed", ["event": event, "reason": String(describing: error)])
         }
@@ -59,7 +60,7 @@ public struct Log: Sendable {
     }
 
     private func write(_ level: String, _ event: String, _ fields: KeyValuePairs<String, String>) {
-        var line = "\(Log.timestamp(UnixTime(time(nil)))) gptauth \(component) \(level) \(event)"
+        var line = "\(Log.timestamp(clock.now())) gptauth \(component) \(level) \(event)"
         for (key, value) in fields {
             line += " \(key)=\(Log.quoted(value))"
         }
