@@ -12,11 +12,11 @@ import Glibc
 /// the server deploy/test starts, `--store postgresql:///…`). The test arranges records and reads
 /// the outcome in-process through the store API.
 ///
-/// Sizes: CI runs 4 processes × a few hundred operations each; `GPTAUTH_STRESS=1` runs 8 × 5,000
+/// Sizes: CI runs 8 processes × a few hundred operations each; `GPTAUTH_STRESS=1` runs 8 × 5,000
 /// (README, "Reliability").
 final class StoreConformanceTests: XCTestCase {
     static let stress = ProcessInfo.processInfo.environment["GPTAUTH_STRESS"] == "1"
-    static let processes = stress ? 8 : 4
+    static let processes = 8
     static let operations = stress ? 5_000 : 300
     static let client = "gptc_conformance"
 
