@@ -101,13 +101,16 @@ struct UserArguments: ParsableArguments {
     @Argument(help: "The user's email address.") var email: String
 
     /// Changes the user under the operator lock, with clear errors for an unknown GPT or user, and
-    /// records `event` in the audit trail.
-    func change(_ event: String, _ body: @escaping (Service, inout User) throws -> Void) throws -> User {
+    /// records `event` in the audit trail. `check` runs first, under the same lock: `body` runs
+    /// inside the store's step for this user and must not call the store itself.
+    func change(_ event: String, check: (Service, Client) throws -> Void = { _, _ in },
+                _ body: @escaping (inout User) -> Void) throws -> User {
         let service = try folder.service()
         let client = try gpt.existing(service)
-        let changed = try asOperator(service) {
-            try service.store.updateUser(clientID: client.id, email: email) { user -> User in
-                try body(service, &user)
+        let changed = try asOperator(service) { () throws -> User? in
+            try check(service, client)
+            return try service.store.updateUser(clientID: client.id, email: email) { user -> User in
+                body(&user)
                 return user
             }
         }
@@ -130,12 +133,11 @@ struct UserCommand: ParsableCommand {
 
         func run() throws {
             let plan = self.plan
-            let changed = try user.change("user_plan_changed") { service, user in
-                guard try service.store.planBook(clientID: user.clientID)?.plan(named: plan) != nil else {
-                    throw Failure("no plan named \(plan) (see `gptauth plan list --client \(user.clientID)`)")
+            let changed = try user.change("user_plan_changed", check: { service, client in
+                guard try service.store.planBook(clientID: client.id)?.plan(named: plan) != nil else {
+                    throw Failure("no plan named \(plan) (see `gptauth plan list --client \(client.id)`)")
                 }
-                user.plan = plan
-            }
+            }) { user in user.plan = plan }
             say("\(changed.email) is on plan \(plan).")
         }
     }
@@ -145,7 +147,7 @@ struct UserCommand: ParsableCommand {
         @OptionGroup var user: UserArguments
 
         func run() throws {
-            say("Blocked \(try user.change("user_blocked") { _, user in user.blocked = true }.email).")
+            say("Blocked \(try user.change("user_blocked") { user in user.blocked = true }.email).")
         }
     }
 
@@ -154,7 +156,7 @@ struct UserCommand: ParsableCommand {
         @OptionGroup var user: UserArguments
 
         func run() throws {
-            say("Unblocked \(try user.change("user_unblocked") { _, user in user.blocked = nil }.email).")
+            say("Unblocked \(try user.change("user_unblocked") { user in user.blocked = nil }.email).")
         }
     }
 
@@ -165,8 +167,9 @@ struct UserCommand: ParsableCommand {
         func run() throws {
             // First the mark that refuses codes issued until now, then every live sign-in (one step
             // after the other: a store step never holds two record locks at once).
-            let changed = try user.change("user_tokens_revoked") { service, user in user.tokensRevokedAt = service.clock.now() }
             let service = try user.folder.service()
+            let now = service.clock.now()
+            let changed = try user.change("user_tokens_revoked") { user in user.tokensRevokedAt = now }
             let revoked = try asOperator(service) {
                 try service.store.revokeUserTokens(clientID: changed.clientID, userID: changed.id, reason: "revoked by operator",
                                                    now: changed.tokensRevokedAt ?? service.clock.now())

@@ -42,9 +42,9 @@ final class StoreConformanceTests: XCTestCase {
             ("file", "file:\(data)", { [data] in FileStore(folder: data) }),
         ]
         var database: String?
-        if ProcessInfo.processInfo.environment["GPTAUTH_TEST_POSTGRES"]?.isEmpty == false {
-            let url = try PostgresTestServer.createDatabase()
-            database = url
+        if PostgresTestServer.url != nil {
+            let (url, name) = try PostgresTestServer.createDatabase()
+            database = name
             engines.append(("postgres", url, { PostgresStore(url: url) }))
         }
         defer { if let database { PostgresTestServer.dropDatabase(database) } }

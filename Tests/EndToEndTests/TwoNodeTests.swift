@@ -98,6 +98,14 @@ final class TwoNodeTests: XCTestCase {
         let newAccess = try XCTUnwrap(refreshed.json["access_token"] as? String)
         XCTAssertEqual(try two.callAPI(newAccess).status, 200)
 
+        // A plan set with the first node's CLI applies on the second (the CLI's check runs before the
+        // store's step for the user, so it works on a database connection too).
+        try first.cliOK(["plan", "add", "--data", first.data.path, "--client", first.gptA.id, "--name", "team", "--daily", "1000"])
+        try first.cliOK(["user", "plan", "--data", first.data.path, "--client", first.gptA.id, "dana@example.com", "team"])
+        let planned = try two.callAPI(newAccess)
+        XCTAssertEqual(planned.status, 200)
+        XCTAssertNotNil(planned.json["remaining_today"] as? Int, planned.text)
+
         // Blocked with the first node's CLI: refused by the second at the next call; and back.
         try first.cliOK(["user", "block", "--data", first.data.path, "--client", first.gptA.id, "dana@example.com"])
         XCTAssertEqual(try two.callAPI(newAccess).status, 403)

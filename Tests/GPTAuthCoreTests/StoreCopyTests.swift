@@ -11,6 +11,7 @@ struct StoreCopyTests {
 
     @Test func everythingLiveArrives_theCountsMatch_andASecondRunChangesNothing() throws {
         let source = try StoreEngine.file.open()
+        defer { source.close() }
         let files = try #require(source.store as? FileStore)
         let client = Client(id: "gptc_a", name: "A", secretDigest: Secrets.digest("s"), redirectURIs: [],
                             allowChatGPTCallbacks: true, createdAt: Self.now)
@@ -28,6 +29,7 @@ struct StoreCopyTests {
         let at = Self.now + 2 * 86_400 + 1
 
         let target = try StoreEngine.postgres.open()
+        defer { target.close() }
         let database = try #require(target.store as? PostgresStore)
         let snapshot = try files.snapshot(now: at)
         #expect(snapshot.counts.map(\.count) == [1, 1, 1, 1, 1, 1, 1, 1, 0], "the expired family and its tokens stay behind")

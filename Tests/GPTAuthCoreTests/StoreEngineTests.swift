@@ -16,7 +16,9 @@ struct StoreEngineTests {
 
     @Test(arguments: StoreEngine.all)
     func S05_codeRedemptionStates(_ engine: StoreEngine) throws {
-        let store = try engine.open().store
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
         #expect(try store.redeemAuthorizationCode(digest: Secrets.digest("none"), now: Self.now, familyID: "f") == .unknown)
         #expect(try store.redeemAuthorizationCode(digest: "../clients/x", now: Self.now, familyID: "f") == .unknown)
         try store.issueAuthorizationCode(Fixture.code("c1"))
@@ -36,6 +38,7 @@ struct StoreEngineTests {
     @Test(arguments: StoreEngine.all)
     func S05_codeIsRedeemedExactlyOnceAcrossEightThreads(_ engine: StoreEngine) throws {
         let opened = try engine.open()
+        defer { opened.close() }
         for round in 0..<5 {
             try opened.store.issueAuthorizationCode(Fixture.code("race-\(round)"))
             let outcomes = SharedList<String>()
@@ -68,7 +71,9 @@ struct StoreEngineTests {
     /// then cannot create it (S05).
     @Test(arguments: StoreEngine.all)
     func S05_familyRevokedBeforeItExistsIsNeverCreated(_ engine: StoreEngine) throws {
-        let store = try engine.open().store
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
         let (family, access, refresh) = Fixture.tokens(family: "early")
         try store.revokeTokenFamily(id: "early", reason: "authorization code reuse", now: Self.now)
         #expect(try !store.issueTokens(family: family, access: access, refresh: refresh))
@@ -83,6 +88,7 @@ struct StoreEngineTests {
     @Test(arguments: StoreEngine.all)
     func recordSignInFromEightThreadsMakesExactlyOneUser(_ engine: StoreEngine) throws {
         let opened = try engine.open()
+        defer { opened.close() }
         let users = SharedList<String>()
         runOnThreads(8) { thread in
             // Same address, different spellings: one user.
@@ -103,7 +109,9 @@ struct StoreEngineTests {
 
     @Test(arguments: StoreEngine.all)
     func usersAreKeptPerGPT(_ engine: StoreEngine) throws {
-        let store = try engine.open().store
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
         let first = try store.recordSignIn(clientID: "gptc_a", identity: Fixture.identity, now: Self.now)
         let again = try store.recordSignIn(clientID: "gptc_a", identity: SignedInIdentity(email: "ADA@example.com", name: "",
                                                                                           provider: "google", subject: "g-1"), now: Self.now + 10)
@@ -136,6 +144,7 @@ struct StoreEngineTests {
     @Test(arguments: StoreEngine.all)
     func S30_countEventIsExactUnderConcurrency(_ engine: StoreEngine) throws {
         let opened = try engine.open()
+        defer { opened.close() }
         let outcomes = SharedList<Allowance>()
         runOnThreads(8) { _ in
             let store = opened.another()
@@ -154,9 +163,29 @@ struct StoreEngineTests {
         #expect(try opened.store.checkEvents(key: "k", limit: 102, window: 3600, now: Self.now) == .allowed)
     }
 
+    /// Eight first events at once against a limit of one: one allowed, one first refusal.
+    @Test(arguments: StoreEngine.all)
+    func S30_firstEventsRacingAreCountedOneAfterTheOther(_ engine: StoreEngine) throws {
+        let opened = try engine.open()
+        defer { opened.close() }
+        for round in 0..<3 {
+            let outcomes = SharedList<Allowance>()
+            runOnThreads(8) { _ in
+                if let outcome = try? opened.another().countEvent(key: "race-\(round)", limit: 1, window: 60, now: Self.now) {
+                    outcomes.append(outcome)
+                }
+            }
+            #expect(outcomes.values.count == 8)
+            #expect(outcomes.values.filter { $0 == .allowed }.count == 1, "round \(round): \(outcomes.values)")
+            #expect(outcomes.values.filter { $0 == .limited(retryAfter: 60, firstRefusal: true) }.count == 1)
+        }
+    }
+
     @Test(arguments: StoreEngine.all)
     func S30_eventWindowRestartsAfterItEnds(_ engine: StoreEngine) throws {
-        let store = try engine.open().store
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
         #expect(try store.countEvent(key: "k", limit: 1, window: 60, now: Self.now) == .allowed)
         #expect(try store.countEvent(key: "k", limit: 1, window: 60, now: Self.now + 10) == .limited(retryAfter: 50, firstRefusal: true))
         #expect(try store.countEvent(key: "k", limit: 1, window: 60, now: Self.now + 11) == .limited(retryAfter: 49))
@@ -173,6 +202,7 @@ struct StoreEngineTests {
     @Test(arguments: StoreEngine.all)
     func S19_concurrentRotationsAreSerialised(_ engine: StoreEngine) throws {
         let opened = try engine.open()
+        defer { opened.close() }
         let (family, access, refresh) = Fixture.tokens(family: "fam")
         #expect(try opened.store.issueTokens(family: family, access: access, refresh: refresh))
         let generations = SharedList<Int>()
@@ -197,7 +227,9 @@ struct StoreEngineTests {
     /// Rotation with the one grace retry, then reuse revokes the family (S19), on every engine.
     @Test(arguments: StoreEngine.all)
     func S19_rotationGraceAndReuse(_ engine: StoreEngine) throws {
-        let store = try engine.open().store
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
         let (family, access, refresh) = Fixture.tokens(family: "fam")
         #expect(try store.issueTokens(family: family, access: access, refresh: refresh))
         func pair(_ name: String) -> (TokenFamily) -> (AccessTokenRecord, RefreshTokenRecord) {
@@ -234,7 +266,9 @@ struct StoreEngineTests {
 
     @Test(arguments: StoreEngine.all)
     func S21_revocationIsImmediateAndIdempotent(_ engine: StoreEngine) throws {
-        let store = try engine.open().store
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
         let (family, access, refresh) = Fixture.tokens(family: "fam")
         #expect(try store.issueTokens(family: family, access: access, refresh: refresh))
         #expect(try store.activeAccessToken(digest: access.digest, now: Self.now) == access)
@@ -253,7 +287,9 @@ struct StoreEngineTests {
 
     @Test(arguments: StoreEngine.all)
     func S21_revokingAUsersTokensRevokesEveryLiveFamily(_ engine: StoreEngine) throws {
-        let store = try engine.open().store
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
         for id in ["one", "two"] {
             let (family, access, refresh) = Fixture.tokens(family: id)
             #expect(try store.issueTokens(family: family, access: access, refresh: refresh))
@@ -268,7 +304,9 @@ struct StoreEngineTests {
 
     @Test(arguments: StoreEngine.all)
     func S18_accessTokenLookupRespectsExpiry(_ engine: StoreEngine) throws {
-        let store = try engine.open().store
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
         let (family, access, refresh) = Fixture.tokens(family: "fam")
         #expect(try store.issueTokens(family: family, access: access, refresh: refresh))
         #expect(try store.activeAccessToken(digest: access.digest, now: access.expiresAt - 1) != nil)
@@ -293,7 +331,9 @@ struct StoreEngineTests {
     /// every engine (PostgreSQL states it in SQL, the others compose `CallMetering`).
     @Test(arguments: StoreEngine.all)
     func admitCallDecisionTable(_ engine: StoreEngine) throws {
-        let store = try engine.open().store
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
         let (family, access, refresh) = Self.adasTokens()
         #expect(try store.issueTokens(family: family, access: access, refresh: refresh))
         let audience: Set<String> = ["gptc_a"]
@@ -358,6 +398,7 @@ struct StoreEngineTests {
     @Test(arguments: StoreEngine.all)
     func callsAreCountedExactlyUnderConcurrency(_ engine: StoreEngine) throws {
         let opened = try engine.open()
+        defer { opened.close() }
         let (family, access, refresh) = Self.adasTokens()
         #expect(try opened.store.issueTokens(family: family, access: access, refresh: refresh))
         try opened.store.savePlanBook(PlanBook(plans: [Plan(name: "free", daily: 100)], defaultPlan: "free"), clientID: "gptc_a")
@@ -378,7 +419,9 @@ struct StoreEngineTests {
 
     @Test(arguments: StoreEngine.all)
     func pendingAuthorizationLifecycle(_ engine: StoreEngine) throws {
-        let store = try engine.open().store
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
         let pending = Fixture.pending("h1")
         try store.beginAuthorization(pending)
         #expect(try store.pendingAuthorization(idDigest: pending.idDigest, now: Self.now) == pending)
@@ -402,7 +445,9 @@ struct StoreEngineTests {
 
     @Test(arguments: StoreEngine.all)
     func clientsAndPlanBooksAreStoredByID(_ engine: StoreEngine) throws {
-        let store = try engine.open().store
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
         let first = Client(id: "gptc_one", name: "One", secretDigest: Secrets.digest("s1"), redirectURIs: [],
                            allowChatGPTCallbacks: true, createdAt: Self.now)
         var second = Client(id: "gptc_two", name: "Two \"quoted\" ü", secretDigest: Secrets.digest("s2"),
@@ -435,7 +480,9 @@ struct StoreEngineTests {
 
     @Test(arguments: StoreEngine.all)
     func sweepRemovesWhatExpiredAndKeepsWhatLives(_ engine: StoreEngine) throws {
-        let store = try engine.open().store
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
         let t0 = Self.now
         try store.issueAuthorizationCode(Fixture.code("old-code"))
         try store.beginAuthorization(Fixture.pending("old-pending"))

@@ -1,6 +1,9 @@
 /// What an operator may do to a GPT's plans, as rules on the `PlanBook` (the CLI and any other
 /// front end apply these; none decides for itself).
 extension PlanBook {
+    /// The largest limit a plan may set (a 32-bit count in every engine); leave a limit out for none.
+    public static let maximumLimit = 1_000_000_000
+
     /// A plan name: 1–40 ASCII letters, digits, `-` or `_`.
     public static func isValidName(_ name: String) -> Bool {
         (1...40).contains(name.count) && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
@@ -11,8 +14,12 @@ extension PlanBook {
     public mutating func set(_ plan: Plan, makeDefault: Bool = false, upgradeURL: String? = nil,
                              messageTemplate: String? = nil) throws(PlanError) {
         guard Self.isValidName(plan.name) else { throw PlanError("a plan name is 1-40 letters, digits, - or _") }
-        if let daily = plan.daily, daily < 0 { throw PlanError("a daily limit must be 0 or more") }
-        if let monthly = plan.monthly, monthly < 0 { throw PlanError("a monthly limit must be 0 or more") }
+        if let daily = plan.daily, !(0...Self.maximumLimit).contains(daily) {
+            throw PlanError("a daily limit is 0 to \(Self.maximumLimit)")
+        }
+        if let monthly = plan.monthly, !(0...Self.maximumLimit).contains(monthly) {
+            throw PlanError("a monthly limit is 0 to \(Self.maximumLimit)")
+        }
         if let upgradeURL, !upgradeURL.hasPrefix("https://") && !upgradeURL.hasPrefix("http://") {
             throw PlanError("the upgrade URL must be an http(s) URL")
         }

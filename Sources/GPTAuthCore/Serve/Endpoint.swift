@@ -21,7 +21,7 @@ extension Endpoint {
         do {
             return try respond(to: request)
         } catch let error as any HTTPResponseError {
-            error.record(in: log, request: request, network: service.network(request))
+            error.record(in: log, request: request, network: service.network(request), style: Self.errorStyle)
             return error.response(Self.errorStyle)
         } catch {
             log.error("unexpected_error", ["reason": String(describing: error), "path": request.path])

@@ -6,13 +6,14 @@ public protocol HTTPResponseError: Error {
     /// The answer in an endpoint's style: a page for a browser, JSON for a program, RFC 6749 §5.2
     /// JSON for the token endpoint.
     func response(_ style: ErrorStyle) -> Response
-    /// What the operator's log (and audit trail) keeps of it; `network` is the caller's network.
-    func record(in log: Log, request: Request, network: String)
+    /// What the operator's log (and audit trail) keeps of it; `network` is the caller's network,
+    /// `style` the endpoint's.
+    func record(in log: Log, request: Request, network: String, style: ErrorStyle)
 }
 
 extension HTTPResponseError {
     /// By default a server-side failure is logged with its path; a refusal is the caller's business.
-    public func record(in log: Log, request: Request, network: String) {
+    public func record(in log: Log, request: Request, network: String, style: ErrorStyle) {
         if status >= 500 { log.error("request_failed", ["status": String(status), "path": request.path]) }
     }
 }
@@ -47,9 +48,13 @@ extension HTTPError: HTTPResponseError {
         }
     }
 
-    public func record(in log: Log, request: Request, network: String) {
+    /// A failure is an error line; at the token endpoint a refusal is a warning with its reason
+    /// too (ChatGPT shows the builder only "received 400 from <token URL>").
+    public func record(in log: Log, request: Request, network: String, style: ErrorStyle) {
         if status >= 500 {
             log.error("request_failed", ["status": String(status), "reason": message, "path": request.path])
+        } else if style == .oauth {
+            log.warning("token_request_refused", ["status": String(status), "reason": message, "address": network])
         }
     }
 }
@@ -62,7 +67,7 @@ extension StoreError: HTTPResponseError {
         HTTPError.unavailable("The sign-in service cannot reach its data right now. Please try again in a minute.").response(style)
     }
 
-    public func record(in log: Log, request: Request, network: String) {
+    public func record(in log: Log, request: Request, network: String, style: ErrorStyle) {
         log.error("store_unavailable", ["reason": description, "path": request.path])
     }
 }
@@ -78,7 +83,7 @@ extension OAuthError: HTTPResponseError {
     /// Every refusal is logged with its cause (ChatGPT shows the builder only "received 400 from
     /// <token URL>"); failed client logins and throttling also go to the audit trail, once per
     /// window for a throttled source (S32).
-    public func record(in log: Log, request: Request, network: String) {
+    public func record(in log: Log, request: Request, network: String, style: ErrorStyle) {
         log.warning("token_request_refused", ["error": code.rawValue, "reason": cause, "address": network])
         if code == .invalidClient || code == .slowDown, audited {
             log.audit(code == .slowDown ? "rate_limited" : "client_auth_failed",
@@ -107,7 +112,7 @@ extension AuthorizationRequestFailure: HTTPResponseError {
     /// Always for the browser: a page, or the redirect back to the client.
     public func response(_ style: ErrorStyle) -> Response { response }
 
-    public func record(in log: Log, request: Request, network: String) {
+    public func record(in log: Log, request: Request, network: String, style: ErrorStyle) {
         if case .redirect(_, let error, _) = self {
             log.info("authorization_refused", ["error": error.code.rawValue, "reason": error.cause])
         }

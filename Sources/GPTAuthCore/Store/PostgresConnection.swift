@@ -23,7 +23,26 @@ public final class PostgresConnection: Sendable {
     }
 
     public init(_ conninfo: String) {
-        self.conninfo = conninfo
+        self.conninfo = Self.withDefaults(conninfo)
+    }
+
+    /// Bounds the connection sets unless the URL does (an unreachable host must become a 503 in
+    /// seconds, not a worker stuck for minutes): 5 s to connect, TCP keepalives and a 30 s user
+    /// timeout (ignored on a unix socket). Statements get `statement_timeout` and `lock_timeout`
+    /// once connected.
+    static func withDefaults(_ conninfo: String) -> String {
+        let defaults = [("connect_timeout", "5"), ("keepalives_idle", "30"), ("keepalives_interval", "10"),
+                        ("keepalives_count", "3"), ("tcp_user_timeout", "30000")]
+        let isURL = conninfo.hasPrefix("postgres://") || conninfo.hasPrefix("postgresql://")
+        var result = conninfo
+        for (key, value) in defaults where !conninfo.contains(key + "=") {
+            if isURL {
+                result += (result.contains("?") ? "&" : "?") + key + "=" + value
+            } else {
+                result += " " + key + "=" + value
+            }
+        }
+        return result
     }
 
     /// A statement's rows as text (nil for SQL NULL).
@@ -62,10 +81,12 @@ public final class PostgresConnection: Sendable {
                 let transaction = Transaction(handle: handle!)
                 do {
                     let result = try body(transaction)
-                    try Self.execute("COMMIT", [], on: &handle, conninfo: conninfo)
+                    // Never on a new connection: a COMMIT sent on a fresh session would "succeed"
+                    // with nothing to commit while this transaction's work was lost.
+                    try Self.execute("COMMIT", [], on: &handle, conninfo: conninfo, reconnect: false)
                     return result
                 } catch {
-                    _ = try? Self.execute("ROLLBACK", [], on: &handle, conninfo: conninfo)
+                    _ = try? Self.execute("ROLLBACK", [], on: &handle, conninfo: conninfo, reconnect: false)
                     throw error
                 }
             }
@@ -96,7 +117,10 @@ public final class PostgresConnection: Sendable {
         // A connection the server has since closed (a restart, a failover, an idle timeout) is
         // replaced before anything is sent on it, so no statement is lost to it and none is retried.
         if handle == nil || gptauth_pq_idle_usable(handle!.pointer) == 0 {
-            guard reconnect else { throw StoreError.unavailable("the connection was lost") }
+            guard reconnect else {
+                handle = nil
+                throw StoreError.unavailable("the connection was lost")
+            }
             handle = nil
             if let error = gptauth_pq_load() { throw StoreError.unavailable(String(cString: error)) }
             guard let pointer = gptauth_pq_connect(conninfo) else { throw StoreError.unavailable("out of memory") }
@@ -105,8 +129,11 @@ public final class PostgresConnection: Sendable {
                 throw StoreError.unavailable(Self.oneLine(String(cString: gptauth_pq_connection_error(pointer))))
             }
             handle = fresh
-            // Notices ("already exists, skipping") are not for the operator's terminal.
-            gptauth_pq_clear(gptauth_pq_exec_script(pointer, "SET client_min_messages TO warning"))
+            // Notices ("already exists, skipping") are not for the operator's terminal; no statement
+            // or lock wait holds a worker for long.
+            gptauth_pq_clear(gptauth_pq_exec_script(pointer, """
+                SET client_min_messages TO warning; SET statement_timeout TO '10s'; SET lock_timeout TO '5s'
+                """))
         }
         let connection = handle!.pointer
         let result = script ? gptauth_pq_exec_script(connection, sql) : withCStrings(parameters) { values in

@@ -394,16 +394,16 @@ public final class PostgresStore: AuthStore {
     public func countEvent(key: String, limit: Int, window: Int64, now: UnixTime) throws -> Allowance {
         let digest = Secrets.digest(key)
         return try transaction { tx in
+            // The row first (an empty window, which reads as no events), so there is always a row to
+            // lock: two first events at once are then counted one after the other.
+            try tx.run("INSERT INTO event_windows VALUES ($1, $2, 0, $3) ON CONFLICT (key_digest) DO NOTHING",
+                       [digest, String(now), String(now + window)])
             let row = try tx.run("SELECT start, count, expires_at FROM event_windows WHERE key_digest = $1 FOR UPDATE", [digest]).first
             let stored = row.map { EventWindow(start: Int64($0[0] ?? "") ?? 0, count: Int($0[1] ?? "") ?? 0, expiresAt: Int64($0[2] ?? "") ?? 0) }
             let step = EventWindow.count(stored, limit: limit, window: window, now: now)
             if let changed = step.write {
-                // Two first events at once: the second insert waits for the first, then counts on it.
-                try tx.run("""
-                    INSERT INTO event_windows AS w VALUES ($1, $2, $3, $4) ON CONFLICT (key_digest)
-                    DO UPDATE SET start = EXCLUDED.start, count = CASE WHEN $5 THEN w.count + 1 ELSE EXCLUDED.count END,
-                                  expires_at = EXCLUDED.expires_at
-                    """, [digest, String(changed.start), String(changed.count), String(changed.expiresAt), stored == nil ? "t" : "f"])
+                try tx.run("UPDATE event_windows SET start = $2, count = $3, expires_at = $4 WHERE key_digest = $1",
+                           [digest, String(changed.start), String(changed.count), String(changed.expiresAt)])
             }
             return step.allowance
         }
@@ -421,8 +421,9 @@ public final class PostgresStore: AuthStore {
 
     // MARK: Import (gptauth store copy)
 
-    /// Writes `snapshot` in one transaction, each row an upsert (a rerun overwrites with the
-    /// source's newer state; tokens and families keep a revocation already made here).
+    /// Writes `snapshot` in one transaction, each row an upsert that only moves forward: a rerun
+    /// brings the folder's newer state (a later sign-in, more calls) and never undoes what happened
+    /// here (a revocation, a spent code, calls counted since).
     public func importSnapshot(_ snapshot: StoreSnapshot) throws {
         try transaction { tx in
             for client in snapshot.clients {
@@ -434,9 +435,11 @@ public final class PostgresStore: AuthStore {
                            [clientID, try Self.text(book)])
             }
             for user in snapshot.users {
+                // Only a newer sign-in in the folder replaces the database's row.
                 try tx.run("""
                     INSERT INTO users VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (client_id, id) DO UPDATE
                     SET email = EXCLUDED.email, first_seen = EXCLUDED.first_seen, blocked = EXCLUDED.blocked, plan = EXCLUDED.plan, doc = EXCLUDED.doc
+                    WHERE (users.doc ->> 'lastSeen')::bigint < (EXCLUDED.doc ->> 'lastSeen')::bigint
                     """, try Self.userRow(user))
             }
             for counter in snapshot.usage {
@@ -444,11 +447,13 @@ public final class PostgresStore: AuthStore {
                     INSERT INTO usage_counters VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (client_id, user_id) DO UPDATE
                     SET email = EXCLUDED.email, day = EXCLUDED.day, day_count = EXCLUDED.day_count, month = EXCLUDED.month,
                         month_count = EXCLUDED.month_count, total = EXCLUDED.total, last_call = EXCLUDED.last_call
+                    WHERE usage_counters.total < EXCLUDED.total
                     """, [counter.clientID, counter.userID, counter.email, counter.day, String(counter.dayCount), counter.month,
                           String(counter.monthCount), String(counter.total), String(counter.lastCall)])
                 for (day, calls) in counter.history {
                     try tx.run("""
-                        INSERT INTO usage_days VALUES ($1, $2, $3, $4) ON CONFLICT (client_id, user_id, day) DO UPDATE SET calls = EXCLUDED.calls
+                        INSERT INTO usage_days VALUES ($1, $2, $3, $4) ON CONFLICT (client_id, user_id, day) DO UPDATE
+                        SET calls = EXCLUDED.calls WHERE usage_days.calls < EXCLUDED.calls
                         """, [counter.clientID, counter.userID, day, String(calls)])
                 }
             }
@@ -466,8 +471,11 @@ public final class PostgresStore: AuthStore {
                 try tx.run(Self.insertRefresh + " ON CONFLICT (digest) DO NOTHING", try Self.refreshRow(refresh))
             }
             for code in snapshot.codes {
-                try tx.run("INSERT INTO authorization_codes VALUES ($1, $2, $3) ON CONFLICT (digest) DO UPDATE SET doc = EXCLUDED.doc",
-                           [code.digest, String(code.expiresAt), try Self.text(code)])
+                // A code spent here stays spent.
+                try tx.run("""
+                    INSERT INTO authorization_codes VALUES ($1, $2, $3) ON CONFLICT (digest) DO UPDATE SET doc = EXCLUDED.doc
+                    WHERE authorization_codes.doc ->> 'consumedAt' IS NULL
+                    """, [code.digest, String(code.expiresAt), try Self.text(code)])
             }
             for pending in snapshot.pending {
                 try tx.run("INSERT INTO pending_authorizations VALUES ($1, $2, $3) ON CONFLICT (id_digest) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at",

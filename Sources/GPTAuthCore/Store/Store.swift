@@ -54,7 +54,9 @@ public protocol AuthStore: Sendable {
     // MARK: Plans and usage
     func planBook(clientID: String) throws -> PlanBook?
     func savePlanBook(_ book: PlanBook, clientID: String) throws
-    /// Changes one user's record under its lock; nil when there is no such user.
+    /// Changes one user's record under its lock; nil when there is no such user. Like every
+    /// closure given to the store, `change` runs inside the store's step and must not call the store
+    /// (an engine's lock or connection is not re-entrant).
     func updateUser<T>(clientID: String, email: String, _ change: (inout User) throws -> T) throws -> T?
     /// Applies `plan`'s limits to this call and counts it, in one step: exact with any number of
     /// processes, and a call is counted once it is admitted (before its response is sent).

@@ -28,15 +28,16 @@ enum StoreEngine: String, Sendable, CustomTestStringConvertible {
             let store = MemoryStore()
             return EngineUnderTest(store: store, another: { store }, cleanup: {})
         case .postgres:
-            let url = try PostgresTestDatabase.create()
+            let (url, name) = try PostgresTestDatabase.create()
             return EngineUnderTest(store: PostgresStore(url: url), another: { PostgresStore(url: url) },
-                                   cleanup: { PostgresTestDatabase.drop(url) })
+                                   cleanup: { PostgresTestDatabase.drop(name) })
         }
     }
 }
 
 /// A store under test, a way to open a second handle on the same data (as another process or
-/// node would have its own), and its removal.
+/// node would have its own), and its removal: `defer { opened.close() }` right after opening (a
+/// test's last use of a value is not the end of its scope, so nothing is removed on release).
 final class EngineUnderTest: @unchecked Sendable {
     let store: AuthStore
     let another: @Sendable () -> AuthStore
@@ -48,22 +49,24 @@ final class EngineUnderTest: @unchecked Sendable {
         self.cleanup = cleanup
     }
 
-    deinit { cleanup() }
+    func close() { cleanup() }
 }
 
 /// One database per test on the test server, migrated by the real `migrate`.
 enum PostgresTestDatabase {
-    static func create() throws -> String {
+    /// A new database's URL (the server's `gptauth` URL with the name swapped) and its name.
+    static func create() throws -> (url: String, name: String) {
         guard let base = StoreEngine.postgresURL else { throw StoreError.unavailable("GPTAUTH_TEST_POSTGRES is not set") }
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        try PostgresConnection(base).run("CREATE DATABASE \(name)")
         let url = base.replacingOccurrences(of: "/gptauth?", with: "/\(name)?")
+        guard url != base else { throw StoreError.unavailable("GPTAUTH_TEST_POSTGRES must name the database gptauth (deploy/postgres url)") }
+        try PostgresConnection(base).run("CREATE DATABASE \"\(name)\"")
         try PostgresStore(url: url).migrate(now: 0)
-        return url
+        return (url, name)
     }
 
-    static func drop(_ url: String) {
-        guard let base = StoreEngine.postgresURL, let name = url.split(separator: "/").last?.split(separator: "?").first else { return }
-        _ = try? PostgresConnection(base).run("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    static func drop(_ name: String) {
+        guard let base = StoreEngine.postgresURL, name.hasPrefix("t_") else { return }
+        _ = try? PostgresConnection(base).run("DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)")
     }
 }
