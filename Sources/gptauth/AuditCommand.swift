@@ -23,10 +23,12 @@ struct AuditCommand: ParsableCommand {
 
     func run() throws {
         let service = try folder.service()
-        let first = since ?? UTCDay(service.clock.now() - 6 * 86_400).text
+        let first = since.flatMap(UTCDay.parse) ?? UTCDay(service.clock.now() - 6 * 86_400)
         let email = user?.lowercased()
         var shown = 0
-        for line in service.auditTrail.events(since: first) {
+        let events: [AuditEvent]
+        do { events = try service.auditTrail.events(since: first) } catch { throw Failure(String(describing: error)) }
+        for line in events.map(\.line) {
             guard let event = try? JSONDecoder().decode([String: String].self, from: Data(line.utf8)) else { continue }
             if let client, event["client_id"] != client { continue }
             if let email, event["email"] != email { continue }
@@ -40,6 +42,6 @@ struct AuditCommand: ParsableCommand {
                 say("\(time)  \(event["event"] ?? "?")  \(rest)")
             }
         }
-        if shown == 0 && !json { say("No audit events since \(first).") }
+        if shown == 0 && !json { say("No audit events since \(first.text).") }
     }
 }

@@ -418,9 +418,9 @@ struct StoreCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Copy everything from a data folder's file store into PostgreSQL, and check the counts.",
             discussion: """
-            Copies GPTs, plans, users, usage counters with their history, token families, live tokens, live codes \
-            and pending sign-ins (upserts: safe to run again, e.g. once more just before switching). Migrates the \
-            database first. Then set "store" in every node's config.json and restart the pools (README: "Several nodes").
+            Copies GPTs, plans, users, usage counters with their history, token families, live tokens, live codes, \
+            pending sign-ins and the audit trail (only forward: safe to run again, e.g. once more just before \
+            switching). Migrates the database first. Then set "store" in every node's config.json and restart the pools (README: "Several nodes").
             """)
         @Option(help: "The source: file:<data folder>.") var from: String
         @Option(help: "The PostgreSQL database: postgres://… or postgresql:///db?host=/run/postgresql.") var to: String
@@ -431,15 +431,19 @@ struct StoreCommand: ParsableCommand {
         }
 
         func run() throws {
-            let source = FileStore(folder: String(from.dropFirst(5)))
+            let folder = String(from.dropFirst(5))
+            let source = FileStore(folder: folder)
             let target = PostgresStore(url: to)
+            let trail = PostgresAuditTrail(url: to)
             do {
                 _ = try migrateSchema(target)
                 let snapshot = try source.snapshot(now: UnixTime(Date().timeIntervalSince1970))
                 try target.importSnapshot(snapshot)
-                let copied = try target.counts(of: snapshot)
+                let audit = AuditFolder(dataFolder: folder).events(since: UTCDay(0))
+                try trail.importEvents(audit)
+                let copied = try target.counts(of: snapshot) + [("audit events", try trail.copiedCount(audit))]
                 var mismatches = 0
-                for (expected, found) in zip(snapshot.counts, copied) {
+                for (expected, found) in zip(snapshot.counts + [("audit events", audit.count)], copied) {
                     let ok = expected.count == found.count
                     if !ok { mismatches += 1 }
                     say("\(expected.kind): \(expected.count) in the folder, \(found.count) in the database\(ok ? "" : "  MISMATCH")")

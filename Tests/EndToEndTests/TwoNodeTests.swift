@@ -87,7 +87,7 @@ final class TwoNodeTests: XCTestCase {
     }
 
     func test_TwoNodes_theChatGPTFlowCrossesNodes_andRevocationOrBlockOnOneIsRefusedOnTheOther() throws {
-        let (first, _, _, _, _) = try nodes
+        let (first, second, _, _, _) = try nodes
         let (access, refresh, (one, two)) = try signInAcrossNodes(email: "dana@example.com")
         XCTAssertEqual(try one.callAPI(access).status, 200)
         XCTAssertEqual(try two.callAPI(access).status, 200)
@@ -109,6 +109,10 @@ final class TwoNodeTests: XCTestCase {
         // Blocked with the first node's CLI: refused by the second at the next call; and back.
         try first.cliOK(["user", "block", "--data", first.data.path, "--client", first.gptA.id, "dana@example.com"])
         XCTAssertEqual(try two.callAPI(newAccess).status, 403)
+        // One audit trail for both nodes: the second node's CLI shows the first node's change.
+        let audit = try second.cliOK(["audit", "--data", second.data.path, "--user", "dana@example.com"])
+        XCTAssertTrue(audit.contains("user_blocked"), audit)
+        XCTAssertTrue(audit.contains("code_issued"), audit)
         try first.cliOK(["user", "unblock", "--data", first.data.path, "--client", first.gptA.id, "dana@example.com"])
         XCTAssertEqual(try two.callAPI(newAccess).status, 200)
 

@@ -60,4 +60,33 @@ struct StoreCopyTests {
         #expect(try database.activeAccessToken(digest: access.digest, now: at) == nil)
         #expect(try database.users(clientID: nil).count == 1)
     }
+
+    /// The folder's audit trail arrives once however often the copy runs, and the database's trail
+    /// then answers `gptauth audit` and forgets old days like the folder does.
+    @Test func theAuditTrailIsCopiedOnceAndKeptLikeTheFolders() throws {
+        let source = try StoreEngine.file.open()
+        defer { source.close() }
+        let files = try #require(source.store as? FileStore)
+        let folder = AuditFolder(dataFolder: files.folder)
+        for (index, day) in [Self.now - 2 * 86_400, Self.now - 86_400, Self.now].enumerated() {
+            try folder.append(#"{"event":"signed_in","n":"\#(index)","time":"\#(day)"}"#, at: day)
+        }
+        let target = try StoreEngine.postgres.open()
+        defer { target.close() }
+        let url = try #require((target.store as? PostgresStore)?.connection.conninfo)
+        let trail = PostgresAuditTrail(url: url)
+        let events = folder.events(since: UTCDay(0))
+        #expect(events.count == 3)
+        try trail.importEvents(events)
+        try trail.importEvents(events)
+        #expect(try trail.copiedCount(events) == 3)
+        #expect(try trail.events(since: UTCDay(0)) == events, "once each, in order, with their days")
+        try trail.append(#"{"event":"live"}"#, at: Self.now + 1)
+        #expect(try trail.events(since: UTCDay(Self.now)).map(\.line) == [events[2].line, #"{"event":"live"}"#])
+        #expect(try trail.trim(before: UTCDay(Self.now), limit: 1) == (1, true))
+        #expect(try trail.trim(before: UTCDay(Self.now), limit: 10) == (1, false))
+        #expect(try trail.events(since: UTCDay(0)).count == 2)
+        #expect(try folder.trim(before: UTCDay(Self.now), limit: 10) == (2, false))
+        #expect(folder.events(since: UTCDay(0)) == [events[2]])
+    }
 }

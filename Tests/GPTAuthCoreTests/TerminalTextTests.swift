@@ -109,7 +109,8 @@ struct LogFileTests {
         final class Trail: AuditTrail, @unchecked Sendable {
             var kept: [(String, UnixTime)] = []
             func append(_ event: String, at time: UnixTime) throws { kept.append((event, time)) }
-            func events(since first: String) -> [String] { kept.map(\.0) }
+            func events(since first: UTCDay) -> [AuditEvent] { kept.map { AuditEvent(day: UTCDay($0.1).text, line: $0.0) } }
+            func trim(before oldest: UTCDay, limit: Int) -> (deleted: Int, more: Bool) { (0, false) }
         }
         let app = try TestInstallation()
         let trail = Trail()

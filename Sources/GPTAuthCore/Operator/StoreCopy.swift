@@ -3,7 +3,7 @@
 /// families, live tokens, live codes and pending sign-ins — read from the data folder and written
 /// with upserts, so a copy can be run again (after more traffic on the files, or after a failure)
 /// and ends with the same rows. Abuse-limit counters are not copied: they last an hour or a day.
-/// The audit trail and mail stay in each node's data folder.
+/// The audit trail is copied beside it (`PostgresAuditTrail.importEvents`); mail stays in the folder.
 public struct StoreSnapshot: Sendable {
     public var clients: [Client] = []
     public var planBooks: [(clientID: String, book: PlanBook)] = []

@@ -60,16 +60,15 @@ public struct Retention: Sendable {
         var deleted = 0
         var more = false
         func spent() -> Bool { budget.isSpent(deleted: deleted, didWork: deleted > 0, since: started) }
-        // The audit folder holds one file a day; the mail folder at most what the send limits let
-        // through in `mailRetentionDays` days.
-        var expired: [String] = []
+        // The audit trail forgets whole days (a file a day in the folder, rows in the database); the
+        // mail folder holds at most what the send limits let through in `mailRetentionDays` days.
         if configuration.auditRetentionDays > 0 {
-            let folder = "\(service.dataFolder)/audit"
-            let oldest = UTCDay(now - configuration.auditRetentionDays * 86_400)
-            for name in FileIO.list(folder) where name.hasSuffix(".log") {
-                if let day = UTCDay.parse(String(name.dropLast(4))), day < oldest { expired.append("\(folder)/\(name)") }
-            }
+            let trimmed = try service.auditTrail.trim(before: UTCDay(now - configuration.auditRetentionDays * 86_400),
+                                                      limit: min(budget.files, 10_000))
+            deleted += trimmed.deleted
+            more = trimmed.more
         }
+        var expired: [String] = []
         if configuration.mailRetentionDays > 0, configuration.mail.backend == "folder" {
             let folder = Mailer.folder(configuration.mail, dataFolder: service.dataFolder)
             let cutoff = now - configuration.mailRetentionDays * 86_400

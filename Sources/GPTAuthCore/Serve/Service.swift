@@ -49,15 +49,14 @@ public struct Service: Sendable {
             throw .missing("GPTAUTH_DATA is not set: start the endpoint with GPTAUTH_DATA=/path/to/data")
         }
         let configuration = try Configuration.load(dataFolder: dataFolder)
-        return Service(configuration: configuration, store: openStore(configuration, dataFolder: dataFolder),
+        // The engine `configuration.store` names: PostgreSQL for a database URL (with the audit
+        // trail there too, one for every node), else the file store in the data folder.
+        if let url = configuration.store, PostgresStore.handles(url) {
+            return Service(configuration: configuration, store: PostgresStore(url: url), dataFolder: dataFolder,
+                           auditTrail: PostgresAuditTrail(url: url))
+        }
+        return Service(configuration: configuration, store: FileStore(folder: dataFolder, sync: configuration.fsync),
                        dataFolder: dataFolder)
-    }
-
-    /// The engine `configuration.store` names: PostgreSQL for a database URL, else the file store
-    /// in the data folder.
-    public static func openStore(_ configuration: Configuration, dataFolder: String) -> AuthStore {
-        if let url = configuration.store, PostgresStore.handles(url) { return PostgresStore(url: url) }
-        return FileStore(folder: dataFolder, sync: configuration.fsync)
     }
 
     /// Runs an endpoint executable: loads the service once, then serves requests with the endpoint

@@ -7,7 +7,20 @@
 /// everywhere) plus the columns that lookups, expiry and the protected call need. Secrets are
 /// stored only as SHA-256 digests, as in the file store (S17). Times are Unix seconds.
 public enum PostgresSchema {
-    public static let migrations: [(version: Int, sql: String)] = [(1, version1)]
+    public static let migrations: [(version: Int, sql: String)] = [(1, version1), (2, version2)]
+
+    /// The audit trail, shared by every node (`PostgresAuditTrail`); `copied_digest` keys events
+    /// copied from a node's folder, so a repeated copy adds each once.
+    static let version2 = """
+    CREATE TABLE audit_events (
+        id bigserial PRIMARY KEY,
+        day text NOT NULL,
+        time bigint NOT NULL,
+        event text NOT NULL,
+        copied_digest text UNIQUE
+    );
+    CREATE INDEX audit_events_day ON audit_events (day);
+    """
 
     static let version1 = """
     CREATE TABLE clients (
