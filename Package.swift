@@ -69,11 +69,13 @@ let package = Package(
             dependencies: ["GPTAuthCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
+        // A worker that crashes on every request but one, for the supervision tests (not installed).
+        .executableTarget(name: "fault-worker", dependencies: ["GPTAuthCore"], swiftSettings: strict),
         .testTarget(name: "GPTAuthCoreTests", dependencies: ["GPTAuthCore"], swiftSettings: strict),
         // Depends on the executables so `swift test` builds them before the suite starts them.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GPTAuthCore", "authorize", "login", "verify-token", "greeting", "check", "gptauth", "store-stress"],
+            dependencies: ["GPTAuthCore", "authorize", "login", "verify-token", "greeting", "check", "gptauth", "store-stress", "fault-worker"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

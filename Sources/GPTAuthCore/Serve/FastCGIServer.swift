@@ -10,10 +10,16 @@ public enum FastCGIServer {
     /// Serves `handler` until the spawner stops the process. The handler never throws: the
     /// endpoint turns every error into a response (see `Endpoint.response(to:)`).
     /// `after` runs once each response has been handed back (clean-up that must not delay it).
-    public static func serve(_ handler: (Request) -> Response, after: () -> Void = {}) {
+    /// `pool`: where a worker of a supervised pool records itself (`WorkerRoster`); nil: no record.
+    public static func serve(_ handler: (Request) -> Response, after: () -> Void = {}, pool: WorkerRoster? = nil) {
         // A peer that goes away (nginx dropping a slow client, a sendmail that exits early) must
         // make a write fail, not kill the process.
         signal(SIGPIPE, SIG_IGN)
+        // A socket passed the systemd way (LISTEN_FDS) is served like one from spawn-fcgi.
+        if let refused = SocketActivation.adoptPassedSocket() {
+            Log(component: pool?.component ?? "serve").error("socket_activation_refused", ["reason": refused])
+            exit(1)
+        }
         guard FCGX_Init() == 0 else {
             Log(component: "serve").error("fastcgi_init_failed")
             exit(1)
@@ -25,17 +31,29 @@ public enum FastCGIServer {
             after()
             return
         }
-        // SIGTERM (spawn-fcgi pools, systemd) stops the process between requests: the handler only
-        // tells libfcgi to stop accepting, and the signal stays blocked while a request is served so
-        // no read or write of that request is interrupted.
+        // SIGTERM (spawn-fcgi, systemd) and SIGUSR1 (multiwatch's stop signal: see deploy/lib/pools.sh)
+        // stop the process between requests: the handler only tells libfcgi to stop accepting, and
+        // the signals stay blocked while a request is served so no read or write of that request is
+        // interrupted.
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { _ in FCGX_ShutdownPending() }
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0  // no SA_RESTART: a waiting accept(2) returns EINTR and the loop ends
-        sigaction(SIGTERM, &action, nil)
         var terminate = sigset_t()
         sigemptyset(&terminate)
-        sigaddset(&terminate, SIGTERM)
+        for stop in [SIGTERM, SIGUSR1] {
+            sigaction(stop, &action, nil)
+            sigaddset(&terminate, stop)
+        }
+
+        // A supervised worker reports the workers that died before it, records itself, and in a
+        // crash loop waits before serving (a SIGTERM cuts the wait short).
+        let membership = pool?.join()
+        if let membership {
+            WorkerRoster.reportFatalSignals(membership)
+            if membership.delay > 0 { sleep(UInt32(membership.delay)) }
+        }
+        defer { membership?.leave() }
 
         // The request is a local of this function, not a global (Swift 6 isolation; see the notes).
         var request = FCGX_Request()

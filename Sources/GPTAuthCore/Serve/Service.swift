@@ -64,16 +64,17 @@ public struct Service: Sendable {
     /// says why) instead of the process crashing in a restart loop.
     public static func run<E: Endpoint>(_ make: (Service) -> E) {
         let log = Log(component: E.component)
+        let pool = Log.environmentFolder.map { WorkerRoster(component: E.component, logFolder: $0) }
         let dataFolder = getenv("GPTAUTH_DATA").map { String(cString: $0) }
         switch Result(catching: { () throws(ConfigurationError) -> Service in try load(dataFolder: dataFolder) }) {
         case .success(let service):
             let endpoint = make(service)
-            FastCGIServer.serve({ request in endpoint.response(to: request) }, after: endpoint.afterResponse)
+            FastCGIServer.serve({ request in endpoint.response(to: request) }, after: endpoint.afterResponse, pool: pool)
         case .failure(let error):
             log.error("not_configured", ["reason": error.description])
-            FastCGIServer.serve { _ in
+            FastCGIServer.serve({ _ in
                 HTTPError.unavailable("This service is not configured yet. The operator's log says why.").response(E.errorStyle)
-            }
+            }, pool: pool)
         }
     }
 }
