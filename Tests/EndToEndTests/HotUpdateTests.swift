@@ -11,9 +11,7 @@ extension SignInFlowTests {
     func test_HotUpdate_ofGreetingUnderLoad_dropsNothing_andTheNewBinaryServes() throws {
         let stack = try stack
         let wrk = try WrkLoad.program()
-        let chatgpt = ChatGPT(stack: stack, gpt: stack.gptA)
-        let code = try XCTUnwrap(try signInWithEmail(chatgpt, email: "hot-update@example.com")["code"])
-        let (access, _) = try tokens(chatgpt, code: code)
+        let (chatgpt, access, tokenList) = try signedInCaller(stack, email: "hot-update@example.com")
         let installed = try greetingRunsFromCopiedBinary(stack)
         let oldPIDs = try greetingPIDs(stack)
         let oldFile = try FileIdentity(installed.path)
@@ -23,15 +21,11 @@ extension SignInFlowTests {
         let newBuild = stack.folder.appendingPathComponent("new-build")
         try FileManager.default.createDirectory(at: newBuild, withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: stack.bin.appendingPathComponent("greeting"), to: newBuild.appendingPathComponent("greeting"))
-        let tokenList = stack.folder.appendingPathComponent("hot-update-tokens.txt")
-        try (access + "\n").write(to: tokenList, atomically: true, encoding: .utf8)
 
         // Load on the endpoint being updated and on one that is not, before, during and after the swap.
         let greetingPath = "/api/greeting", metadataPath = "/.well-known/oauth-authorization-server"
         let served = AccessLog(stack.folder.appendingPathComponent("nginx/logs/access.log"), paths: [greetingPath, metadataPath])
-        let greetingLoad = try WrkLoad(wrk, url: stack.issuer + greetingPath, output: stack.folder.appendingPathComponent("wrk-greeting.txt"),
-                                       script: stack.repo.appendingPathComponent("bench/wrk/bearer.lua"),
-                                       environment: ["BENCH_LIST": tokenList.path])
+        let greetingLoad = try WrkLoad.bearer(wrk, stack, path: greetingPath, tokenList: tokenList)
         defer { greetingLoad.stop() }
         let metadataLoad = try WrkLoad(wrk, url: stack.issuer + metadataPath, output: stack.folder.appendingPathComponent("wrk-metadata.txt"))
         defer { metadataLoad.stop() }
@@ -52,7 +46,7 @@ extension SignInFlowTests {
         print(update.output.trimmingCharacters(in: .whitespacesAndNewlines))
 
         XCTAssertEqual(update.status, 0, update.errors)
-        XCTAssertTrue(update.output.contains("replacing pids"), update.output)
+        XCTAssertTrue(update.output.contains("replacing workers"), update.output)
         for (name, load) in [("greeting", greeting), ("metadata", metadata)] {
             XCTAssertEqual(load.non2xx, 0, "\(name): \(load.report)")
             XCTAssertEqual(load.socketErrors, 0, "\(name): \(load.report)")
@@ -135,9 +129,19 @@ extension SignInFlowTests {
                       environment: ["GPTAUTH_VAR": stack.folder.path, "GPTAUTH_BIN": folder.path, "GPTAUTH_CLIENT_ID": stack.gptA.id])
     }
 
+    /// A user of GPT A signed in through the flow, and a file with their access token for
+    /// bench/wrk/bearer.lua (`WrkLoad.bearer`).
+    func signedInCaller(_ stack: Stack, email: String) throws -> (chatgpt: ChatGPT, access: String, tokenList: URL) {
+        let chatgpt = ChatGPT(stack: stack, gpt: stack.gptA)
+        let code = try XCTUnwrap(try signInWithEmail(chatgpt, email: email)["code"])
+        let (access, _) = try tokens(chatgpt, code: code)
+        let tokenList = stack.folder.appendingPathComponent("tokens-\(email).txt")
+        try (access + "\n").write(to: tokenList, atomically: true, encoding: .utf8)
+        return (chatgpt, access, tokenList)
+    }
+
     private func greetingPIDs(_ stack: Stack) throws -> [pid_t] {
-        try String(contentsOf: stack.folder.appendingPathComponent("run/greeting.pid"), encoding: .utf8)
-            .split(whereSeparator: \.isNewline).compactMap { pid_t($0) }
+        try stack.workers("greeting")
     }
 
     /// Gone, or a zombie: an exited pool process is re-parented to PID 1, which in some containers
@@ -237,6 +241,13 @@ final class WrkLoad {
         var arguments = ["-t1", "-c8", "-d120s"]
         if let script { arguments += ["-s", script.path] }
         pid = try Subprocess.spawn(program, arguments + [url], environment: environment, actions: &actions)
+    }
+
+    /// wrk on `path` with the access tokens listed in `tokenList` (bench/wrk/bearer.lua).
+    static func bearer(_ program: String, _ stack: Stack, path: String, tokenList: URL) throws -> WrkLoad {
+        try WrkLoad(program, url: stack.issuer + path,
+                    output: stack.folder.appendingPathComponent("wrk-\(path.replacingOccurrences(of: "/", with: "_"))-\(UUID().uuidString).txt"),
+                    script: stack.repo.appendingPathComponent("bench/wrk/bearer.lua"), environment: ["BENCH_LIST": tokenList.path])
     }
 
     /// Interrupts wrk and reads its summary.

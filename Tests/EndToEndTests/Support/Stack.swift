@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// A running GPTAuth installation for one test class: a fresh data folder made by the real CLI, the
-/// real endpoint executables in spawn-fcgi pools, a private nginx on 127.0.0.1 (all through
+/// real endpoint executables in supervised pools (spawn-fcgi + multiwatch), a private nginx on 127.0.0.1 (all through
 /// deploy/stack, the same script deploy/dev-up uses), and a stand-in for Google over HTTP.
 final class Stack {
     let repo: URL
@@ -101,6 +101,21 @@ final class Stack {
             fastcgi_pass unix:\(folder.path)/run/greeting.sock;
         }
 
+        # Pools the supervision tests start themselves (SupervisionTests): a worker that crashes,
+        # the greeting endpoint under systemd's socket passing, and under the shipped units.
+        location ^~ /fault/ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:\(folder.path)/run/fault-worker.sock;
+        }
+        location = /activated/api/greeting {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:\(folder.path)/run/activated-greeting.sock;
+        }
+        location = /unit/api/greeting {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:\(folder.path)/run/unit-greeting.sock;
+        }
+
         \(try gateSnippet())
         """.write(to: extra, atomically: true, encoding: .utf8)
         let result = try run("/bin/bash", [repo.appendingPathComponent("deploy/stack").path, "up"], environment: [
@@ -108,6 +123,25 @@ final class Stack {
             "GPTAUTH_CLIENT_ID": gptA.id, "GPTAUTH_NGINX_EXTRA": extra.path, "GPTAUTH_NGINX_LIMITS": "off",
         ])
         guard result.status == 0 else { throw HTTPClientError("deploy/stack up failed: \(result.output)") }
+    }
+
+    /// The supervisor (multiwatch) of an endpoint's pool, as deploy/stack recorded it.
+    func supervisor(_ endpoint: String) throws -> pid_t {
+        let text = try String(contentsOf: folder.appendingPathComponent("run/\(endpoint).pid"), encoding: .utf8)
+        guard let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw HTTPClientError("no supervisor pid in run/\(endpoint).pid")
+        }
+        return pid
+    }
+
+    /// The workers of an endpoint's pool: its supervisor's children (never found by name).
+    func workers(_ endpoint: String) throws -> [pid_t] {
+        let supervisor = try supervisor(endpoint)
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(supervisor)/task")) ?? []
+        return tasks.flatMap { task in
+            ((try? String(contentsOfFile: "/proc/\(supervisor)/task/\(task)/children", encoding: .utf8)) ?? "")
+                .split(separator: " ").compactMap { pid_t($0) }
+        }.sorted()
     }
 
     /// The shipped nginx/gptauth-protect-api.conf, with this stack's socket, GPT and upstream.
@@ -231,10 +265,10 @@ final class Stack {
 /// when its stdin closes (so nothing outlives the test run).
 final class LocalServer {
     let port: UInt16
-    private let pid: pid_t
+    let pid: pid_t
     private var stdinFD: Int32
 
-    init(script: URL, arguments: [String]) throws {
+    init(script: URL, arguments: [String], environment: [String: String] = [:]) throws {
         var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
         guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw HTTPClientError("pipe failed") }
         var actions = posix_spawn_file_actions_t()
@@ -243,7 +277,7 @@ final class LocalServer {
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
         for fd in toChild + fromChild { posix_spawn_file_actions_addclose(&actions, fd) }
-        pid = try Subprocess.spawn("python3", [script.path] + arguments, environment: [:], actions: &actions)
+        pid = try Subprocess.spawn("python3", [script.path] + arguments, environment: environment, actions: &actions)
         close(toChild[0])
         close(fromChild[1])
         stdinFD = toChild[1]
