@@ -43,10 +43,12 @@ public struct Service: Sendable {
         ClientNetwork.key(request, trustedProxies: trustedProxies)
     }
 
-    /// The data folder named by `GPTAUTH_DATA` (environment of the process, or a FastCGI param).
+    /// The data folder named by `GPTAUTH_DATA` (the process's environment) or by the
+    /// `.gptauth-data` file beside the program (`DataFolderLocation`).
     public static func load(dataFolder: String?) throws(ConfigurationError) -> Service {
         guard let dataFolder, !dataFolder.isEmpty else {
-            throw .missing("GPTAUTH_DATA is not set: start the endpoint with GPTAUTH_DATA=/path/to/data")
+            throw .missing("GPTAUTH_DATA is not set and there is no \(DataFolderLocation.pointerName) file beside the program: "
+                           + "start the endpoint with GPTAUTH_DATA=/path/to/data, or put the data folder's path in that file")
         }
         let configuration = try Configuration.load(dataFolder: dataFolder)
         // The engine `configuration.store` names: PostgreSQL for a database URL (with the audit
@@ -65,7 +67,8 @@ public struct Service: Sendable {
     public static func run<E: Endpoint>(_ make: (Service) -> E) {
         let log = Log(component: E.component)
         let pool = Log.environmentFolder.map { WorkerRoster(component: E.component, logFolder: $0) }
-        let dataFolder = getenv("GPTAUTH_DATA").map { String(cString: $0) }
+        let dataFolder = DataFolderLocation.find(environment: getenv("GPTAUTH_DATA").map { String(cString: $0) },
+                                                 executable: DataFolderLocation.currentExecutable())
         switch Result(catching: { () throws(ConfigurationError) -> Service in try load(dataFolder: dataFolder) }) {
         case .success(let service):
             let endpoint = make(service)
@@ -73,7 +76,7 @@ public struct Service: Sendable {
         case .failure(let error):
             log.error("not_configured", ["reason": error.description])
             FastCGIServer.serve({ _ in
-                HTTPError.unavailable("This service is not configured yet. The operator's log says why.").response(E.errorStyle)
+                HTTPError.unavailable("This service is not configured yet. The reason is in \(log.whereLinesGo).").response(E.errorStyle)
             }, pool: pool)
         }
     }

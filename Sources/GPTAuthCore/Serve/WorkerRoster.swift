@@ -11,8 +11,9 @@ import Synchronization
 /// - `<endpoint>.<pid>`: `signal=000 boot=<boot id> ticks=<start time> serving=<unix time>`, written
 ///   when the worker starts serving and removed when it stops because it was asked to (SIGTERM).
 ///   A fatal signal the worker can catch (a Swift runtime trap is SIGILL or SIGTRAP; SIGSEGV,
-///   SIGBUS, SIGFPE, SIGABRT) writes its number into the three digits before the worker dies.
-///   SIGKILL (kill -9, the out-of-memory killer) runs no handler: its record says `000`.
+///   SIGBUS, SIGABRT and every other signal whose default is to end the process) writes its number
+///   into the three digits before the worker dies. SIGKILL (kill -9, the out-of-memory killer)
+///   runs no handler: its record says `000`, reported as `ended=unrecorded`.
 /// - `<endpoint>.crashes`: the last hour of crashes, `<time> <seconds served>` per line.
 ///
 /// A record whose process is gone (checked with the process's start time, so a reused pid is not
@@ -145,16 +146,16 @@ public struct WorkerRoster: Sendable {
         return String(fields[19])
     }
 
+    /// The signals that end a process by default and that a handler can see: all but SIGKILL (and
+    /// SIGTERM and SIGUSR1, which ask the worker to stop; SIGPIPE, which it ignores).
+    static let fatalSignals: [(Int32, String)] = [
+        (SIGILL, "ILL"), (SIGTRAP, "TRAP"), (SIGABRT, "ABRT"), (SIGBUS, "BUS"), (SIGFPE, "FPE"), (SIGSEGV, "SEGV"),
+        (SIGSYS, "SYS"), (SIGXCPU, "XCPU"), (SIGXFSZ, "XFSZ"), (SIGHUP, "HUP"), (SIGINT, "INT"), (SIGQUIT, "QUIT"),
+        (SIGUSR2, "USR2"), (SIGALRM, "ALRM"), (SIGVTALRM, "VTALRM"), (SIGPROF, "PROF"),
+    ]
+
     static func signalName(_ signal: Int32) -> String {
-        switch signal {
-        case SIGILL: return "ILL"
-        case SIGTRAP: return "TRAP"
-        case SIGABRT: return "ABRT"
-        case SIGBUS: return "BUS"
-        case SIGFPE: return "FPE"
-        case SIGSEGV: return "SEGV"
-        default: return String(signal)
-        }
+        fatalSignals.first { $0.0 == signal }?.1 ?? String(signal)
     }
 
     // MARK: - Last words
@@ -162,8 +163,9 @@ public struct WorkerRoster: Sendable {
     /// The descriptor of this worker's record, for the signal handler (which may not allocate or lock).
     static let recordDescriptor = Atomic<Int32>(-1)
 
-    /// The fatal signals a worker can still report: the handler writes the number into its record,
-    /// then lets the signal's default action end the process (so the exit status is unchanged).
+    /// The fatal signals a worker can still report (`fatalSignals`): the handler writes the number
+    /// into its record, then lets the signal's default action end the process (so the exit status
+    /// is unchanged).
     public static func reportFatalSignals(_ membership: Membership) {
         recordDescriptor.store(membership.descriptor, ordering: .relaxed)
         var action = sigaction()
@@ -179,7 +181,7 @@ public struct WorkerRoster: Sendable {
         sigemptyset(&action.sa_mask)
         // SA_RESETHAND: the default action is back before the handler runs, so raise() ends the process.
         action.sa_flags = Int32(bitPattern: UInt32(SA_RESETHAND)) | SA_NODEFER
-        for signal in [SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV] { sigaction(signal, &action, nil) }
+        for (signal, _) in fatalSignals { sigaction(signal, &action, nil) }
     }
 }
 

@@ -94,7 +94,7 @@ public struct Configuration: Codable, Sendable, Equatable {
     public static func load(dataFolder: String) throws(ConfigurationError) -> Configuration {
         let path = dataFolder + "/config.json"
         guard let bytes = FileIO.readAll(path) else {
-            throw .missing("no configuration at \(path); run `gptauth init` first")
+            throw .missing(DataFolderLocation.explainUnreadableConfiguration(dataFolder: dataFolder))
         }
         let configuration: Configuration
         do {

@@ -73,6 +73,11 @@ public struct Log: Sendable {
         }
     }
 
+    /// Where this log's lines are, in words for an error page (no full path: the page is public).
+    public var whereLinesGo: String {
+        folder == nil ? "the web server's error log" : "\(component).log in the endpoints' log folder (GPTAUTH_LOG)"
+    }
+
     /// `GPTAUTH_LOG`, read once per process.
     public static let environmentFolder: String? = getenv("GPTAUTH_LOG").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
     /// A log file is rotated when it reaches this size, so log lines never fill the disk (S32).
