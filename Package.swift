@@ -44,18 +44,18 @@ let package = Package(
             dependencies: ["CFastCGI", "CPostgreSQL", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        // The one outbound HTTPS call (Google), over FoundationNetworking; only `login` links it.
+        // The one outbound HTTPS call (Google), through the host's curl program; only `login` links it.
         .target(name: "GPTAuthNetworking", dependencies: ["GPTAuthCore"], swiftSettings: strict),
         .executableTarget(name: "authorize", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
-        // `login` stays dynamic: FoundationNetworking needs libcurl, which has no static build here.
-        .executableTarget(name: "login", dependencies: ["GPTAuthCore", "GPTAuthNetworking"], swiftSettings: strict),
+        .executableTarget(name: "login", dependencies: ["GPTAuthCore", "GPTAuthNetworking"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "verify-token", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "greeting", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "check", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(
             name: "gptauth",
             dependencies: ["GPTAuthCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: staticRelease
         ),
         // Fills a data folder through the real store code for bench/run (not installed).
         .executableTarget(

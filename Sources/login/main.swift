@@ -2,4 +2,4 @@
 import GPTAuthCore
 import GPTAuthNetworking
 
-Service.run { LoginEndpoint(service: $0, upstream: URLSessionUpstream()) }
+Service.run { LoginEndpoint(service: $0, upstream: CurlProgramUpstream()) }

@@ -29,7 +29,7 @@ public struct UpstreamResponse: Sendable {
     }
 }
 
-/// Sends upstream requests. The production client (GPTAuthNetworking) uses URLSession over libcurl.
+/// Sends upstream requests. The production client (GPTAuthNetworking) runs the host's curl program.
 public protocol UpstreamHTTP: Sendable {
     func send(_ request: UpstreamRequest) throws -> UpstreamResponse
 }

@@ -68,39 +68,19 @@ public struct Mailer: Sendable {
         return configured.hasPrefix("/") ? configured : "\(dataFolder)/\(configured)"
     }
 
-    /// Pipes the message to the command (`sendmail -t` reads recipients from the headers).
+    /// Pipes the message to the command (`sendmail -t` reads recipients from the headers). Its
+    /// output is captured, never mixed into a CGI answer.
     private func sendmail(_ text: String, command: [String]) throws(MailError) {
         guard let program = command.first else { throw .failed("the sendmail command is empty") }
-        var pipeFDs: [Int32] = [0, 0]
-        guard pipe(&pipeFDs) == 0 else { throw .failed("pipe failed") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pipeFDs[0], 0)
-        posix_spawn_file_actions_addclose(&actions, pipeFDs[1])
-        // The spawner's FastCGI socket is fd 0 here; the child gets the pipe there instead.
-        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, program, &actions, nil, argv, environ)
-        close(pipeFDs[0])
-        guard status == 0 else {
-            close(pipeFDs[1])
-            throw .failed("cannot start \(program): \(String(cString: strerror(status)))")
+        let ran: ChildProcess.Outcome
+        do {
+            ran = try ChildProcess.run(program, Array(command.dropFirst()), input: Array(text.utf8), outputLimit: 4096)
+        } catch {
+            throw .failed(error.description)
         }
-        var bytes = Array(text.utf8)
-        var offset = 0
-        bytes.withUnsafeMutableBytes { buffer in
-            while offset < buffer.count {
-                let written = write(pipeFDs[1], buffer.baseAddress! + offset, buffer.count - offset)
-                if written <= 0 { break }
-                offset += written
-            }
+        guard ran.tookInput, ran.status == 0 else {
+            throw .failed("\(program) failed with status \(ran.status)\(ran.errorLine.isEmpty ? "" : ": \(ran.errorLine)")")
         }
-        close(pipeFDs[1])
-        var exitStatus: Int32 = 0
-        waitpid(pid, &exitStatus, 0)
-        guard offset == bytes.count, exitStatus == 0 else { throw .failed("\(program) failed with status \(exitStatus)") }
     }
 }
 
