@@ -4,5 +4,6 @@ import GPTAuthCore
 import Glibc
 #endif
 
-let audience = getenv("GPTAUTH_CLIENT_ID").map { String(cString: $0) }
+// The GPT(s) it serves: GPTAUTH_CLIENT_ID, or the file `gptauth hosting install` writes beside it.
+let audience = getenv("GPTAUTH_CLIENT_ID").map { String(cString: $0) } ?? DataFolderLocation.setting(HostingInstall.clientIDName)
 Service.run { GreetingEndpoint(service: $0, defaultAudience: audience) }

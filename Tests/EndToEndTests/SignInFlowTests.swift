@@ -39,13 +39,13 @@ final class SignInFlowTests: XCTestCase {
         let page = try browser.follow()
         XCTAssertEqual(page.status, 200)
         XCTAssertTrue(page.text.contains("Sign in to "), page.text)
-        let port = try stack.port
+        let port = chatgpt.stack.port
         let request = try browser.hidden("request")
         let sent = try browser.submit(port: port, "/oauth/login/email",
                                       [("request", request), ("csrf", try browser.hidden("csrf")), ("email", email)])
         XCTAssertEqual(sent.status, 200, sent.text)
         XCTAssertTrue(sent.text.contains("Check your email"))
-        let code = try stack.latestCode(to: email.lowercased())
+        let code = try chatgpt.stack.latestCode(to: email.lowercased())
         var answer = try browser.submit(port: port, "/oauth/login/email/verify",
                                         [("request", request), ("csrf", try browser.hidden("csrf")), ("code", code)])
         if expectConsent {

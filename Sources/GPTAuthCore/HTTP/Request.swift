@@ -24,10 +24,13 @@ public struct Request: Sendable {
         return (params["SCRIPT_NAME"] ?? "") + (params["PATH_INFO"] ?? "")
     }
 
-    /// A request header by its HTTP name (`Authorization`), from the `HTTP_*` meta-variable.
+    /// A request header by its HTTP name (`Authorization`), from the `HTTP_*` meta-variable. For
+    /// `Authorization` also `REDIRECT_HTTP_AUTHORIZATION`: where Apache has no `CGIPassAuth` (before
+    /// 2.4.13), the rewrite rule `gptauth hosting install` writes hands the header over that way.
     public func header(_ name: String) -> String? {
         var key = "HTTP_"
         key.unicodeScalars.append(contentsOf: name.uppercased().unicodeScalars.map { $0 == "-" ? "_" : $0 })
+        if key == "HTTP_AUTHORIZATION", params[key] == nil { return params["REDIRECT_HTTP_AUTHORIZATION"] }
         return params[key]
     }
 

@@ -23,7 +23,17 @@ public enum DataFolderLocation {
 
     /// The folder named by `.gptauth-data` beside `executable`; nil when there is none (or it is empty).
     public static func pointer(besides executable: String) -> String? {
-        let path = "\(FileIO.parent(of: executable))/\(pointerName)"
+        firstLine(of: "\(FileIO.parent(of: executable))/\(pointerName)")
+    }
+
+    /// The first line of the file `name` beside this program (`gptauth hosting install` writes the
+    /// greeting API's GPT there too); nil when there is none.
+    public static func setting(_ name: String) -> String? {
+        currentExecutable().flatMap { firstLine(of: "\(FileIO.parent(of: $0))/\(name)") }
+    }
+
+    /// A one-line file's line, trimmed; nil when missing, empty or larger than a path can be.
+    static func firstLine(of path: String) -> String? {
         guard let bytes = try? FileIO.read(path, limit: maximumPointerSize) else { return nil }
         let first = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).first ?? ""
         let line = first.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed()

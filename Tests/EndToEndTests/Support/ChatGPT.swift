@@ -2,8 +2,17 @@ import Foundation
 
 /// Plays ChatGPT's part exactly as chatgpt-oauth.md describes it: the authorization request a GPT
 /// action sends the browser to, and the server-to-server token requests.
+/// Where ChatGPT signs users in: a `Stack` (nginx) or an `ApacheHost` (shared hosting).
+protocol SignInServer {
+    var issuer: String { get }
+    var port: UInt16 { get }
+    var http: HTTPClient { get }
+    /// The six-digit code of the newest sign-in email to `email`.
+    func latestCode(to email: String) throws -> String
+}
+
 struct ChatGPT {
-    let stack: Stack
+    let stack: any SignInServer
     let gpt: Stack.RegisteredGPT
     /// `https://chatgpt.com/aip/g-<40 hex>/oauth/callback` (or chat.openai.com).
     let callback: String
@@ -12,7 +21,7 @@ struct ChatGPT {
     /// Form bodies (what ChatGPT sends) or JSON (seen from plugin-era clients).
     var jsonBody = false
 
-    init(stack: Stack, gpt: Stack.RegisteredGPT, host: String = "chatgpt.com", callback: String? = nil) {
+    init(stack: any SignInServer, gpt: Stack.RegisteredGPT, host: String = "chatgpt.com", callback: String? = nil) {
         self.stack = stack
         self.gpt = gpt
         let gptID = (0..<40).map { _ in String("0123456789abcdef".randomElement()!) }.joined()

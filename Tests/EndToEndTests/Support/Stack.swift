@@ -6,7 +6,7 @@ import Glibc
 /// A running GPTAuth installation for one test class: a fresh data folder made by the real CLI, the
 /// real endpoint executables in supervised pools (spawn-fcgi + multiwatch), a private nginx on 127.0.0.1 (all through
 /// deploy/stack, the same script deploy/dev-up uses), and a stand-in for Google over HTTP.
-final class Stack {
+final class Stack: SignInServer {
     let repo: URL
     let bin: URL
     let folder: URL
@@ -202,11 +202,14 @@ final class Stack {
 
     /// The 6-digit code in the newest message to `email` in the mail folder.
     func latestCode(to email: String) throws -> String {
-        let mail = data.appendingPathComponent("mail")
-        let files = try FileManager.default.contentsOfDirectory(atPath: mail.path).filter { $0.hasSuffix(".eml") }
+        try Stack.latestCode(inMailFolder: data.appendingPathComponent("mail").path, to: email)
+    }
+
+    /// The code in the newest sign-in email to `email` among a mail folder's `.eml` files.
+    static func latestCode(inMailFolder mail: String, to email: String) throws -> String {
         var newest: (Date, String)?
-        for file in files {
-            let path = mail.appendingPathComponent(file).path
+        for file in try FileManager.default.contentsOfDirectory(atPath: mail) where file.hasSuffix(".eml") {
+            let path = "\(mail)/\(file)"
             let text = try String(contentsOfFile: path, encoding: .utf8)
             guard text.contains("To: \(email)\r\n") else { continue }
             let date = (try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast

@@ -1,0 +1,79 @@
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Shared hosting for real (issue 11): Apache with suexec, the account's own `.htaccess`, the
+/// programs installed by `gptauth hosting install` run as the account — and ChatGPT's whole flow
+/// through it, with both token exchange methods.
+extension SignInFlowTests {
+    func test_SharedHosting_apacheWithSuexec_runsTheWholeChatGPTFlow() throws {
+        let host = try ApacheHost()
+        defer { host.stop() }
+        let diagnosis = { "\nApache: \(host.errorLog)\nsuexec: \(host.suexecLog.suffix(600))" }
+        XCTAssertTrue(host.hostingInstall.contains("Installed the endpoints"), host.hostingInstall)
+
+        let metadata = try host.http.get("/.well-known/oauth-authorization-server")
+        XCTAssertEqual(metadata.status, 200, metadata.text + diagnosis())
+        XCTAssertEqual(metadata.json["token_endpoint"] as? String, host.issuer + "/oauth/token")
+        // The account's own rule, kept by `hosting install --force`, still applies.
+        XCTAssertTrue(try host.http.get("/no-such-page").text.contains("not here"))
+
+        for basicAuth in [false, true] {
+            var chatgpt = ChatGPT(stack: host, gpt: host.gpt)
+            chatgpt.basicAuth = basicAuth
+            let email = "hosted-\(basicAuth ? "basic" : "post")@example.com"
+            let code = try XCTUnwrap(try signInWithEmail(chatgpt, email: email)["code"], diagnosis())
+            let (access, refresh) = try tokens(chatgpt, code: code)
+            // Authorization reaches the API (CGIPassAuth from the program folder's .htaccess).
+            let greeting = try chatgpt.callAPI(access)
+            XCTAssertEqual(greeting.status, 200, greeting.text + diagnosis())
+            XCTAssertTrue((greeting.json["message"] as? String ?? "").contains(email), greeting.text)
+            let bogus = try chatgpt.callAPI("not-a-token")
+            XCTAssertEqual(bogus.status, 401)
+            XCTAssertNotNil(bogus.header("www-authenticate"))
+            XCTAssertEqual(bogus.json["error"] as? String, "invalid_token", "a 401 about the token, not about a missing header")
+            // The refresh token rotates; the code is single-use (and its replay ends the family).
+            let refreshed = try chatgpt.refresh(refresh)
+            XCTAssertEqual(refreshed.status, 200, refreshed.text)
+            let renewed = try XCTUnwrap(refreshed.json["refresh_token"] as? String)
+            XCTAssertEqual(try chatgpt.callAPI(try XCTUnwrap(refreshed.json["access_token"] as? String)).status, 200)
+            let replay = try chatgpt.exchange(code: code)
+            XCTAssertEqual(replay.status, 400, replay.text)
+            XCTAssertEqual(replay.json["error"] as? String, "invalid_grant")
+            XCTAssertEqual(try chatgpt.refresh(renewed).json["error"] as? String, "invalid_grant", "code reuse revokes the family")
+            // A wrong secret is RFC 6749's invalid_client, for either method.
+            let wrong = try chatgpt.token([("grant_type", "refresh_token"), ("refresh_token", refresh)], secret: "wrong")
+            XCTAssertEqual(wrong.status, 401, wrong.text)
+            XCTAssertEqual(wrong.json["error"] as? String, "invalid_client")
+        }
+        // Every program ran as the account, through suexec.
+        XCTAssertTrue(host.suexecLog.contains("/\(host.user)) gid: ") && host.suexecLog.contains("cmd: verify-token"), diagnosis())
+    }
+
+    func test_SharedHosting_installRefusesWhatItCannotDoWell_andChangesNothing() throws {
+        let stack = try stack
+        let gptauth = stack.bin.appendingPathComponent("gptauth").path
+        let folder = stack.folder.appendingPathComponent("hosting-refusals").path
+        let docroot = folder + "/public_html"
+        try FileManager.default.createDirectory(atPath: docroot, withIntermediateDirectories: true)
+        let foreign = "RewriteEngine On\nRewriteRule ^old$ new [R=301]\n"
+        try foreign.write(toFile: docroot + "/.htaccess", atomically: true, encoding: .utf8)
+        // (arguments, what the one-line error says)
+        let rows: [([String], String)] = [
+            (["--docroot", folder + "/nowhere", "--data", stack.data.path], "is not a folder"),
+            (["--docroot", docroot, "--data", folder + "/no-data"], "does not exist"),
+            (["--docroot", docroot, "--data", stack.data.path, "--client", "not a client"], "is not a GPT's client id"),
+            (["--docroot", docroot, "--data", stack.data.path], "was not written by gptauth; run again with --force"),
+        ]
+        for (arguments, message) in rows {
+            let result = try stack.run(gptauth, ["hosting", "install"] + arguments, environment: [:])
+            XCTAssertEqual(result.status, 1, "\(arguments)")
+            XCTAssertTrue(result.errors.contains(message), "\(arguments): \(result.errors)")
+            XCTAssertEqual(result.errors.split(separator: "\n").count, 1, result.errors)
+            XCTAssertEqual(try String(contentsOfFile: docroot + "/.htaccess", encoding: .utf8), foreign)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: docroot + "/gptauth-bin"), "\(arguments) wrote the program folder")
+        }
+    }
+}
