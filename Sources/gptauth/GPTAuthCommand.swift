@@ -126,6 +126,9 @@ struct Init: ParsableCommand {
             throw ValidationError("give both --google-client-id and --google-client-secret, or neither")
         }
         if mailFolder != nil && sendmail != nil { throw ValidationError("choose --mail-folder or --sendmail, not both") }
+        if issuer.hasSuffix("/") {
+            throw ValidationError("--issuer \(issuer) ends with a slash: give it without (\(issuer.dropLast())); every URL is built on it")
+        }
     }
 
     func run() throws {

@@ -29,6 +29,9 @@ struct HostingCommand: ParsableCommand {
         @Option(help: "The GPT (client id) the sample /api/greeting API serves.")
         var client: String?
 
+        @Option(name: .customLong("base-path"), help: "The path GPTAuth is served under (the issuer's path, e.g. /gpt-auth); by default the issuer's.")
+        var basePath: String?
+
         @Flag(help: "Put GPTAuth's rules first in an .htaccess gptauth did not write (its lines are kept).")
         var force = false
 
@@ -38,7 +41,8 @@ struct HostingCommand: ParsableCommand {
             let docroot = absolute(self.docroot), data = absolute(self.data)
             let report: HostingInstall.Report
             do {
-                report = try HostingInstall.install(binaries: binaries, docroot: docroot, dataFolder: data, clientID: client, force: force)
+                report = try HostingInstall.install(binaries: binaries, docroot: docroot, dataFolder: data, clientID: client,
+                                                   basePath: basePath, force: force)
             } catch {
                 throw Failure(error.description)
             }

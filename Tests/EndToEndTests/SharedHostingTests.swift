@@ -11,10 +11,35 @@ extension SignInFlowTests {
     func test_SharedHosting_apacheWithSuexec_runsTheWholeChatGPTFlow() throws {
         let host = try ApacheHost()
         defer { host.stop() }
+        try runTheChatGPTFlow(on: host)
+    }
+
+    /// The same under a sub-path of the site: the issuer is `http://127.0.0.1:<port>/gpt-auth`, and
+    /// every page, form, cookie and redirect stays under it.
+    func test_SharedHosting_underASubPath_everyURLStaysUnderIt() throws {
+        let host = try ApacheHost(basePath: "/gpt-auth")
+        defer { host.stop() }
+        try runTheChatGPTFlow(on: host)
+        let chatgpt = ChatGPT(stack: host, gpt: host.gpt)
+        let browser = Browser()
+        let authorize = try browser.open(chatgpt.authorizationURL())
+        XCTAssertTrue(authorize.header("location")?.hasPrefix(host.issuer + "/oauth/login?") ?? false, authorize.headers.description)
+        XCTAssertTrue(authorize.headers("set-cookie").allSatisfy { $0.contains("Path=/gpt-auth/oauth;") }, authorize.headers.description)
+        let page = try browser.follow()
+        XCTAssertTrue(page.text.contains("action=\"/gpt-auth/oauth/login/email\""), page.text)
+        XCTAssertFalse(page.text.contains("action=\"/oauth/"), page.text)
+        let metadata = try host.http.get("/gpt-auth/.well-known/oauth-authorization-server").json
+        XCTAssertEqual(metadata["issuer"] as? String, host.issuer)
+        XCTAssertEqual(metadata["authorization_endpoint"] as? String, host.issuer + "/oauth/authorize")
+        // Nothing answers at the root of the site.
+        XCTAssertEqual(try host.http.get("/oauth/authorize").status, 404)
+    }
+
+    private func runTheChatGPTFlow(on host: ApacheHost) throws {
         let diagnosis = { "\nApache: \(host.errorLog)\nsuexec: \(host.suexecLog.suffix(600))" }
         XCTAssertTrue(host.hostingInstall.contains("Installed the endpoints"), host.hostingInstall)
 
-        let metadata = try host.http.get("/.well-known/oauth-authorization-server")
+        let metadata = try host.http.get(host.basePath + "/.well-known/oauth-authorization-server")
         XCTAssertEqual(metadata.status, 200, metadata.text + diagnosis())
         XCTAssertEqual(metadata.json["token_endpoint"] as? String, host.issuer + "/oauth/token")
         // The account's own rule, kept by `hosting install --force`, still applies.
@@ -65,6 +90,7 @@ extension SignInFlowTests {
             (["--docroot", folder + "/nowhere", "--data", stack.data.path], "is not a folder"),
             (["--docroot", docroot, "--data", folder + "/no-data"], "does not exist"),
             (["--docroot", docroot, "--data", stack.data.path, "--client", "not a client"], "is not a GPT's client id"),
+            (["--docroot", docroot, "--data", stack.data.path, "--base-path", "/gpt-auth"], "is not the issuer's path"),
             (["--docroot", docroot, "--data", stack.data.path], "was not written by gptauth; run again with --force"),
         ]
         for (arguments, message) in rows {

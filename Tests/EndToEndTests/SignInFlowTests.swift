@@ -41,17 +41,18 @@ final class SignInFlowTests: XCTestCase {
         XCTAssertTrue(page.text.contains("Sign in to "), page.text)
         let port = chatgpt.stack.port
         let request = try browser.hidden("request")
-        let sent = try browser.submit(port: port, "/oauth/login/email",
+        let base = chatgpt.stack.basePath
+        let sent = try browser.submit(port: port, base + "/oauth/login/email",
                                       [("request", request), ("csrf", try browser.hidden("csrf")), ("email", email)])
         XCTAssertEqual(sent.status, 200, sent.text)
         XCTAssertTrue(sent.text.contains("Check your email"))
         let code = try chatgpt.stack.latestCode(to: email.lowercased())
-        var answer = try browser.submit(port: port, "/oauth/login/email/verify",
+        var answer = try browser.submit(port: port, base + "/oauth/login/email/verify",
                                         [("request", request), ("csrf", try browser.hidden("csrf")), ("code", code)])
         if expectConsent {
             XCTAssertEqual(answer.status, 200, answer.text)
             XCTAssertTrue(answer.text.contains("will get your email address"), answer.text)
-            answer = try browser.submit(port: port, "/oauth/login/consent",
+            answer = try browser.submit(port: port, base + "/oauth/login/consent",
                                         [("request", request), ("csrf", try browser.hidden("csrf")), ("decision", "allow")])
         }
         XCTAssertEqual(answer.status, 303, answer.text)  // S04

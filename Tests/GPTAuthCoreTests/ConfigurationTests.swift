@@ -18,6 +18,45 @@ struct ConfigurationTests {
         #expect(configuration.secureCookies)                      // S15
     }
 
+    /// The path GPTAuth is served under, from the issuer; an issuer with a query, a fragment or an
+    /// odd path is refused with a message naming it.
+    @Test func theIssuersPathIsTheBasePath() throws {
+        // (issuer, base path; nil: refused)
+        let rows: [(String, String?)] = [
+            ("https://auth.example.com", ""),
+            ("https://auth.example.com/", ""),
+            ("https://example.com/gpt-auth", "/gpt-auth"),
+            ("https://example.com/tools/gpt-auth", "/tools/gpt-auth"),
+            ("http://127.0.0.1:8080/gpt-auth", "/gpt-auth"),
+            ("https://example.com/gpt-auth?x=1", nil),
+            ("https://example.com/#top", nil),
+            ("https://example.com/a//b", nil),
+            ("https://example.com/a/../b", nil),
+            ("https://example.com/a b", nil),
+        ]
+        for (issuer, expected) in rows {
+            var configuration = Self.base()
+            configuration.issuer = issuer
+            if let expected {
+                try configuration.validate()
+                #expect(configuration.basePath == expected, "\(issuer)")
+                #expect(configuration.cookiePath == expected + "/oauth")
+                #expect(configuration.authorizationURL == "\(configuration.baseURL)/oauth/authorize")
+            } else {
+                #expect(throws: ConfigurationError.self, "\(issuer)") { try configuration.validate() }
+            }
+        }
+        // Routes read the same under the sub-path; other paths are left as they are.
+        var request = Request(params: ["REQUEST_URI": "/gpt-auth/oauth/login/email?x=1"])
+        #expect(request.path == "/gpt-auth/oauth/login/email")
+        request.mountPath = "/gpt-auth"
+        #expect(request.path == "/oauth/login/email")
+        #expect(request.serverPath == "/gpt-auth/oauth/login/email")
+        request = Request(params: ["REQUEST_URI": "/gpt-authx/oauth/login"])
+        request.mountPath = "/gpt-auth"
+        #expect(request.path == "/gpt-authx/oauth/login")
+    }
+
     @Test(arguments: [0, 601, -1] as [Int64])
     func S07_codeLifetimeIsAtMostTenMinutes(_ lifetime: Int64) {
         var configuration = Self.base()

@@ -21,7 +21,9 @@ public struct AuthorizeEndpoint: Endpoint {
         guard request.method == "GET" || request.method == "HEAD" else {
             throw HTTPError(status: 405, "Open this address in a browser (GET).", headers: [("Allow", "GET")])
         }
-        if request.path == AuthorizationServerMetadata.path {
+        // RFC 8414 §3: for an issuer with a path, also at /.well-known/oauth-authorization-server<path>.
+        if request.path == AuthorizationServerMetadata.path
+            || request.serverPath == AuthorizationServerMetadata.path + service.configuration.basePath {
             return .json(200, AuthorizationServerMetadata(configuration: service.configuration), noStore: false,
                          headers: [("Cache-Control", "public, max-age=3600")])
         }
@@ -49,7 +51,7 @@ public struct AuthorizeEndpoint: Endpoint {
 
         let next = service.configuration.baseURL + "/oauth/login?" + FormEncoding.encode([("request", handle)])
         var headers: [(String, String)] = []
-        if session.isNew { headers.append(session.setCookie(secure: service.configuration.secureCookies)) }
+        if session.isNew { headers.append(session.setCookie(for: service.configuration)) }
         return .redirect(next, status: 302, headers: headers)
     }
 }

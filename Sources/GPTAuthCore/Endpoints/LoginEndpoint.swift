@@ -107,7 +107,7 @@ public struct LoginEndpoint: Endpoint {
     }
 
     func signInPage(_ flow: Flow, error: String? = nil, status: Int = 200) -> Response {
-        page(status, Page.signIn(gptName: flow.client.name, request: flow.handle, csrf: csrf(flow),
+        page(status, Page.signIn(base: configuration.basePath, gptName: flow.client.name, request: flow.handle, csrf: csrf(flow),
                                  google: google != nil, email: configuration.emailLogin != nil, error: error), flow)
     }
 
@@ -165,7 +165,7 @@ public struct LoginEndpoint: Endpoint {
             return page(200, Page.checkEmailForLink(gptName: flow.client.name, email: email), flow)
         }
         log.info("otp_sent", ["client_id": flow.client.id])
-        return page(200, Page.enterCode(gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow)), flow)
+        return page(200, Page.enterCode(base: configuration.basePath, gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow)), flow)
     }
 
     /// Codes mailed per requesting network per hour (S30, S33).
@@ -214,7 +214,7 @@ public struct LoginEndpoint: Endpoint {
             return try signedIn(flow, identity: identity)
         case .some(.wrongCode(let email, let remaining)):
             log.info("otp_wrong", ["client_id": flow.client.id, "remaining": String(remaining)])
-            return page(400, Page.enterCode(gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow),
+            return page(400, Page.enterCode(base: configuration.basePath, gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow),
                                             error: "That code is not right. \(remaining) \(remaining == 1 ? "try" : "tries") left."), flow)
         case .some(.exhausted), .some(.noCode):
             // The try that used up a code is audited once; later posts for it are refused quietly (S32).
@@ -255,7 +255,7 @@ public struct LoginEndpoint: Endpoint {
               EmailSignInLock.verify(token, email: email, now: service.clock.now(), key: configuration.macKey) else {
             throw HTTPError(status: 400, "This link is not valid or has expired. Try signing in again; if the pause is still on, it ends within a day.")
         }
-        return .html(200, Page.unlock(email: email, token: token))
+        return .html(200, Page.unlock(base: configuration.basePath, email: email, token: token))
     }
 
     func unlock(_ request: Request) throws -> Response {
@@ -342,14 +342,14 @@ public struct LoginEndpoint: Endpoint {
         var flow = flow
         flow.session = fresh
         var response = try afterSignIn(flow, identity: identity)
-        response.headers.append(fresh.setCookie(secure: configuration.secureCookies))
+        response.headers.append(fresh.setCookie(for: configuration))
         return response
     }
 
     /// Consent the first time a user meets a GPT, otherwise straight back to ChatGPT.
     func afterSignIn(_ flow: Flow, identity: SignedInIdentity) throws -> Response {
         if try store.user(clientID: flow.client.id, email: identity.email)?.consentedAt == nil {
-            return page(200, Page.consent(gptName: flow.client.name, email: identity.email, request: flow.handle, csrf: csrf(flow)), flow)
+            return page(200, Page.consent(base: configuration.basePath, gptName: flow.client.name, email: identity.email, request: flow.handle, csrf: csrf(flow)), flow)
         }
         return try issueCode(flow, identity: identity)
     }

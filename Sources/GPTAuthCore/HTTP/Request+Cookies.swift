@@ -26,7 +26,7 @@ public struct SetCookie: Sendable {
     public var maxAge: Int?
     public var secure: Bool
 
-    public init(name: String, value: String, path: String = "/oauth", maxAge: Int? = nil, secure: Bool) {
+    public init(name: String, value: String, path: String, maxAge: Int? = nil, secure: Bool) {
         self.name = name
         self.value = value
         self.path = path

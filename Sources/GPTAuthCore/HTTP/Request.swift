@@ -6,6 +6,10 @@ public struct Request: Sendable {
     /// The request body, already bounded by `Limits.body`.
     public let body: [UInt8]
 
+    /// The path GPTAuth is served under (`Configuration.basePath`), taken off `path` so routes
+    /// read the same under a sub-path; set by `Endpoint.response(to:)`.
+    public var mountPath = ""
+
     public init(params: [String: String], body: [UInt8] = []) {
         self.params = params
         self.body = body
@@ -17,6 +21,13 @@ public struct Request: Sendable {
     /// The path without the query: nginx's `DOCUMENT_URI`, else `REQUEST_URI` up to `?`,
     /// else `SCRIPT_NAME` + `PATH_INFO` (a plain CGI host).
     public var path: String {
+        let full = serverPath
+        guard !mountPath.isEmpty, full.hasPrefix(mountPath + "/") else { return full }
+        return String(full.dropFirst(mountPath.count))
+    }
+
+    /// The path as the web server received it (with `mountPath`).
+    public var serverPath: String {
         if let uri = params["DOCUMENT_URI"], !uri.isEmpty { return uri }
         if let uri = params["REQUEST_URI"], !uri.isEmpty {
             return String(uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0])

@@ -55,8 +55,10 @@ public struct BrowserSession: Sendable {
         return Secrets.constantTimeEquals(token, csrfToken(key: key))
     }
 
-    /// The `Set-Cookie` header for a new session (lives as long as the browser window, at most a day).
-    public func setCookie(secure: Bool) -> (String, String) {
-        ("Set-Cookie", SetCookie(name: Self.cookieName, value: id, path: "/oauth", maxAge: 86400, secure: secure).headerValue)
+    /// The `Set-Cookie` header for a new session (lives as long as the browser window, at most a
+    /// day), limited to GPTAuth's `/oauth` paths (`Configuration.cookiePath`).
+    public func setCookie(for configuration: Configuration) -> (String, String) {
+        ("Set-Cookie", SetCookie(name: Self.cookieName, value: id, path: configuration.cookiePath, maxAge: 86400,
+                                 secure: configuration.secureCookies).headerValue)
     }
 }

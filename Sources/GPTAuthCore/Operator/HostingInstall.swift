@@ -10,6 +10,8 @@ import Glibc
 ///   path, read at start: `DataFolderLocation`), `.gptauth-client-id` (the GPT the sample greeting
 ///   API serves), and an `.htaccess` of ours that runs the programs as CGI, passes `Authorization`
 ///   to them (`CGIPassAuth`) and refuses the dot files to the web.
+/// Under an issuer with a path (`https://host/gpt-auth`) all of this goes to `<docroot>/gpt-auth/`.
+///
 /// - `<docroot>/.htaccess`: our rewrite rules between `# BEGIN GPTAuth` and `# END GPTAuth`, placed
 ///   first; the account's own lines stay as they are. Run again, the block is replaced. An
 ///   `.htaccess` without our block is left alone unless `force`.
@@ -96,18 +98,30 @@ public enum HostingInstall {
     /// Copies the programs from `binaries` and writes the files above. Everything is checked before
     /// the first write, and each file is written whole (temporary name, then rename), so a refusal
     /// leaves nothing behind and a second run replaces what the first wrote.
+    /// `basePath`: the issuer's path (`/gpt-auth` for `https://host/gpt-auth`); the files then go
+    /// to `<docroot>/gpt-auth/`, whose `.htaccess` rules Apache applies to paths under it.
     public static func install(binaries: String, docroot: String, dataFolder: String, clientID: String?,
-                               force: Bool) throws(HostingError) -> Report {
+                               basePath requested: String? = nil, force: Bool) throws(HostingError) -> Report {
         var status = stat()
         guard stat(docroot, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
             throw .refused("--docroot \(docroot) is not a folder (the folder your web server serves, e.g. ~/public_html)")
         }
         guard access(docroot, W_OK) == 0 else { throw .refused("--docroot \(docroot) is not writable by this user") }
         guard dataFolder.hasPrefix("/") else { throw .refused("--data must be an absolute path (the programs read it from any folder)") }
+        let configuration: Configuration
         do {
-            _ = try Configuration.load(dataFolder: dataFolder)
+            configuration = try Configuration.load(dataFolder: dataFolder)
         } catch {
             throw .refused("--data \(dataFolder): \(error.description)")
+        }
+        let basePath = configuration.basePath
+        if let requested, requested != basePath {
+            throw .refused("--base-path \(requested) is not the issuer's path (\(configuration.issuer) is served under \"\(basePath)\"): "
+                           + "they must be the same, or leave --base-path out")
+        }
+        let site = docroot + basePath
+        if !basePath.isEmpty, FileIO.exists(site), stat(site, &status) == 0, (status.st_mode & S_IFMT) != S_IFDIR {
+            throw .refused("\(site) exists and is not a folder")
         }
         if let clientID, !clientID.hasPrefix("gptc_") || clientID.contains(where: { $0.isWhitespace }) {
             throw .refused("--client \(clientID) is not a GPT's client id (gptc_…; see gptauth client list)")
@@ -115,8 +129,8 @@ public enum HostingInstall {
         for program in programs where access("\(binaries)/\(program)", X_OK) != 0 {
             throw .refused("no program \(binaries)/\(program): run the gptauth that came with the other programs (its bin/ folder)")
         }
-        let folder = "\(docroot)/\(programFolder)"
-        let htaccess = "\(docroot)/.htaccess"
+        let folder = "\(site)/\(programFolder)"
+        let htaccess = "\(site)/.htaccess"
         let ours = "\(folder)/.htaccess"
         let docrootRules: String
         switch merged(existing: FileIO.readAll(htaccess).map { String(decoding: $0, as: UTF8.self) }, block: rewriteBlock(), force: force) {
@@ -128,7 +142,9 @@ public enum HostingInstall {
         }
 
         do {
-            if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw StoreError.io("cannot create \(folder): \(FileIO.errorText())") }
+            for path in [site, folder] where mkdir(path, 0o755) != 0 && errno != EEXIST {
+                throw StoreError.io("cannot create \(path): \(FileIO.errorText())")
+            }
             for program in programs { try copyProgram("\(binaries)/\(program)", to: "\(folder)/\(program)") }
             try write("\(folder)/\(DataFolderLocation.pointerName)", Array("\(dataFolder)\n".utf8), mode: 0o644)
             if let clientID { try write("\(folder)/\(clientIDName)", Array("\(clientID)\n".utf8), mode: 0o644) }

@@ -41,18 +41,19 @@ public enum Page {
     }
 
     /// "Sign in to <GPT name>" with the configured providers.
-    public static func signIn(gptName: String, request: String, csrf: String, google: Bool, email: Bool,
+    /// `base`: the path GPTAuth is served under (`Configuration.basePath`), before every link and form action.
+    public static func signIn(base: String = "", gptName: String, request: String, csrf: String, google: Bool, email: Bool,
                               error: String? = nil) -> String {
         var body: HTML = "<h1>Sign in to \(gptName)</h1>"
         if let error { body = "\(body)<p class=\"error\">\(error)</p>" }
         if google {
-            let link = "/oauth/login/google?" + FormEncoding.encode([("request", request)])
+            let link = base + "/oauth/login/google?" + FormEncoding.encode([("request", request)])
             body = "\(body)<a class=\"button\" href=\"\(link)\">Continue with Google</a>"
         }
         if google && email { body = "\(body)<p class=\"or\">or</p>" }
         if email {
             body = """
-            \(body)<form method="post" action="/oauth/login/email">
+            \(body)<form method="post" action="\(base)/oauth/login/email">
             \(hidden(request: request, csrf: csrf))
             <label for="email">Email address</label>
             <input id="email" type="email" name="email" required maxlength="254" autocomplete="email">
@@ -64,11 +65,11 @@ public enum Page {
     }
 
     /// "Enter the code we sent to …".
-    public static func enterCode(gptName: String, email: String, request: String, csrf: String, error: String? = nil) -> String {
+    public static func enterCode(base: String = "", gptName: String, email: String, request: String, csrf: String, error: String? = nil) -> String {
         var body: HTML = "<h1>Check your email</h1><p>We sent a 6-digit code to <strong>\(email)</strong>. It works for a few minutes.</p>"
         if let error { body = "\(body)<p class=\"error\">\(error)</p>" }
         body = """
-        \(body)<form method="post" action="/oauth/login/email/verify">
+        \(body)<form method="post" action="\(base)/oauth/login/email/verify">
         \(hidden(request: request, csrf: csrf))
         <label for="code">Sign-in code</label>
         <input id="code" type="text" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required>
@@ -79,12 +80,12 @@ public enum Page {
     }
 
     /// The consent page shown the first time a user meets a GPT.
-    public static func consent(gptName: String, email: String, request: String, csrf: String) -> String {
+    public static func consent(base: String = "", gptName: String, email: String, request: String, csrf: String) -> String {
         layout(title: "Allow \(gptName)?", """
         <h1>Allow \(gptName)?</h1>
         <p>Signed in as <strong>\(email)</strong>.</p>
         <p><strong>\(gptName)</strong> will get your email address.</p>
-        <form method="post" action="/oauth/login/consent">
+        <form method="post" action="\(base)/oauth/login/consent">
         \(hidden(request: request, csrf: csrf))
         <button type="submit" name="decision" value="allow">Allow</button>
         <button type="submit" name="decision" value="cancel" class="secondary">Cancel</button>
@@ -103,11 +104,11 @@ public enum Page {
 
     /// The link from a "sign-in is paused" email: one button, so a mail scanner opening the link
     /// changes nothing (S33).
-    public static func unlock(email: String, token: String) -> String {
+    public static func unlock(base: String = "", email: String, token: String) -> String {
         layout(title: "Turn email sign-in back on", """
         <h1>Turn email sign-in back on</h1>
         <p>Too many wrong codes were typed for <strong>\(email)</strong> today, so sign-in codes are paused for it.</p>
-        <form method="post" action="/oauth/login/email/unlock">
+        <form method="post" action="\(base)/oauth/login/email/unlock">
         <input type="hidden" name="email" value="\(email)">
         <input type="hidden" name="token" value="\(token)">
         <button type="submit">Turn it back on</button>

@@ -18,6 +18,8 @@ extension Endpoint {
     /// endpoint's style (`HTTPResponseError`). Anything unexpected is logged and becomes a 500,
     /// never a crash.
     public func response(to request: Request) -> Response {
+        var request = request
+        request.mountPath = service.configuration.basePath
         do {
             return try respond(to: request)
         } catch let error as any HTTPResponseError {
@@ -34,10 +36,11 @@ extension Endpoint {
 public enum ErrorResponse {
     /// The answer to a body over `Limits.body`, given before the body is read.
     static func tooLarge(params: [String: String]) -> Response {
+        // The route, under whatever path GPTAuth is mounted at (the configuration is not read here).
         let path = params["DOCUMENT_URI"] ?? params["REQUEST_URI"] ?? ""
-        let wantsJSON = (params["CONTENT_TYPE"] ?? "").contains("json") || !path.hasPrefix("/oauth/login")
+        let wantsJSON = (params["CONTENT_TYPE"] ?? "").contains("json") || !path.contains("/oauth/login")
         let error = HTTPError(status: 413, "The request body is larger than \(Limits.body) bytes.")
-        return error.response(path.hasPrefix("/oauth/token") || path.hasPrefix("/oauth/revoke") || path.hasPrefix("/oauth/introspect")
+        return error.response(path.contains("/oauth/token") || path.contains("/oauth/revoke") || path.contains("/oauth/introspect")
                               ? .oauth : wantsJSON ? .json : .page)
     }
 }

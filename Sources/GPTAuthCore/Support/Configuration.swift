@@ -55,9 +55,20 @@ public struct Configuration: Codable, Sendable, Equatable {
     /// `issuer` without a trailing slash.
     public var baseURL: String { issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer }
 
+    /// The path GPTAuth is served under (`/gpt-auth` for `https://example.com/gpt-auth`; empty at
+    /// the root of a host): every path it routes, links to and posts to starts with it.
+    public var basePath: String {
+        guard let scheme = baseURL.range(of: "://") else { return "" }
+        let rest = baseURL[scheme.upperBound...]
+        guard let slash = rest.firstIndex(of: "/") else { return "" }
+        return String(rest[slash...])
+    }
+
     public var authorizationURL: String { baseURL + "/oauth/authorize" }
     public var tokenURL: String { baseURL + "/oauth/token" }
     public var googleCallbackURL: String { baseURL + "/oauth/login/google/callback" }
+    /// The path of GPTAuth's cookies (`<basePath>/oauth`).
+    public var cookiePath: String { basePath + "/oauth" }
 
     /// Cookies carry `Secure` whenever the issuer is https (S15).
     public var secureCookies: Bool { issuer.lowercased().hasPrefix("https://") }
@@ -66,6 +77,13 @@ public struct Configuration: Codable, Sendable, Equatable {
     public func validate() throws(ConfigurationError) {
         guard issuer.hasPrefix("https://") || RedirectURIPolicy.isLoopbackHTTP(issuer) else {
             throw .invalid("issuer must be an https:// URL (http:// only on 127.0.0.1 or localhost)")
+        }
+        guard !issuer.contains("?"), !issuer.contains("#") else {
+            throw .invalid("issuer must not have a query or fragment (RFC 8414 §2): \(issuer)")
+        }
+        guard !basePath.contains("//"), !basePath.contains("/./"), !basePath.contains("/../"), !basePath.hasSuffix("/.."),
+              basePath.allSatisfy({ $0.isLetter || $0.isNumber || "-._~/".contains($0) }) else {
+            throw .invalid("issuer's path \(basePath) must be plain path segments (letters, digits, - . _ ~)")
         }
         guard macKey.count >= 32 else { throw .invalid("secretKey must be at least 32 bytes of hex") }
         guard codeLifetime > 0 && codeLifetime <= 600 else { throw .invalid("codeLifetime must be 1…600 seconds (S07)") }

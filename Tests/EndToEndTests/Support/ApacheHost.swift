@@ -24,12 +24,14 @@ final class ApacheHost: SignInServer {
     private let folder: String
     private var apachePID: pid_t = 0
 
+    /// The path GPTAuth is installed under on the site ("" at its root).
+    let basePath: String
     var data: String { home + "/gptauth-data" }
     var docroot: String { home + "/public_html" }
-    var issuer: String { "http://127.0.0.1:\(port)" }
+    var issuer: String { "http://127.0.0.1:\(port)\(basePath)" }
     var http: HTTPClient { HTTPClient(port: port) }
 
-    init() throws {
+    init(basePath: String = "") throws {
         let inCI = ProcessInfo.processInfo.environment["CI"] != nil
         func missing(_ what: String) throws -> Never {
             if inCI { throw HTTPClientError("\(what) (CI installs it: .ci/run)") }
@@ -46,6 +48,7 @@ final class ApacheHost: SignInServer {
         self.user = user
         self.home = home
         self.port = port
+        self.basePath = basePath
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-apache-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         chmod(folder, 0o755)
@@ -68,7 +71,7 @@ final class ApacheHost: SignInServer {
         }
         let bin = self.bin
         let asUser = ["-u", user, "--", "\(bin)/gptauth"]
-        try ApacheHost.root("runuser", asUser + ["init", "--data", data, "--issuer", "http://127.0.0.1:\(port)",
+        try ApacheHost.root("runuser", asUser + ["init", "--data", data, "--issuer", "http://127.0.0.1:\(port)\(basePath)",
                                                  "--code-lifetime", String(Stack.codeLifetime), "--mail-from", "GPTAuth <login@example.com>"])
         let added = try ApacheHost.root("runuser", asUser + ["client", "add", "--data", data, "--name", "Hosted GPT", "--chatgpt", "--json"])
         let client = try JSONSerialization.jsonObject(with: Data(added.utf8)) as? [String: Any]

@@ -5,6 +5,8 @@ import Foundation
 /// Where ChatGPT signs users in: a `Stack` (nginx) or an `ApacheHost` (shared hosting).
 protocol SignInServer {
     var issuer: String { get }
+    /// The path GPTAuth is served under ("" at the root of the host).
+    var basePath: String { get }
     var port: UInt16 { get }
     var http: HTTPClient { get }
     /// The six-digit code of the newest sign-in email to `email`.
@@ -37,7 +39,8 @@ struct ChatGPT {
     }
 
     /// POST to the Token URL (or `path`: revocation, introspection) with this GPT's client authentication.
-    func token(_ fields: [(String, String)], secret: String? = nil, path: String = "/oauth/token") throws -> HTTPResponse {
+    func token(_ fields: [(String, String)], secret: String? = nil, path: String? = nil) throws -> HTTPResponse {
+        let path = path ?? stack.basePath + "/oauth/token"
         var fields = fields
         var headers: [(String, String)] = [("Accept", "application/json")]
         let secret = secret ?? gpt.secret
@@ -64,7 +67,7 @@ struct ChatGPT {
     }
 
     /// The action's API call with the access token.
-    func callAPI(_ accessToken: String, path: String = "/api/greeting") throws -> HTTPResponse {
-        try stack.http.get(path, headers: [("Authorization", "Bearer \(accessToken)")])
+    func callAPI(_ accessToken: String, path: String? = nil) throws -> HTTPResponse {
+        try stack.http.get(path ?? stack.basePath + "/api/greeting", headers: [("Authorization", "Bearer \(accessToken)")])
     }
 }

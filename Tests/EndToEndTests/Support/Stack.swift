@@ -27,6 +27,7 @@ final class Stack: SignInServer {
     var data: URL { folder.appendingPathComponent("data") }
     var http: HTTPClient { HTTPClient(port: port) }
     var issuer: String { "http://127.0.0.1:\(port)" }
+    var basePath: String { "" }
 
     struct RegisteredGPT {
         var id: String
