@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import GPTAuthCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,7 +23,7 @@ final class CGIDataFolderTests: XCTestCase {
         let initialised = try Subprocess.run(bin.appendingPathComponent("gptauth").path,
                                              ["init", "--data", data, "--issuer", issuer], environment: [:])
         XCTAssertEqual(initialised.status, 0, initialised.errors)
-        for program in ["authorize", "greeting"] {
+        for program in ["authorize", "verify-token"] {
             try FileManager.default.copyItem(atPath: bin.appendingPathComponent(program).path, toPath: "\(cgiBin)/\(program)")
         }
     }
@@ -41,6 +42,13 @@ final class CGIDataFolderTests: XCTestCase {
         let answer = try metadata()
         XCTAssertEqual(answer.status, 200, answer.body + answer.log)
         XCTAssertTrue(answer.body.contains("\"issuer\":\"\(issuer)\""), answer.body)
+        // In CGI mode the log lines go to the data folder (the account cannot read the web
+        // server's error log), time-stamped, one file a day.
+        let refused = try metadata(program: "verify-token", path: "/oauth/token")
+        XCTAssertEqual(refused.status, 400, refused.body)
+        XCTAssertEqual(refused.log, "", "nothing on standard error")
+        let day = try String(contentsOfFile: "\(data)/logs/\(UTCDay(SystemClock().now()).text).log", encoding: .utf8)
+        XCTAssertTrue(day.hasPrefix("20") && day.contains("Z gptauth verify-token warn token_request_refused error=invalid_request"), day)
         // The environment still wins over the file (the pools and nginx's fastcgi_param set it).
         let elsewhere = try metadata(environment: ["GPTAUTH_DATA": folder + "/no-such-folder"])
         XCTAssertEqual(elsewhere.status, 503)
@@ -67,12 +75,13 @@ final class CGIDataFolderTests: XCTestCase {
 
     /// GET /.well-known/oauth-authorization-server from `authorize` as CGI, with only the CGI
     /// variables a web server sets.
-    private func metadata(environment extra: [String: String] = [:], prefix: [String] = []) throws -> (status: Int, body: String, log: String) {
-        let cgi = ["GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET", "SCRIPT_NAME=/.well-known/oauth-authorization-server",
-                   "REQUEST_URI=/.well-known/oauth-authorization-server", "SERVER_PROTOCOL=HTTP/1.1", "REMOTE_ADDR=127.0.0.1"]
+    private func metadata(program: String = "authorize", path: String = "/.well-known/oauth-authorization-server", query: String = "",
+                          environment extra: [String: String] = [:], prefix: [String] = []) throws -> (status: Int, body: String, log: String) {
+        let cgi = ["GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET", "SCRIPT_NAME=\(path)", "QUERY_STRING=\(query)",
+                   "REQUEST_URI=\(path)\(query.isEmpty ? "" : "?" + query)", "SERVER_PROTOCOL=HTTP/1.1", "REMOTE_ADDR=127.0.0.1"]
             + extra.map { "\($0.key)=\($0.value)" }
         // `env -i`: nothing of the test's own environment (no GPTAUTH_DATA) reaches the program.
-        let result = try Subprocess.run("/usr/bin/env", ["-i"] + cgi + prefix + ["\(cgiBin)/authorize"], environment: [:])
+        let result = try Subprocess.run("/usr/bin/env", ["-i"] + cgi + prefix + ["\(cgiBin)/\(program)"], environment: [:])
         let head = result.output.components(separatedBy: "\r\n\r\n").first ?? ""
         let status = head.components(separatedBy: "\r\n").first { $0.hasPrefix("Status: ") }.flatMap { Int($0.dropFirst(8).prefix(3)) } ?? 0
         return (status, result.output.components(separatedBy: "\r\n\r\n").dropFirst().joined(), result.errors)

@@ -245,7 +245,15 @@ final class StorageFailureTests: XCTestCase {
             environment["CONTENT_LENGTH"] = String(body?.count ?? 0)
         }
         let program = try Stack.binaryFolder().appendingPathComponent(request.program).path
-        return CGIAnswer(try Subprocess.run(program, [], environment: environment, input: body))
+        // Without GPTAUTH_LOG the program logs to the data folder's day file while the disk takes
+        // it, and to standard error (the web server's log) when it does not: the answer's log is both.
+        let dayLog = "\(data)/logs/\(UTCDay(SystemClock().now()).text).log"
+        let logged = (try? FileManager.default.attributesOfItem(atPath: dayLog)[.size] as? Int) ?? 0
+        var answer = CGIAnswer(try Subprocess.run(program, [], environment: environment, input: body))
+        if let bytes = FileManager.default.contents(atPath: dayLog), bytes.count > logged {
+            answer.log += String(decoding: bytes[logged...], as: UTF8.self)
+        }
+        return answer
     }
 
     // MARK: Nothing damaged
@@ -263,6 +271,10 @@ final class StorageFailureTests: XCTestCase {
             }
             if countersMayChange && path.hasPrefix("usage/") {
                 XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(now)), "\(path) is torn", line: line)
+            } else if path.hasPrefix("logs/") {
+                // The endpoints' own log may take whole lines (the failure itself is logged).
+                XCTAssertEqual(Array(now.prefix(bytes.count)), bytes, "\(path) changed", line: line)
+                XCTAssertTrue(now.isEmpty || now.last == 10, "\(path) ends in half a line", line: line)
             } else {
                 XCTAssertEqual(now, bytes, "\(path) changed", line: line)
             }

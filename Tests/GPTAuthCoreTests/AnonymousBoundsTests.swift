@@ -199,6 +199,27 @@ struct AnonymousBoundsTests {
         #expect(app.allFiles().filter { $0.hasPrefix("mail/") } == ["mail/\(now)-abc.eml"])
     }
 
+    /// Without GPTAUTH_LOG the endpoints write `logs/<UTC day>.log` in the data folder (a hosting
+    /// account can read it there); old days go after `logRetentionDays`.
+    @Test func S32_S43_dayLogsInTheDataFolderAreKeptForTheirRetention() throws {
+        let app = try TestInstallation { $0.logRetentionDays = 14 }
+        defer { app.remove() }
+        let now = app.clock.now()
+        let log = Log(component: "greeting", folder: nil, dailyFolder: app.folder + "/logs", clock: app.clock)
+        log.error("store_unavailable", ["reason": "a test"])
+        let today = "logs/\(UTCDay(now).text).log"
+        let line = try String(contentsOfFile: app.folder + "/" + today, encoding: .utf8)
+        #expect(line.hasPrefix("\(Log.timestamp(now)) gptauth greeting error store_unavailable reason=\"a test\""), "\(line)")
+        #expect(log.whereLinesGo == "logs/<today>.log in the data folder")
+        for days in [13, 15, 400] {
+            try "x\n".write(toFile: app.folder + "/logs/" + UTCDay(now - Int64(days) * 86_400).text + ".log", atomically: false, encoding: .utf8)
+        }
+        try "x\n".write(toFile: app.folder + "/logs/notes.log", atomically: false, encoding: .utf8)
+        #expect(try Retention(service: app.service).trim(now: now, budget: .unbounded) == false)
+        #expect(app.allFiles().filter { $0.hasPrefix("logs/") }.sorted()
+                == ["logs/\(UTCDay(now - 13 * 86_400).text).log", today, "logs/notes.log"].sorted())
+    }
+
     @Test func S32_retentionZeroKeepsEverything() throws {
         let app = try TestInstallation { $0.auditRetentionDays = 0; $0.mailRetentionDays = 0 }
         defer { app.remove() }

@@ -37,8 +37,9 @@ public struct Housekeeping: Sendable {
     }
 }
 
-/// How long the files that only ever grow are kept: `audit/<day>.log` (`auditRetentionDays`) and
-/// the `folder` mail backend's `<time>-<id>.eml` (`mailRetentionDays`). Checked at most hourly.
+/// How long the files that only ever grow are kept: `audit/<day>.log` (`auditRetentionDays`), the
+/// `folder` mail backend's `<time>-<id>.eml` (`mailRetentionDays`) and the endpoints' own
+/// `logs/<day>.log` (`logRetentionDays`). Checked at most hourly.
 public struct Retention: Sendable {
     public let service: Service
 
@@ -74,6 +75,16 @@ public struct Retention: Sendable {
             let cutoff = now - configuration.mailRetentionDays * 86_400
             for name in FileIO.list(folder) where name.hasSuffix(".eml") {
                 if let sent = Int64(name.prefix { $0 != "-" }), sent < cutoff { expired.append("\(folder)/\(name)") }
+            }
+        }
+        // The endpoints' own day files in the data folder (`Log.dailyFolder`): whole days, by name.
+        if configuration.logRetentionDays > 0 {
+            let folder = "\(service.dataFolder)/logs"
+            let cutoff = UTCDay(now - configuration.logRetentionDays * 86_400).text
+            for name in FileIO.list(folder) where name.hasSuffix(".log") || name.hasSuffix(".log.1") {
+                let day = String(name.prefix(10))
+                guard day.count == 10, day.allSatisfy({ $0.isNumber || $0 == "-" }), day < cutoff else { continue }
+                expired.append("\(folder)/\(name)")
             }
         }
         for path in expired {

@@ -12,8 +12,10 @@ public struct Service: Sendable {
     public let dataFolder: String
     /// `configuration.trustedProxies`, parsed once per process.
     public let trustedProxies: [AddressRange]
-    /// Where the endpoints' log files go (`GPTAUTH_LOG`); nil: standard error (S43).
+    /// Where the endpoints' log files go (`GPTAUTH_LOG`); nil: `dailyLogFolder`, else standard error (S43).
     public let logFolder: String?
+    /// `<data>/logs` when `GPTAUTH_LOG` is not set (`Service.load`): one file a day for all endpoints.
+    public let dailyLogFolder: String?
     /// Where audit events are kept (by default `audit/` in the data folder).
     public let auditTrail: any AuditTrail
     /// How sign-in mail leaves (`configuration.mail`).
@@ -21,11 +23,12 @@ public struct Service: Sendable {
 
     public init(configuration: Configuration, store: AuthStore, clock: Clock = SystemClock(),
                 random: RandomSource = SystemRandom(), dataFolder: String, logFolder: String? = Log.environmentFolder,
-                auditTrail: (any AuditTrail)? = nil) {
+                dailyLogFolder: String? = nil, auditTrail: (any AuditTrail)? = nil) {
         self.configuration = configuration
         self.auditTrail = auditTrail ?? AuditFolder(dataFolder: dataFolder)
         self.mailer = Mailer(settings: configuration.mail, dataFolder: dataFolder)
         self.logFolder = logFolder
+        self.dailyLogFolder = logFolder == nil ? dailyLogFolder : nil
         self.trustedProxies = configuration.trustedProxyRanges
         self.store = store
         self.clock = clock
@@ -35,7 +38,7 @@ public struct Service: Sendable {
 
     /// The log of one component: lines to `logFolder`, audit events to the data folder's trail.
     public func log(_ component: String) -> Log {
-        Log(component: component, auditTrail: auditTrail, folder: logFolder, clock: clock)
+        Log(component: component, auditTrail: auditTrail, folder: logFolder, dailyFolder: dailyLogFolder, clock: clock)
     }
 
     /// The network `request` comes from: the key of every per-address limit (S36).
@@ -53,12 +56,14 @@ public struct Service: Sendable {
         let configuration = try Configuration.load(dataFolder: dataFolder)
         // The engine `configuration.store` names: PostgreSQL for a database URL (with the audit
         // trail there too, one for every node), else the file store in the data folder.
+        // Without GPTAUTH_LOG the lines go to the data folder, where a hosting account can read them.
+        let dailyLogs = "\(dataFolder)/logs"
         if let url = configuration.store, PostgresStore.handles(url) {
             return Service(configuration: configuration, store: PostgresStore(url: url), dataFolder: dataFolder,
-                           auditTrail: PostgresAuditTrail(url: url))
+                           dailyLogFolder: dailyLogs, auditTrail: PostgresAuditTrail(url: url))
         }
         return Service(configuration: configuration, store: FileStore(folder: dataFolder, sync: configuration.fsync),
-                       dataFolder: dataFolder)
+                       dataFolder: dataFolder, dailyLogFolder: dailyLogs)
     }
 
     /// Runs an endpoint executable: loads the service once, then serves requests with the endpoint

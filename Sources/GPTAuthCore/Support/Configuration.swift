@@ -39,6 +39,9 @@ public struct Configuration: Codable, Sendable, Equatable {
     public var auditRetentionDays: Int64 = 400
     /// Days the `folder` mail backend keeps its `.eml` files; 0 keeps them all.
     public var mailRetentionDays: Int64 = 7
+    /// Days the endpoints' own log files in the data folder (`logs/<day>.log`, written when
+    /// `GPTAUTH_LOG` is not set: plain CGI on shared hosting) are kept; 0 keeps them all.
+    public var logRetentionDays: Int64 = 14
 
     public init(issuer: String, secretKey: String, google: GoogleSettings? = nil,
                 emailLogin: EmailLoginSettings? = EmailLoginSettings(), mail: MailSettings) {
@@ -97,8 +100,9 @@ public struct Configuration: Codable, Sendable, Equatable {
         for proxy in trustedProxies where AddressRange(cidr: proxy) == nil {
             throw .invalid("trustedProxies: \(proxy) is not an address or CIDR range")
         }
-        guard (0...36_500).contains(auditRetentionDays), (0...36_500).contains(mailRetentionDays) else {
-            throw .invalid("auditRetentionDays and mailRetentionDays must be 0 (keep all) to 36500")
+        guard (0...36_500).contains(auditRetentionDays), (0...36_500).contains(mailRetentionDays),
+              (0...36_500).contains(logRetentionDays) else {
+            throw .invalid("auditRetentionDays, mailRetentionDays and logRetentionDays must be 0 (keep all) to 36500")
         }
         if let emailLogin, emailLogin.maxFailuresPerDay < 1 || emailLogin.maxFailuresPerDay > 100 {
             throw .invalid("emailLogin.maxFailuresPerDay must be 1…100 (S33)")
@@ -204,6 +208,7 @@ extension Configuration {
         try set(.trustedProxies, &trustedProxies)
         try set(.auditRetentionDays, &auditRetentionDays)
         try set(.mailRetentionDays, &mailRetentionDays)
+        try set(.logRetentionDays, &logRetentionDays)
         store = try c.decodeIfPresent(String.self, forKey: .store)
     }
 }
@@ -227,6 +232,7 @@ extension Configuration: FlatJSONDecodable {
               let trustedProxies = flat.optional("trustedProxies", flat.strings),
               let auditRetentionDays = flat.optional("auditRetentionDays", flat.integer),
               let mailRetentionDays = flat.optional("mailRetentionDays", flat.integer),
+              let logRetentionDays = flat.optional("logRetentionDays", flat.integer),
               let store = flat.optional("store", flat.string) else { return nil }
         self.init(issuer: issuer, secretKey: secretKey, google: google, emailLogin: emailLogin, mail: mail)
         if let accessTokenLifetime { self.accessTokenLifetime = accessTokenLifetime }
@@ -238,6 +244,7 @@ extension Configuration: FlatJSONDecodable {
         if let trustedProxies { self.trustedProxies = trustedProxies }
         if let auditRetentionDays { self.auditRetentionDays = auditRetentionDays }
         if let mailRetentionDays { self.mailRetentionDays = mailRetentionDays }
+        if let logRetentionDays { self.logRetentionDays = logRetentionDays }
         self.store = store
     }
 }

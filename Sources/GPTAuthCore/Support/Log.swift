@@ -6,27 +6,32 @@ import Glibc
 /// can grep them. Never pass a token, code or secret here.
 ///
 /// Where the lines go (S43): with `GPTAUTH_LOG=<folder>` in the environment (deploy/stack, the
-/// systemd units), to `<folder>/<component>.log`, kept under `Log.maximumFileSize` by renaming a
-/// full file to `<component>.log.1` (one old file is kept); otherwise, or when that file cannot be
-/// written (a full disk), to standard error. spawn-fcgi points its workers' standard error at
-/// /dev/null, so a pool must be given `GPTAUTH_LOG`.
+/// systemd units), to `<folder>/<component>.log`; without it, an endpoint that has its data folder
+/// writes to `<data>/logs/<UTC day>.log` (`dailyFolder`: plain CGI on a hosting account, whose
+/// web server's error log the account cannot read), kept `logRetentionDays` days (`Retention`).
+/// A file is kept under `Log.maximumFileSize` by renaming a full one to `….log.1` (one old file is
+/// kept). When the file cannot be written (a full disk), the line goes to standard error, and a
+/// line the disk took only part of is taken back, so a log never ends in half a line.
 public struct Log: Sendable {
     public let component: String
     /// Where `audit` events are kept; nil: no audit trail (tests of parts, start-up failures).
     public let auditTrail: (any AuditTrail)?
     /// Whether audit events also go to the log (the endpoints: yes; the CLI: no).
     public let echo: Bool
-    /// The folder of `<component>.log`; nil: standard error.
+    /// The folder of `<component>.log`; nil: `dailyFolder`, else standard error.
     public let folder: String?
+    /// The folder of `<UTC day>.log` (every component's lines), used when `folder` is nil.
+    public let dailyFolder: String?
     /// What stamps the lines and events (the service's, so tests control it).
     public let clock: any Clock
 
     public init(component: String, auditTrail: (any AuditTrail)? = nil, echo: Bool = true, folder: String? = Log.environmentFolder,
-                clock: any Clock = SystemClock()) {
+                dailyFolder: String? = nil, clock: any Clock = SystemClock()) {
         self.component = component
         self.auditTrail = auditTrail
         self.echo = echo
         self.folder = folder
+        self.dailyFolder = dailyFolder
         self.clock = clock
     }
 
@@ -67,6 +72,7 @@ public struct Log: Sendable {
         line += "\n"
         let bytes = Array(line.utf8)
         if let folder, Log.append(bytes, to: "\(folder)/\(component).log") { return }
+        if folder == nil, let dailyFolder, Log.append(bytes, to: "\(dailyFolder)/\(UTCDay(clock.now()).text).log") { return }
         // `stderr` (the C global) is not concurrency-safe in Swift 6: write(2) the bytes directly.
         bytes.withUnsafeBytes { buffer in
             _ = Glibc.write(2, buffer.baseAddress, buffer.count)
@@ -75,7 +81,9 @@ public struct Log: Sendable {
 
     /// Where this log's lines are, in words for an error page (no full path: the page is public).
     public var whereLinesGo: String {
-        folder == nil ? "the web server's error log" : "\(component).log in the endpoints' log folder (GPTAUTH_LOG)"
+        if folder != nil { return "\(component).log in the endpoints' log folder (GPTAUTH_LOG)" }
+        if dailyFolder != nil { return "logs/<today>.log in the data folder" }
+        return "the web server's error log"
     }
 
     /// `GPTAUTH_LOG`, read once per process.
@@ -108,7 +116,13 @@ public struct Log: Sendable {
             guard fd >= 0 else { return false }
         }
         defer { close(fd) }
+        var before = stat()
+        let sized = fstat(fd, &before) == 0
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        if written != bytes.count, written > 0, sized {
+            // The disk took part of the line: take it back, so the file ends in a whole line.
+            _ = ftruncate(fd, before.st_size)
+        }
         return written == bytes.count
     }
 
