@@ -114,6 +114,14 @@ public enum HostingInstall {
         } catch {
             throw .refused("--data \(dataFolder): \(error.description)")
         }
+        // The data folder holds the secret key and every token's record: never under the web folder.
+        if let data = realpath(dataFolder, nil), let root = realpath(docroot, nil) {
+            defer { free(data); free(root) }
+            let (dataPath, rootPath) = (String(cString: data), String(cString: root))
+            if dataPath == rootPath || dataPath.hasPrefix(rootPath + "/") {
+                throw .refused("--data \(dataFolder) is inside the web folder \(docroot): keep it outside, where no URL reaches it")
+            }
+        }
         let basePath = configuration.basePath
         if let requested, requested != basePath {
             throw .refused("--base-path \(requested) is not the issuer's path (\(configuration.issuer) is served under \"\(basePath)\"): "
@@ -142,8 +150,11 @@ public enum HostingInstall {
         }
 
         do {
-            for path in [site, folder] where mkdir(path, 0o755) != 0 && errno != EEXIST {
-                throw StoreError.io("cannot create \(path): \(FileIO.errorText())")
+            // The site's folders below the docroot (`/apps/gpt-auth` is two), then the program folder: 0755.
+            var path = docroot
+            for segment in (basePath + "/" + programFolder).split(separator: "/") {
+                path += "/\(segment)"
+                if mkdir(path, 0o755) != 0 && errno != EEXIST { throw StoreError.io("cannot create \(path): \(FileIO.errorText())") }
             }
             for program in programs { try copyProgram("\(binaries)/\(program)", to: "\(folder)/\(program)") }
             try write("\(folder)/\(DataFolderLocation.pointerName)", Array("\(dataFolder)\n".utf8), mode: 0o644)
@@ -156,37 +167,41 @@ public enum HostingInstall {
         return Report(programFolder: folder, htaccess: htaccess, dataFolder: dataFolder)
     }
 
-    /// Copies a program (tens of MB: streamed, not read whole) to a temporary name beside `target`,
-    /// makes it 0755 (suexec refuses a program others may write), then renames it over `target`.
+    /// Copies a program (tens of MB: streamed, not read whole), 0755: suexec refuses a program
+    /// others may write.
     static func copyProgram(_ source: String, to target: String) throws(StoreError) {
-        let temporary = "\(FileIO.parent(of: target))/.\(target.split(separator: "/").last ?? "program").new"
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw .io("cannot read \(source): \(FileIO.errorText())") }
         defer { close(input) }
-        let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o700)
-        guard output >= 0 else { throw .io("cannot write \(temporary): \(FileIO.errorText())") }
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        var failure: String?
-        while failure == nil {
-            let got = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            if got == 0 { break }
-            if got < 0 {
-                if errno == EINTR { continue }
-                failure = "cannot read \(source): \(FileIO.errorText())"
-                break
-            }
-            var offset = 0
-            while offset < got {
-                let written = buffer.withUnsafeBytes { Glibc.write(output, $0.baseAddress! + offset, got - offset) }
-                if written <= 0 {
-                    failure = "cannot write \(temporary): \(FileIO.errorText())"
-                    break
+        try writeWhole(target, mode: 0o755) { output in
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let got = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+                if got == 0 { return nil }
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    return "cannot read \(source): \(FileIO.errorText())"
                 }
-                offset += written
+                if let failure = writeAll(output, buffer, count: got) { return failure }
             }
         }
+    }
+
+    /// A whole small file with `mode`.
+    static func write(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(StoreError) {
+        try writeWhole(path, mode: mode) { writeAll($0, bytes, count: bytes.count) }
+    }
+
+    /// Writes `target` whole: `fill` writes a temporary file beside it (nil: done, else why not),
+    /// which gets `mode` and is then renamed over `target` — so Apache never reads a file half
+    /// written or, for a moment, without its mode (a 0600 `.htaccess` is a 403 for the site).
+    static func writeWhole(_ target: String, mode: mode_t, _ fill: (Int32) -> String?) throws(StoreError) {
+        let temporary = "\(FileIO.parent(of: target))/.\(target.split(separator: "/").last ?? "file").new"
+        let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard output >= 0 else { throw .io("cannot write \(temporary): \(FileIO.errorText())") }
+        var failure = fill(output)
+        if failure == nil, fchmod(output, mode) != 0 { failure = "cannot set the mode of \(temporary): \(FileIO.errorText())" }
         close(output)
-        if failure == nil, chmod(temporary, 0o755) != 0 { failure = "cannot set the mode of \(temporary): \(FileIO.errorText())" }
         if failure == nil, rename(temporary, target) != 0 { failure = "cannot rename \(temporary): \(FileIO.errorText())" }
         if let failure {
             unlink(temporary)
@@ -194,10 +209,16 @@ public enum HostingInstall {
         }
     }
 
-    /// A whole file under `path`, with `mode` (suexec refuses programs writable by others).
-    static func write(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(StoreError) {
-        try FileIO.writeAtomically(path, bytes, sync: false)
-        guard chmod(path, mode) == 0 else { throw .io("cannot set the mode of \(path): \(FileIO.errorText())") }
+    /// Writes the first `count` bytes of `bytes` to `fd`; nil, or why not.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], count: Int) -> String? {
+        var offset = 0
+        while offset < count {
+            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return "cannot write: \(FileIO.errorText())" }
+            offset += written
+        }
+        return nil
     }
 }
 

@@ -37,7 +37,7 @@ public enum ErrorResponse {
     /// The answer to a body over `Limits.body`, given before the body is read.
     static func tooLarge(params: [String: String]) -> Response {
         // The route, under whatever path GPTAuth is mounted at (the configuration is not read here).
-        let path = params["DOCUMENT_URI"] ?? params["REQUEST_URI"] ?? ""
+        let path = Request(params: params).serverPath
         let wantsJSON = (params["CONTENT_TYPE"] ?? "").contains("json") || !path.contains("/oauth/login")
         let error = HTTPError(status: 413, "The request body is larger than \(Limits.body) bytes.")
         return error.response(path.contains("/oauth/token") || path.contains("/oauth/revoke") || path.contains("/oauth/introspect")

@@ -60,22 +60,30 @@ public struct WorkerRoster: Sendable {
             defer { lock.release() }
             let now = clock.now()
             var history = readHistory()
+            var replaced = 0
             for ended in endedWorkers(except: pid) {
                 unlink(ended.path)
                 guard ended.sameBoot else { continue }
                 let served = max(0, now - ended.serving)
                 history = WorkerRecovery.recording(.init(time: now, served: served), in: history)
+                replaced += 1
                 log.error("worker_replaced", ["pid": String(ended.pid), "ended": ended.ending, "served_seconds": String(served),
                                               "crashes_last_hour": String(WorkerRecovery.lastHour(history, now: now))])
             }
             try writeHistory(history)
-            let delay = WorkerRecovery.delay(loopLength: WorkerRecovery.loopLength(history, now: now))
+            // Only a replacement waits: a worker started by a restart or an update, once a loop is
+            // over, finds no ended worker and serves at once.
+            let delay = replaced == 0 ? 0 : WorkerRecovery.delay(loopLength: WorkerRecovery.loopLength(history, now: now))
             if delay > 0 { log.warning("worker_backoff", ["seconds": String(delay), "reason": "workers keep ending right after they start"]) }
             let path = "\(folder)/\(component).\(pid)"
             let record = "signal=000 boot=\(WorkerRoster.bootID) ticks=\(WorkerRoster.startTicks(pid) ?? "0") serving=\(now + delay)\n"
             try FileIO.writeAtomically(path, Array(record.utf8), sync: false)
             let descriptor = open(path, O_WRONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw StoreError.io("cannot open \(path): \(FileIO.errorText())") }
+            guard descriptor >= 0 else {
+                let reason = FileIO.errorText()
+                unlink(path)  // a record nobody removes would later read as a crash
+                throw StoreError.io("cannot open \(path): \(reason)")
+            }
             return Membership(path: path, descriptor: descriptor, delay: delay)
         } catch {
             log.error("worker_roster_failed", ["folder": folder, "reason": String(describing: error)])

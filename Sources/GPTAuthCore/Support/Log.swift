@@ -116,12 +116,13 @@ public struct Log: Sendable {
             guard fd >= 0 else { return false }
         }
         defer { close(fd) }
-        var before = stat()
-        let sized = fstat(fd, &before) == 0
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        if written != bytes.count, written > 0, sized {
-            // The disk took part of the line: take it back, so the file ends in a whole line.
-            _ = ftruncate(fd, before.st_size)
+        if written > 0, written != bytes.count {
+            // The disk took part of the line: take it back, so the file ends in a whole line — but
+            // only while our bytes are still the file's end (another process may have appended since).
+            let end = lseek(fd, 0, SEEK_CUR)
+            var now = stat()
+            if end >= written, fstat(fd, &now) == 0, now.st_size == end { _ = ftruncate(fd, end - written) }
         }
         return written == bytes.count
     }
