@@ -83,6 +83,8 @@ extension SignInFlowTests {
         let folder = stack.folder.appendingPathComponent("hosting-refusals").path
         let docroot = folder + "/public_html"
         try FileManager.default.createDirectory(atPath: docroot, withIntermediateDirectories: true)
+        let exposed = docroot + "/private-data"
+        XCTAssertEqual(try stack.run(gptauth, ["init", "--data", exposed, "--issuer", "https://hosting.example.com"], environment: [:]).status, 0)
         let foreign = "RewriteEngine On\nRewriteRule ^old$ new [R=301]\n"
         try foreign.write(toFile: docroot + "/.htaccess", atomically: true, encoding: .utf8)
         // (arguments, what the one-line error says)
@@ -91,6 +93,7 @@ extension SignInFlowTests {
             (["--docroot", docroot, "--data", folder + "/no-data"], "does not exist"),
             (["--docroot", docroot, "--data", stack.data.path, "--client", "not a client"], "is not a GPT's client id"),
             (["--docroot", docroot, "--data", stack.data.path, "--base-path", "/gpt-auth"], "is not the issuer's path"),
+            (["--docroot", docroot, "--data", exposed], "is inside the web folder"),
             (["--docroot", docroot, "--data", stack.data.path], "was not written by gptauth; run again with --force"),
         ]
         for (arguments, message) in rows {

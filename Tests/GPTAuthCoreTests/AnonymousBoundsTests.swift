@@ -180,7 +180,15 @@ struct AnonymousBoundsTests {
         #expect(endpoint.response(to: request).status == 302)
         #expect(app.allFiles().filter { $0.hasPrefix("pending/") }.count == 51)  // answered; nothing swept yet
         endpoint.afterResponse()
-        #expect(app.allFiles().filter { $0.hasPrefix("pending/") }.count == 1)
+        // Swept after the answer. How much one run deletes depends on its 10 ms budget (fewer on a
+        // busy machine), so no count is asserted for it: only progress, and that runs finish it.
+        var left = app.allFiles().filter { $0.hasPrefix("pending/") }.count
+        #expect(left < 51)
+        for _ in 0..<50 where left > 1 {
+            endpoint.afterResponse()
+            left = app.allFiles().filter { $0.hasPrefix("pending/") }.count
+        }
+        #expect(left == 1)
     }
 
     @Test func S32_auditDaysAndMailFilesAreKeptForTheirRetention() throws {

@@ -129,6 +129,11 @@ struct SupervisionTests {
             clock.advance(by: 1)
         }
         #expect(delays == [0, 0, 1, 2, 4])
+        // Once the loop is over, a worker started afresh (a restart, an update) finds no ended
+        // worker and serves at once.
+        let fresh = try #require(roster.join(pid: getpid()))
+        #expect(fresh.delay == 0)
+        fresh.leave()
         #expect(try String(contentsOfFile: "\(folder)/greeting.log", encoding: .utf8).contains("worker_backoff seconds=4"))
     }
 

@@ -32,6 +32,7 @@ def start():
     pid = os.fork()
     if pid == 0:
         try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, set())  # the service starts with no signal blocked
             os.setsid()
             devnull = os.open(os.devnull, os.O_RDWR)
             os.dup2(listener.fileno(), 0)
@@ -77,8 +78,11 @@ def stop():
 
 
 def restart(signum, frame):
+    # One restart at a time, and no stop in the middle of one (as systemd queues its jobs).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP, signal.SIGTERM})
     stop()
     start()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP, signal.SIGTERM})
 
 
 def terminate(signum, frame):
@@ -87,14 +91,17 @@ def terminate(signum, frame):
 
 signal.signal(signal.SIGHUP, restart)
 signal.signal(signal.SIGTERM, terminate)
+# SIGTERM (the test stopping this "systemd") is only taken while waiting on stdin, so the
+# service is always stopped in `finally`.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 try:
     start()
     print("1", flush=True)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     while sys.stdin.buffer.read(1):
         pass
 finally:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP, signal.SIGTERM})
     stop()
     listener.close()
     os.unlink(path)

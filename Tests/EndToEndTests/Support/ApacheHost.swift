@@ -49,40 +49,53 @@ final class ApacheHost: SignInServer {
         self.home = home
         self.port = port
         self.basePath = basePath
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-apache-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        chmod(folder, 0o755)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-apache-\(UUID().uuidString)").path
+        folder = scratch
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        chmod(scratch, 0o755)
         try ApacheHost.root("useradd", ["--create-home", "--home-dir", home, "--shell", "/usr/sbin/nologin", "--user-group", user])
         chmod(home, 0o711)  // Apache (www-data) passes through to public_html; the rest stays private
-
-        // GPTAuth in the account's home, as the account would have it.
-        if let tarball = ProcessInfo.processInfo.environment["GPTAUTH_TEST_RELEASE"], !tarball.isEmpty {
-            try ApacheHost.root("runuser", ["-u", user, "--", "tar", "-C", home, "-xzf", tarball])
-            let unpacked = try FileManager.default.contentsOfDirectory(atPath: home).first { $0.hasPrefix("gptauth-") && !$0.hasSuffix("data") }
-            guard let unpacked else { throw HTTPClientError("the tarball \(tarball) holds no gptauth-<version> folder") }
-            bin = "\(home)/\(unpacked)/bin"
-        } else {
-            bin = "\(home)/bin"
-            try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-            for program in HostingInstall.programs + ["gptauth"] {
-                try FileManager.default.copyItem(atPath: try Stack.binaryFolder().appendingPathComponent(program).path, toPath: "\(bin)/\(program)")
-            }
-            try ApacheHost.root("chown", ["-R", "\(user):\(user)", bin])
+        // From here on a failure removes the account and the scratch folder before it is reported
+        // (start() stops an Apache that did not come up).
+        func removeAccount() {
+            _ = try? Subprocess.run("userdel", ["--remove", user], environment: [:])
+            try? FileManager.default.removeItem(atPath: home)
+            try? FileManager.default.removeItem(atPath: scratch)
         }
-        let bin = self.bin
-        let asUser = ["-u", user, "--", "\(bin)/gptauth"]
-        try ApacheHost.root("runuser", asUser + ["init", "--data", data, "--issuer", "http://127.0.0.1:\(port)\(basePath)",
-                                                 "--code-lifetime", String(Stack.codeLifetime), "--mail-from", "GPTAuth <login@example.com>"])
-        let added = try ApacheHost.root("runuser", asUser + ["client", "add", "--data", data, "--name", "Hosted GPT", "--chatgpt", "--json"])
-        let client = try JSONSerialization.jsonObject(with: Data(added.utf8)) as? [String: Any]
-        let gpt = Stack.RegisteredGPT(id: client?["client_id"] as? String ?? "", secret: client?["client_secret"] as? String ?? "")
-        self.gpt = gpt
-        try ApacheHost.root("runuser", ["-u", user, "--", "mkdir", "-p", docroot])
-        try ApacheHost.root("runuser", ["-u", user, "--", "sh", "-c", "printf 'ErrorDocument 404 \"not here\"\\n' > \(docroot)/.htaccess"])
-        let installed = try ApacheHost.root("runuser", asUser + ["hosting", "install", "--docroot", docroot, "--data", data,
-                                                                 "--client", gpt.id, "--force"])
-        hostingInstall = installed
-        try start()
+
+        do {
+            // GPTAuth in the account's home, as the account would have it.
+            if let tarball = ProcessInfo.processInfo.environment["GPTAUTH_TEST_RELEASE"], !tarball.isEmpty {
+                try ApacheHost.root("runuser", ["-u", user, "--", "tar", "-C", home, "-xzf", tarball])
+                let unpacked = try FileManager.default.contentsOfDirectory(atPath: home).first { $0.hasPrefix("gptauth-") && !$0.hasSuffix("data") }
+                guard let unpacked else { throw HTTPClientError("the tarball \(tarball) holds no gptauth-<version> folder") }
+                bin = "\(home)/\(unpacked)/bin"
+            } else {
+                bin = "\(home)/bin"
+                try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+                for program in HostingInstall.programs + ["gptauth"] {
+                    try FileManager.default.copyItem(atPath: try Stack.binaryFolder().appendingPathComponent(program).path, toPath: "\(bin)/\(program)")
+                }
+                try ApacheHost.root("chown", ["-R", "\(user):\(user)", bin])
+            }
+            let bin = self.bin
+            let asUser = ["-u", user, "--", "\(bin)/gptauth"]
+            try ApacheHost.root("runuser", asUser + ["init", "--data", data, "--issuer", "http://127.0.0.1:\(port)\(basePath)",
+                                                     "--code-lifetime", String(Stack.codeLifetime), "--mail-from", "GPTAuth <login@example.com>"])
+            let added = try ApacheHost.root("runuser", asUser + ["client", "add", "--data", data, "--name", "Hosted GPT", "--chatgpt", "--json"])
+            let client = try JSONSerialization.jsonObject(with: Data(added.utf8)) as? [String: Any]
+            let gpt = Stack.RegisteredGPT(id: client?["client_id"] as? String ?? "", secret: client?["client_secret"] as? String ?? "")
+            self.gpt = gpt
+            try ApacheHost.root("runuser", ["-u", user, "--", "mkdir", "-p", docroot])
+            try ApacheHost.root("runuser", ["-u", user, "--", "sh", "-c", "printf 'ErrorDocument 404 \"not here\"\\n' > \(docroot)/.htaccess"])
+            let installed = try ApacheHost.root("runuser", asUser + ["hosting", "install", "--docroot", docroot, "--data", data,
+                                                                     "--client", gpt.id, "--force"])
+            hostingInstall = installed
+            try start()
+        } catch {
+            removeAccount()
+            throw error
+        }
     }
 
     /// What `gptauth hosting install` printed.
@@ -135,7 +148,12 @@ final class ApacheHost: SignInServer {
             }
             usleep(50_000)
         }
-        throw HTTPClientError("Apache did not start: \(errorLog)")
+        let log = errorLog
+        if let text = try? String(contentsOfFile: "\(folder)/apache2.pid", encoding: .utf8),
+           let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(pid, SIGTERM)  // it wrote its pid but never answered
+        }
+        throw HTTPClientError("Apache did not start: \(log)")
     }
 
     var errorLog: String { (try? String(contentsOfFile: "\(folder)/error.log", encoding: .utf8)) ?? "" }
