@@ -173,52 +173,46 @@ public enum HostingInstall {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw .io("cannot read \(source): \(FileIO.errorText())") }
         defer { close(input) }
-        try writeWhole(target, mode: 0o755) { output in
+        try writeWhole(target, mode: 0o755) { output, temporary throws(StoreError) in
             var buffer = [UInt8](repeating: 0, count: 1 << 16)
             while true {
                 let got = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-                if got == 0 { return nil }
+                if got == 0 { return }
                 if got < 0 {
                     if errno == EINTR { continue }
-                    return "cannot read \(source): \(FileIO.errorText())"
+                    throw .io("cannot read \(source): \(FileIO.errorText())")
                 }
-                if let failure = writeAll(output, buffer, count: got) { return failure }
+                try FileIO.writeAll(output, Array(buffer[0..<got]), path: temporary)
             }
         }
     }
 
     /// A whole small file with `mode`.
     static func write(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(StoreError) {
-        try writeWhole(path, mode: mode) { writeAll($0, bytes, count: bytes.count) }
+        try writeWhole(path, mode: mode) { output, temporary throws(StoreError) in try FileIO.writeAll(output, bytes, path: temporary) }
     }
 
-    /// Writes `target` whole: `fill` writes a temporary file beside it (nil: done, else why not),
-    /// which gets `mode` and is then renamed over `target` — so Apache never reads a file half
-    /// written or, for a moment, without its mode (a 0600 `.htaccess` is a 403 for the site).
-    static func writeWhole(_ target: String, mode: mode_t, _ fill: (Int32) -> String?) throws(StoreError) {
+    /// Writes `target` whole: `fill` writes a temporary file beside it, which gets `mode` and is
+    /// then renamed over `target` — so Apache never reads a file half written or, for a moment,
+    /// without its mode (a 0600 `.htaccess` is a 403 for the site).
+    static func writeWhole(_ target: String, mode: mode_t,
+                           _ fill: (Int32, String) throws(StoreError) -> Void) throws(StoreError) {
         let temporary = "\(FileIO.parent(of: target))/.\(target.split(separator: "/").last ?? "file").new"
         let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard output >= 0 else { throw .io("cannot write \(temporary): \(FileIO.errorText())") }
-        var failure = fill(output)
-        if failure == nil, fchmod(output, mode) != 0 { failure = "cannot set the mode of \(temporary): \(FileIO.errorText())" }
-        close(output)
-        if failure == nil, rename(temporary, target) != 0 { failure = "cannot rename \(temporary): \(FileIO.errorText())" }
-        if let failure {
+        do throws(StoreError) {
+            defer { close(output) }
+            try fill(output, temporary)
+            guard fchmod(output, mode) == 0 else { throw .io("cannot set the mode of \(temporary): \(FileIO.errorText())") }
+        } catch {
             unlink(temporary)
-            throw .io(failure)
+            throw error
         }
-    }
-
-    /// Writes the first `count` bytes of `bytes` to `fd`; nil, or why not.
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8], count: Int) -> String? {
-        var offset = 0
-        while offset < count {
-            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, count - offset) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { return "cannot write: \(FileIO.errorText())" }
-            offset += written
+        guard rename(temporary, target) == 0 else {
+            let reason = FileIO.errorText()
+            unlink(temporary)
+            throw .io("cannot rename \(temporary): \(reason)")
         }
-        return nil
     }
 }
 

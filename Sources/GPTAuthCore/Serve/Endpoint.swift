@@ -19,7 +19,7 @@ extension Endpoint {
     /// never a crash.
     public func response(to request: Request) -> Response {
         var request = request
-        request.mountPath = service.configuration.basePath
+        request.mountPath = service.basePath
         do {
             return try respond(to: request)
         } catch let error as any HTTPResponseError {

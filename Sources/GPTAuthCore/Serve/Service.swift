@@ -12,6 +12,8 @@ public struct Service: Sendable {
     public let dataFolder: String
     /// `configuration.trustedProxies`, parsed once per process.
     public let trustedProxies: [AddressRange]
+    /// `configuration.basePath`, parsed once per process (every request's route is read under it).
+    public let basePath: String
     /// Where the endpoints' log files go (`GPTAUTH_LOG`); nil: `dailyLogFolder`, else standard error (S43).
     public let logFolder: String?
     /// `<data>/logs` when `GPTAUTH_LOG` is not set (`Service.load`): one file a day for all endpoints.
@@ -30,6 +32,7 @@ public struct Service: Sendable {
         self.logFolder = logFolder
         self.dailyLogFolder = logFolder == nil ? dailyLogFolder : nil
         self.trustedProxies = configuration.trustedProxyRanges
+        self.basePath = configuration.basePath
         self.store = store
         self.clock = clock
         self.random = random

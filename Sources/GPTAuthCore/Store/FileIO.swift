@@ -227,7 +227,8 @@ public enum FileIO {
         return true
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(StoreError) {
+    /// Writes all of `bytes` to `fd` (retrying short writes and EINTR).
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(StoreError) {
         var offset = 0
         var failure: String?
         bytes.withUnsafeBytes { buffer in
