@@ -44,7 +44,7 @@ let package = Package(
             dependencies: ["CFastCGI", "CPostgreSQL", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        // The one outbound HTTPS call (Google), through the host's curl program; only `login` links it.
+        // Outbound HTTPS through the host's curl program: Google at sign-in (`login`), `gptauth doctor`.
         .target(name: "GPTAuthNetworking", dependencies: ["GPTAuthCore"], swiftSettings: strict),
         .executableTarget(name: "authorize", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "login", dependencies: ["GPTAuthCore", "GPTAuthNetworking"], swiftSettings: strict, linkerSettings: staticRelease),
@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(name: "check", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(
             name: "gptauth",
-            dependencies: ["GPTAuthCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GPTAuthCore", "GPTAuthNetworking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict,
             linkerSettings: staticRelease
         ),
@@ -71,7 +71,7 @@ let package = Package(
         ),
         // A worker that crashes on every request but one, for the supervision tests (not installed).
         .executableTarget(name: "fault-worker", dependencies: ["GPTAuthCore"], swiftSettings: strict),
-        .testTarget(name: "GPTAuthCoreTests", dependencies: ["GPTAuthCore"], swiftSettings: strict),
+        .testTarget(name: "GPTAuthCoreTests", dependencies: ["GPTAuthCore", "GPTAuthNetworking"], swiftSettings: strict),
         // Depends on the executables so `swift test` builds them before the suite starts them.
         .testTarget(
             name: "EndToEndTests",

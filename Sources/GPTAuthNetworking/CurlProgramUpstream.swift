@@ -23,25 +23,64 @@ public struct CurlProgramUpstream: UpstreamHTTP {
 
     public func send(_ request: UpstreamRequest) throws -> UpstreamResponse {
         guard request.url.hasPrefix("https://") || request.url.hasPrefix("http://") else {
-            throw UpstreamFailure(message: "bad URL \(request.url)")
+            throw UpstreamError(.other, "bad URL \(request.url)")
         }
         guard let curl = Self.candidates.first(where: { access($0, X_OK) == 0 }) else {
-            throw UpstreamFailure(message: "Google sign-in needs the curl program on this host (Debian: apt install curl); "
-                                  + "there is none at \(Self.candidates.joined(separator: ", "))")
+            throw UpstreamError(.other, "this needs the curl program on this host (Debian: apt install curl); "
+                                + "there is none at \(Self.candidates.joined(separator: ", "))")
         }
         let ran: ChildProcess.Outcome
         do {
             ran = try ChildProcess.run(curl, ["-q", "--config", "-"], input: Array(Self.config(for: request).utf8),
-                                       outputLimit: Self.maximumBody + 16)
+                                       outputLimit: Self.maximumBody + Self.maximumHead + 16)
         } catch {
-            throw UpstreamFailure(message: error.description)
+            throw UpstreamError(.other, error.description)
         }
-        // The body, then a line holding only the status code (`write-out`).
-        guard ran.status == 0, let newline = ran.output.lastIndex(of: 10),
-              let status = Int(String(decoding: ran.output[(newline + 1)...], as: UTF8.self)), status >= 100 else {
-            throw UpstreamFailure(message: "curl exited with status \(ran.status): \(ran.errorLine)")
+        guard ran.status == 0 else {
+            throw UpstreamError(Self.kind(ofExitStatus: ran.status), "\(ran.errorLine) (curl exit status \(ran.status))")
         }
-        return UpstreamResponse(status: status, body: Array(ran.output[..<newline]))
+        guard let response = Self.parse(ran.output) else {
+            throw UpstreamError(.other, "\(request.url): curl printed an answer this program cannot read")
+        }
+        return response
+    }
+
+    /// What curl's exit status (curl(1), "EXIT CODES") says went wrong.
+    static func kind(ofExitStatus status: Int32) -> UpstreamError.Kind {
+        switch status {
+        case 6: .unknownHost
+        case 7: .refused
+        case 28: .timeout
+        case 51, 60: .certificate
+        case 35, 58, 59, 77, 80, 83, 90, 91: .tls
+        default: .other
+        }
+    }
+
+    /// The most header bytes read (the body has its own bound, `maximumBody`).
+    static let maximumHead = 64 << 10
+
+    /// curl's output with `include` and the `write-out` below: header blocks (a `1xx` interim
+    /// answer has its own), a blank line, the body, then a line holding only the status code.
+    static func parse(_ output: [UInt8]) -> UpstreamResponse? {
+        guard let newline = output.lastIndex(of: 10),
+              let status = Int(String(decoding: output[(newline + 1)...], as: UTF8.self)), status >= 100 else { return nil }
+        var rest = output[..<newline]
+        while true {
+            guard let end = rest.firstRange(of: [13, 10, 13, 10]) else { return nil }
+            let lines = rest[..<end.lowerBound].split(separator: 10).map {
+                String(decoding: $0.last == 13 ? $0.dropLast() : $0, as: UTF8.self)
+            }
+            rest = rest[end.upperBound...]
+            let code = lines.first.flatMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } } ?? 0
+            if (100..<200).contains(code) && code != status { continue }
+            let headers: [(String, String)] = lines.dropFirst().compactMap { line in
+                guard let colon = line.firstIndex(of: ":") else { return nil }
+                let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
+                return (line[..<colon].lowercased(), String(value.reversed().drop { $0 == " " || $0 == "\t" }.reversed()))
+            }
+            return UpstreamResponse(status: status, headers: headers, body: Array(rest))
+        }
     }
 
     /// curl's config-file form of `request` (curl(1), "-K, --config"): one option per line, values
@@ -64,7 +103,7 @@ public struct CurlProgramUpstream: UpstreamHTTP {
         var lines = [
             "url = \(quoted(request.url))",
             "request = \(quoted(request.method))",
-            "silent", "show-error",
+            "silent", "show-error", "include", "suppress-connect-headers",
             "max-time = \(timeout)",
             "max-filesize = \(maximumBody)",
             "proto = \"=https,http\"",
@@ -74,9 +113,4 @@ public struct CurlProgramUpstream: UpstreamHTTP {
         if !request.body.isEmpty { lines.append("data-binary = \(quoted(String(decoding: request.body, as: UTF8.self)))") }
         return lines.joined(separator: "\n") + "\n"
     }
-}
-
-struct UpstreamFailure: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
 }

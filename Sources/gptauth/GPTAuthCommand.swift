@@ -7,7 +7,7 @@ struct GPTAuthCommand: ParsableCommand {
         commandName: "gptauth",
         abstract: "Operate a GPTAuth installation: its data folder, its GPTs (OAuth clients) and their users.",
         subcommands: [Init.self, MigrateCommand.self, StoreCommand.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self, AuditCommand.self,
-                      SweepCommand.self, HostingCommand.self]
+                      SweepCommand.self, HostingCommand.self, DoctorCommand.self]
     )
 }
 
@@ -252,20 +252,42 @@ struct ClientCommand: ParsableCommand {
         @Argument(help: "The client id.") var id: String
         @Option(name: .customLong("one-user-per-mailbox"),
                 help: "on: name+tag@ and Gmail's dotted spellings of one mailbox are one user from the next sign-in on; off: every address is its own user.")
-        var oneUserPerMailbox: Switch
+        var oneUserPerMailbox: Switch?
+        @Option(help: "on: accept ChatGPT's callback URLs for any GPT id (chat.openai.com and chatgpt.com); off: only the exact ones.")
+        var chatgpt: Switch?
+        @Option(name: .customLong("add-redirect-uri"), help: "Accept this exact callback URL too (repeatable).")
+        var adding: [String] = []
+        @Option(name: .customLong("remove-redirect-uri"), help: "Stop accepting this exact callback URL (repeatable).")
+        var removing: [String] = []
 
         enum Switch: String, ExpressibleByArgument { case on, off }
+
+        func validate() throws {
+            if oneUserPerMailbox == nil && chatgpt == nil && adding.isEmpty && removing.isEmpty {
+                throw ValidationError("say what to change: --one-user-per-mailbox, --chatgpt, --add-redirect-uri or --remove-redirect-uri")
+            }
+        }
 
         func run() throws {
             let service = try folder.service()
             let client = try asOperator(service) { () throws -> Client in
                 guard var client = try service.store.client(id: id) else { throw Failure("no client with id \(id)") }
-                client.oneUserPerMailbox = oneUserPerMailbox == .on ? true : nil
+                if let oneUserPerMailbox { client.oneUserPerMailbox = oneUserPerMailbox == .on ? true : nil }
+                client = try ClientRegistration.changeCallbacks(client, chatGPTCallbacks: chatgpt.map { $0 == .on },
+                                                                adding: adding, removing: removing)
                 try service.store.saveClient(client)
                 return client
             }
-            audit(service, "client_changed", ["client_id": client.id, "one_user_per_mailbox": oneUserPerMailbox.rawValue])
-            say("\(client.name): one user per mailbox \(oneUserPerMailbox.rawValue).")
+            audit(service, "client_changed", ["client_id": client.id, "one_user_per_mailbox": oneUserPerMailbox?.rawValue ?? "unchanged",
+                                              "chatgpt_callbacks": client.allowChatGPTCallbacks ? "on" : "off",
+                                              "redirect_uris": client.redirectURIs.joined(separator: " ")])
+            var said: [String] = []
+            if let oneUserPerMailbox { said.append("one user per mailbox \(oneUserPerMailbox.rawValue)") }
+            if chatgpt != nil || !adding.isEmpty || !removing.isEmpty {
+                let exact = client.redirectURIs.isEmpty ? "no exact callback URLs" : "exact callback URLs " + client.redirectURIs.joined(separator: ", ")
+                said.append("ChatGPT's callbacks \(client.allowChatGPTCallbacks ? "on" : "off"), \(exact)")
+            }
+            say("\(client.name): \(said.joined(separator: "; ")).")
         }
     }
 

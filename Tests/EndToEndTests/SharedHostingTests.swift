@@ -12,6 +12,23 @@ extension SignInFlowTests {
         let host = try ApacheHost()
         defer { host.stop() }
         try runTheChatGPTFlow(on: host)
+
+        // A host whose Apache does not pass Authorization on (no CGIPassAuth, no rewrite fallback):
+        // `gptauth doctor` names it for the token endpoint's Basic method and for the API.
+        let programs = host.docroot + "/gptauth-bin/.htaccess", rules = host.docroot + "/.htaccess"
+        let (ours, theirs) = (try String(contentsOfFile: programs, encoding: .utf8), try String(contentsOfFile: rules, encoding: .utf8))
+        defer {
+            try? ours.write(toFile: programs, atomically: false, encoding: .utf8)
+            try? theirs.write(toFile: rules, atomically: false, encoding: .utf8)
+        }
+        try ours.replacingOccurrences(of: "CGIPassAuth On", with: "").write(toFile: programs, atomically: false, encoding: .utf8)
+        try theirs.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("Authorization") }
+            .joined(separator: "\n").write(toFile: rules, atomically: false, encoding: .utf8)
+        let dropped = try Self.doctor(program: host.bin + "/gptauth", host, [host.issuer, "--client", host.gpt.id], secret: host.gpt.secret)
+        XCTAssertEqual(dropped.status, 1, dropped.raw)
+        XCTAssertEqual(dropped.failed, ["token-basic", "api"], dropped.raw)
+        XCTAssertTrue(dropped.summary("token-basic").contains("CGIPassAuth On"), dropped.raw)
+        XCTAssertTrue(dropped.summary("api").contains("as if no Authorization header was sent"), dropped.raw)
     }
 
     /// The same under a sub-path of the site: the issuer is `http://127.0.0.1:<port>/gpt-auth`, and
@@ -73,6 +90,17 @@ extension SignInFlowTests {
             XCTAssertEqual(wrong.status, 401, wrong.text)
             XCTAssertEqual(wrong.json["error"] as? String, "invalid_client")
         }
+        // `gptauth doctor` from outside, as the builder would run it: every check passes, including
+        // a whole sign-in with the code typed in, through Apache and suexec.
+        let email = "doctor-\(UUID().uuidString.prefix(6).lowercased())@example.com"
+        let doctor = try Self.doctor(program: host.bin + "/gptauth", host, [host.issuer, "--client", host.gpt.id],
+                                     secret: host.gpt.secret, email: email)
+        XCTAssertEqual(doctor.status, 0, doctor.raw + diagnosis())
+        XCTAssertEqual(doctor.failed, [], doctor.raw)
+        XCTAssertEqual(doctor.outcome("api-call"), "pass", doctor.raw)
+        // Under a sub-path, RFC 8414's root form is left to the site's root .htaccess: a warning.
+        XCTAssertEqual(doctor.outcome("metadata-root"), host.basePath.isEmpty ? nil : "warn", doctor.raw)
+
         // Every program ran as the account, through suexec.
         XCTAssertTrue(host.suexecLog.contains("/\(host.user)) gid: ") && host.suexecLog.contains("cmd: verify-token"), diagnosis())
     }

@@ -93,6 +93,33 @@ struct ClientRegistrationTests {
         }
     }
 
+    /// `gptauth client set ID --chatgpt on|off --add-redirect-uri … --remove-redirect-uri …`.
+    @Test func callbacksChangeAsTheBuilderSays_andOneWayBackAlwaysRemains() throws {
+        let exact = "https://builder.example.com/cb"
+        let client = Client(id: "gptc_1", name: "G", secretDigest: "", redirectURIs: [exact], allowChatGPTCallbacks: false, createdAt: 0)
+        let on = try ClientRegistration.changeCallbacks(client, chatGPTCallbacks: true, adding: [], removing: [])
+        #expect(on.allowChatGPTCallbacks && on.redirectURIs == [exact])
+        let moved = try ClientRegistration.changeCallbacks(client, chatGPTCallbacks: nil, adding: ["https://new.example.com/cb"],
+                                                           removing: [exact])
+        #expect(moved.redirectURIs == ["https://new.example.com/cb"] && !moved.allowChatGPTCallbacks)
+        let twice = try ClientRegistration.changeCallbacks(client, chatGPTCallbacks: nil, adding: [exact], removing: [])
+        #expect(twice.redirectURIs == [exact], "adding a URL it has changes nothing")
+        let onlyChatGPT = try ClientRegistration.changeCallbacks(on, chatGPTCallbacks: nil, adding: [], removing: [exact])
+        #expect(onlyChatGPT.redirectURIs.isEmpty && onlyChatGPT.allowChatGPTCallbacks)
+        // (chatgpt, adding, removing, the refusal's words)
+        let refusals: [(Bool?, [String], [String], String)] = [
+            (nil, [], [exact], "no callback URL"),                       // nothing left
+            (false, [], [exact], "no callback URL"),
+            (nil, ["http://builder.example.com/cb"], [], "is not allowed"),
+            (nil, ["https://b.example.com/cb#frag"], [], "is not allowed"),
+            (nil, [], ["https://never.example.com/cb"], "has no redirect URI"),
+        ]
+        for (chatgpt, adding, removing, words) in refusals {
+            #expect { try ClientRegistration.changeCallbacks(client, chatGPTCallbacks: chatgpt, adding: adding, removing: removing) }
+                throws: { ($0 as? RegistrationError)?.description.contains(words) == true }
+        }
+    }
+
     @Test func rotatingTheSecretMakesTheOldOneFail() throws {
         let app = try TestInstallation()
         defer { app.remove() }

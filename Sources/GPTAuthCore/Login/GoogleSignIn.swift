@@ -4,7 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// An outbound HTTP request (the only ones we make go to Google's OAuth endpoints).
+/// An outbound HTTP request: Google's OAuth endpoints at sign-in, and `gptauth doctor`'s probes.
 public struct UpstreamRequest: Sendable {
     public var method: String
     public var url: String
@@ -21,12 +21,48 @@ public struct UpstreamRequest: Sendable {
 
 public struct UpstreamResponse: Sendable {
     public var status: Int
+    /// Names in lower case, in the order received.
+    public var headers: [(String, String)]
     public var body: [UInt8]
 
-    public init(status: Int, body: [UInt8]) {
+    public init(status: Int, headers: [(String, String)] = [], body: [UInt8]) {
         self.status = status
+        self.headers = headers
         self.body = body
     }
+
+    /// The first header named `name` (any case).
+    public func header(_ name: String) -> String? {
+        let name = name.lowercased()
+        return headers.first { $0.0 == name }?.1
+    }
+
+    public var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// Why an outbound request got no answer, in the terms an operator acts on.
+public struct UpstreamError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// No such host (DNS).
+        case unknownHost
+        /// Nothing accepted the connection.
+        case refused
+        /// The TLS certificate is not valid for the host (expired, self-signed, wrong name).
+        case certificate
+        /// The TLS handshake failed for another reason.
+        case tls
+        case timeout
+        case other
+    }
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
 }
 
 /// Sends upstream requests. The production client (GPTAuthNetworking) runs the host's curl program.

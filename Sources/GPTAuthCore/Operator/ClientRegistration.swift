@@ -27,6 +27,26 @@ public enum ClientRegistration {
         return (client, secret)
     }
 
+    /// Changes which callback URLs a GPT accepts: ChatGPT's for any GPT id on or off, exact URLs
+    /// added or removed (checked as at registration). At least one way back must remain.
+    public static func changeCallbacks(_ client: Client, chatGPTCallbacks: Bool?, adding: [String],
+                                       removing: [String]) throws(RegistrationError) -> Client {
+        for uri in adding where !RedirectURIPolicy.isRegistrable(uri) {
+            throw RegistrationError("redirect URI \(uri) is not allowed: use https:// (http:// only on 127.0.0.1 or localhost), no fragment")
+        }
+        for uri in removing where !client.redirectURIs.contains(uri) {
+            throw RegistrationError("\(client.id) has no redirect URI \(uri)")
+        }
+        var changed = client
+        if let chatGPTCallbacks { changed.allowChatGPTCallbacks = chatGPTCallbacks }
+        changed.redirectURIs = client.redirectURIs.filter { !removing.contains($0) }
+        for uri in adding where !changed.redirectURIs.contains(uri) { changed.redirectURIs.append(uri) }
+        guard !changed.redirectURIs.isEmpty || changed.allowChatGPTCallbacks else {
+            throw RegistrationError("that would leave \(client.id) no callback URL: keep a redirect URI or --chatgpt on")
+        }
+        return changed
+    }
+
     /// Removes a GPT: every live token of its users is revoked first, so they stop working at once
     /// (users, plans and usage stay, for the builder's records). The number of sign-ins revoked.
     public static func remove(clientID: String, store: AuthStore, now: UnixTime) throws -> Int {

@@ -9,6 +9,9 @@ line of stdout and serves until stdin closes or it is sent SIGTERM.
   POST /token     swaps the code (client id/secret/redirect_uri checked) for an access token
   GET  /userinfo  the signed-in user for that access token
   POST /_next_user   (test control) JSON {"email","name","sub","email_verified"} for the next sign-in
+  POST /_redirect_uris  (test control) JSON list of the registered redirect URIs; [] (the default)
+                     accepts any. Like Google, /auth answers an unregistered one with a 400 page
+                     "Error 400: redirect_uri_mismatch".
 """
 import json
 import secrets
@@ -24,6 +27,7 @@ lock = threading.Lock()
 next_user = {"email": "alice@example.com", "name": "Alice Example", "sub": "1001", "email_verified": True}
 codes = {}    # code -> (user, redirect_uri)
 tokens = {}   # access token -> user
+registered = []  # redirect URIs the "console" lists; empty: any
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -50,6 +54,17 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/auth":
             if query.get("client_id") != CLIENT_ID or query.get("response_type") != "code":
                 return self.reply(400, {"error": "invalid_request"})
+            with lock:
+                refused = registered and query.get("redirect_uri") not in registered
+            if refused:
+                page = b"<html><body><h1>Access blocked: This app's request is invalid</h1>" \
+                       b"<p>Error 400: redirect_uri_mismatch</p></body></html>"
+                self.send_response(400)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                return
             code = "g-" + secrets.token_urlsafe(16)
             with lock:
                 codes[code] = (dict(next_user), query["redirect_uri"])
@@ -74,6 +89,11 @@ class Handler(BaseHTTPRequestHandler):
             global next_user
             with lock:
                 next_user = json.loads(self.body())
+            return self.reply(200, {"ok": True})
+        if url.path == "/_redirect_uris":
+            global registered
+            with lock:
+                registered = json.loads(self.body())
             return self.reply(200, {"ok": True})
         if url.path != "/token":
             return self.reply(404, {"error": "not_found"})

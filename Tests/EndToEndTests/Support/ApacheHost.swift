@@ -101,43 +101,12 @@ final class ApacheHost: SignInServer {
     /// What `gptauth hosting install` printed.
     private(set) var hostingInstall = ""
 
-    /// Apache from a configuration of its own (only the modules a hosting company loads for this).
+    /// Apache from a configuration of its own, as a hosting company runs it (Fixtures/hosting-apache.conf).
     private func start() throws {
-        let modules = "/usr/lib/apache2/modules"
-        let config = """
-        ServerRoot /etc/apache2
-        ServerName 127.0.0.1
-        Listen 127.0.0.1:\(port)
-        PidFile \(folder)/apache2.pid
-        DefaultRuntimeDir \(folder)
-        Mutex file:\(folder) default
-        ErrorLog \(folder)/error.log
-        LogLevel warn
-        User www-data
-        Group www-data
-        LoadModule mpm_event_module \(modules)/mod_mpm_event.so
-        LoadModule authz_core_module \(modules)/mod_authz_core.so
-        LoadModule mime_module \(modules)/mod_mime.so
-        LoadModule dir_module \(modules)/mod_dir.so
-        LoadModule rewrite_module \(modules)/mod_rewrite.so
-        LoadModule cgid_module \(modules)/mod_cgid.so
-        LoadModule suexec_module \(modules)/mod_suexec.so
-        TypesConfig /etc/mime.types
-        ScriptSock \(folder)/cgid.sock
-        <Directory />
-            AllowOverride None
-            Require all denied
-        </Directory>
-        <VirtualHost 127.0.0.1:\(port)>
-            DocumentRoot \(docroot)
-            SuexecUserGroup \(user) \(user)
-            <Directory \(docroot)>
-                AllowOverride All
-                Require all granted
-            </Directory>
-        </VirtualHost>
-
-        """
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let template = try String(contentsOf: repo.appendingPathComponent("Fixtures/hosting-apache.conf"), encoding: .utf8)
+        let config = template.replacingOccurrences(of: "@PORT@", with: String(port)).replacingOccurrences(of: "@RUN@", with: folder)
+            .replacingOccurrences(of: "@DOCROOT@", with: docroot).replacingOccurrences(of: "@USER@", with: user)
         try config.write(toFile: "\(folder)/apache2.conf", atomically: true, encoding: .utf8)
         try ApacheHost.root("/usr/sbin/apache2", ["-f", "\(folder)/apache2.conf", "-k", "start"])
         for _ in 0..<100 {

@@ -117,6 +117,24 @@ final class Stack: SignInServer {
             fastcgi_pass unix:\(folder.path)/run/unit-greeting.sock;
         }
 
+        # Deployments gone wrong, for DoctorTests: the sample API with Authorization dropped (a
+        # web server that does not pass it on), paths nothing serves or something else answers,
+        # a metadata document naming another issuer, an API that refuses without a challenge.
+        location = /noauth/api/greeting {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param HTTP_AUTHORIZATION "" if_not_empty;
+            fastcgi_pass unix:\(folder.path)/run/greeting.sock;
+        }
+        location = /broken/.well-known/oauth-authorization-server { return 404; }
+        location = /broken/oauth/authorize { return 404; }
+        location = /broken/oauth/token { default_type text/html; return 200 "<html><body>My blog</body></html>"; }
+        location = /broken/api/greeting { default_type application/json; return 200 '{"hello":"anyone"}'; }
+        location = /wrong-issuer/.well-known/oauth-authorization-server {
+            default_type application/json;
+            return 200 '{"issuer":"https://elsewhere.example","authorization_endpoint":"\(issuer)/oauth/authorize","token_endpoint":"\(issuer)/oauth/token"}';
+        }
+        location = /no-challenge/api/greeting { default_type application/json; return 401 '{"error":"unauthorized"}'; }
+
         \(try gateSnippet())
         """.write(to: extra, atomically: true, encoding: .utf8)
         let result = try run("/bin/bash", [repo.appendingPathComponent("deploy/stack").path, "up"], environment: [
@@ -325,6 +343,14 @@ final class FakeGoogle {
         let response = try HTTPClient(port: port).send("POST", "/_next_user", headers: [("Content-Type", "application/json")],
                                                        body: Array(body))
         guard response.status == 200 else { throw HTTPClientError("the Google stand-in refused the user") }
+    }
+
+    /// The redirect URIs registered in the "Google Cloud console" ([] accepts any).
+    func registerRedirectURIs(_ uris: [String]) throws {
+        let body = try JSONSerialization.data(withJSONObject: uris)
+        let response = try HTTPClient(port: port).send("POST", "/_redirect_uris", headers: [("Content-Type", "application/json")],
+                                                       body: Array(body))
+        guard response.status == 200 else { throw HTTPClientError("the Google stand-in refused the redirect URIs") }
     }
 
     func stop() { server.stop() }

@@ -36,6 +36,56 @@ enum Subprocess {
                       errors: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
     }
 
+    /// Runs `program` to completion, typing one line on its standard input when `answer` has one
+    /// (asked every 100 ms while the program runs): how a test plays the person at the keyboard.
+    static func runAnswering(_ program: String, _ arguments: [String], environment: [String: String] = [:],
+                             answer: () -> String?) throws -> Result {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let outPath = scratch.appendingPathComponent("out").path, errPath = scratch.appendingPathComponent("err").path
+        var keyboard: [Int32] = [0, 0]
+        guard pipe(&keyboard) == 0 else { throw HTTPClientError("pipe failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, keyboard[0], 0)
+        posix_spawn_file_actions_addclose(&actions, keyboard[0])
+        posix_spawn_file_actions_addclose(&actions, keyboard[1])
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let pid: pid_t
+        do {
+            pid = try spawn(program, arguments, environment: environment, actions: &actions)
+        } catch {
+            close(keyboard[0])
+            close(keyboard[1])
+            throw error
+        }
+        close(keyboard[0])
+        var typed = false, status: Int32 = 0, ended: pid_t = 0
+        let deadline = Date().addingTimeInterval(120)
+        repeat {
+            ended = waitpid(pid, &status, WNOHANG)
+            if ended == 0 && !typed, let line = answer() {
+                _ = Array((line + "\n").utf8).withUnsafeBytes { write(keyboard[1], $0.baseAddress, $0.count) }
+                typed = true
+            }
+            if ended == 0 { usleep(100_000) }
+        } while ended == 0 && Date() < deadline
+        close(keyboard[1])
+        let code: Int32
+        if ended == 0 {
+            kill(pid, SIGKILL)
+            code = wait(pid)
+        } else {
+            code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        }
+        return Result(status: code,
+                      output: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+                      errors: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    }
+
     /// Starts `program` with its standard output going to `output` (errors to `output`.err) and
     /// returns at once; `wait` collects it.
     static func start(_ program: String, _ arguments: [String], output: String) throws -> pid_t {
