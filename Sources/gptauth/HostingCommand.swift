@@ -53,8 +53,9 @@ struct HostingCommand: ParsableCommand {
             Data folder: \(report.dataFolder) (named in \(report.programFolder)/\(DataFolderLocation.pointerName))
             In the GPT editor: Authorization URL \(configuration.authorizationURL)
                                Token URL         \(configuration.tokenURL)
-            Check it from outside: curl -s \(configuration.baseURL)/.well-known/oauth-authorization-server
+            Check it from outside: gptauth doctor \(configuration.baseURL) --client <client id>
             """)
+            for note in report.notes { print("Note: " + note) }
         }
 
         private func absolute(_ path: String) -> String {

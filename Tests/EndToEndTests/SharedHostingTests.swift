@@ -48,7 +48,11 @@ extension SignInFlowTests {
         let metadata = try host.http.get("/gpt-auth/.well-known/oauth-authorization-server").json
         XCTAssertEqual(metadata["issuer"] as? String, host.issuer)
         XCTAssertEqual(metadata["authorization_endpoint"] as? String, host.issuer + "/oauth/authorize")
-        // Nothing answers at the root of the site.
+        // RFC 8414's root form, from the rule `hosting install` put in the site root's .htaccess.
+        let rootForm = try host.http.get("/.well-known/oauth-authorization-server/gpt-auth")
+        XCTAssertEqual(rootForm.status, 200, rootForm.text)
+        XCTAssertEqual(rootForm.json["issuer"] as? String, host.issuer)
+        // Nothing else answers at the root of the site.
         XCTAssertEqual(try host.http.get("/oauth/authorize").status, 404)
     }
 
@@ -98,8 +102,8 @@ extension SignInFlowTests {
         XCTAssertEqual(doctor.status, 0, doctor.raw + diagnosis())
         XCTAssertEqual(doctor.failed, [], doctor.raw)
         XCTAssertEqual(doctor.outcome("api-call"), "pass", doctor.raw)
-        // Under a sub-path, RFC 8414's root form is left to the site's root .htaccess: a warning.
-        XCTAssertEqual(doctor.outcome("metadata-root"), host.basePath.isEmpty ? nil : "warn", doctor.raw)
+        // Under a sub-path, RFC 8414's root form answers too (the site root's rule).
+        XCTAssertEqual(doctor.outcome("metadata-root"), host.basePath.isEmpty ? nil : "pass", doctor.raw)
 
         // Every program ran as the account, through suexec.
         XCTAssertTrue(host.suexecLog.contains("/\(host.user)) gid: ") && host.suexecLog.contains("cmd: verify-token"), diagnosis())
@@ -132,5 +136,17 @@ extension SignInFlowTests {
             XCTAssertEqual(try String(contentsOfFile: docroot + "/.htaccess", encoding: .utf8), foreign)
             XCTAssertFalse(FileManager.default.fileExists(atPath: docroot + "/gptauth-bin"), "\(arguments) wrote the program folder")
         }
+
+        // Under a sub-path, the account's own site-root .htaccess is not a reason to refuse: it is
+        // left alone, and the one rule for RFC 8414's root form is named for the account to add.
+        let subPathData = folder + "/sub-path-data"
+        XCTAssertEqual(try stack.run(gptauth, ["init", "--data", subPathData, "--issuer", "https://hosting.example.com/gpt-auth"], environment: [:]).status, 0)
+        let installed = try stack.run(gptauth, ["hosting", "install", "--docroot", docroot, "--data", subPathData], environment: [:])
+        XCTAssertEqual(installed.status, 0, installed.errors)
+        XCTAssertTrue(installed.output.contains("Note: \(docroot)/.htaccess is yours, so it was left alone"), installed.output)
+        XCTAssertTrue(installed.output.contains(#"RewriteRule ^\.well-known/oauth-authorization-server/gpt-auth$ gpt-auth/gptauth-bin/authorize [END]"#),
+                      installed.output)
+        XCTAssertEqual(try String(contentsOfFile: docroot + "/.htaccess", encoding: .utf8), foreign)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: docroot + "/gpt-auth/gptauth-bin/authorize"))
     }
 }

@@ -43,6 +43,11 @@ struct HostingInstallTests {
         for rule in rules { #expect(lines.contains(rule), "\(rule)") }
         #expect(HostingInstall.programFolderRules().contains("CGIPassAuth On"))
         #expect(HostingInstall.programFolderRules().contains("<Files \".gptauth-*\">\nRequire all denied"))
+        // Under a sub-path: RFC 8414's root form from the site root, the path's dots escaped.
+        #expect(HostingInstall.rootMetadataBlock(basePath: "/gpt-auth").contains(
+            #"RewriteRule ^\.well-known/oauth-authorization-server/gpt-auth$ gpt-auth/gptauth-bin/authorize [END]"#))
+        #expect(HostingInstall.rootMetadataBlock(basePath: "/apps/gpt.auth").contains(
+            #"RewriteRule ^\.well-known/oauth-authorization-server/apps/gpt\.auth$ apps/gpt.auth/gptauth-bin/authorize [END]"#))
         let request = Request(params: ["REDIRECT_HTTP_AUTHORIZATION": "Bearer x"], body: [])
         #expect(request.header("Authorization") == "Bearer x")
         #expect(Request(params: ["REDIRECT_HTTP_COOKIE": "a=b"], body: []).header("Cookie") == nil)

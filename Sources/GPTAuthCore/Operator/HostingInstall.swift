@@ -14,7 +14,9 @@ import Glibc
 ///
 /// - `<docroot>/.htaccess`: our rewrite rules between `# BEGIN GPTAuth` and `# END GPTAuth`, placed
 ///   first; the account's own lines stay as they are. Run again, the block is replaced. An
-///   `.htaccess` without our block is left alone unless `force`.
+///   `.htaccess` without our block is left alone unless `force`. Under a sub-path, the site root's
+///   `.htaccess` gets one such block too (RFC 8414's root form of the metadata address), or a note
+///   saying what to add when it is the account's own.
 public enum HostingInstall {
     /// The endpoints a hosting account serves (the `check` gate is nginx's `auth_request`, which
     /// Apache has not).
@@ -39,6 +41,22 @@ public enum HostingInstall {
         RewriteRule ^oauth/login(/.*)?$ \(programFolder)/login [END]
         RewriteRule ^oauth/(token|revoke|introspect)$ \(programFolder)/verify-token [END]
         RewriteRule ^api/greeting$ \(programFolder)/greeting [END]
+        </IfModule>
+        \(end)
+
+        """
+    }
+
+    /// Under an issuer with a path, the site root's rule for RFC 8414's root form of the metadata
+    /// address (`/.well-known/oauth-authorization-server/gpt-auth`), which clients that discover
+    /// the server (MCP's) read; the authorize program answers it.
+    public static func rootMetadataBlock(basePath: String) -> String {
+        let pattern = basePath.dropFirst().map { "^$.|?*+()[]{}\\".contains($0) ? "\\\($0)" : String($0) }.joined()
+        return """
+        \(begin)
+        <IfModule mod_rewrite.c>
+        RewriteEngine On
+        RewriteRule ^\\.well-known/oauth-authorization-server/\(pattern)$ \(basePath.dropFirst())/\(programFolder)/authorize [END]
         </IfModule>
         \(end)
 
@@ -93,6 +111,8 @@ public enum HostingInstall {
         public var programFolder: String
         public var htaccess: String
         public var dataFolder: String
+        /// What was left to the account, in words (a rule for a site-root `.htaccess` it did not write).
+        public var notes: [String] = []
     }
 
     /// Copies the programs from `binaries` and writes the files above. Everything is checked before
@@ -145,6 +165,20 @@ public enum HostingInstall {
         case .write(let text): docrootRules = text
         case .refuse(let reason): throw .refused("\(htaccess): \(reason)")
         }
+        // Under a sub-path, the site root's .htaccess gets one rule (RFC 8414's root form) when it
+        // is ours to write; an .htaccess of the account's is not refused for it, only noted.
+        var notes: [String] = []
+        var rootRules: String?
+        if !basePath.isEmpty {
+            let block = rootMetadataBlock(basePath: basePath)
+            switch merged(existing: FileIO.readAll(docroot + "/.htaccess").map { String(decoding: $0, as: UTF8.self) }, block: block, force: force) {
+            case .write(let text): rootRules = text
+            case .refuse:
+                let rule = block.split(separator: "\n").first { $0.hasPrefix("RewriteRule") } ?? ""
+                notes.append("\(docroot)/.htaccess is yours, so it was left alone: for clients that read RFC 8414's root form of the "
+                             + "metadata address (MCP's), add `RewriteEngine On` and `\(rule)` to it, or run again with --force")
+            }
+        }
         if let existing = FileIO.readAll(ours), !String(decoding: existing, as: UTF8.self).hasPrefix("# Written by `gptauth hosting install`"), !force {
             throw .refused("\(ours) was not written by gptauth; run again with --force to replace it")
         }
@@ -161,10 +195,11 @@ public enum HostingInstall {
             if let clientID { try write("\(folder)/\(clientIDName)", Array("\(clientID)\n".utf8), mode: 0o644) }
             try write(ours, Array(programFolderRules().utf8), mode: 0o644)
             try write(htaccess, Array(docrootRules.utf8), mode: 0o644)
+            if let rootRules { try write(docroot + "/.htaccess", Array(rootRules.utf8), mode: 0o644) }
         } catch {
             throw .failed(String(describing: error))
         }
-        return Report(programFolder: folder, htaccess: htaccess, dataFolder: dataFolder)
+        return Report(programFolder: folder, htaccess: htaccess, dataFolder: dataFolder, notes: notes)
     }
 
     /// Copies a program (tens of MB: streamed, not read whole), 0755: suexec refuses a program
