@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "verify-token", targets: ["verify-token"]),
         .executable(name: "greeting", targets: ["greeting"]),
         .executable(name: "check", targets: ["check"]),
+        .executable(name: "billing", targets: ["billing"]),
         .executable(name: "gptauth", targets: ["gptauth"]),
     ],
     dependencies: [
@@ -51,6 +52,7 @@ let package = Package(
         .executableTarget(name: "verify-token", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "greeting", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "check", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
+        .executableTarget(name: "billing", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(
             name: "gptauth",
             dependencies: ["GPTAuthCore", "GPTAuthNetworking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -75,7 +77,7 @@ let package = Package(
         // Depends on the executables so `swift test` builds them before the suite starts them.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GPTAuthCore", "authorize", "login", "verify-token", "greeting", "check", "gptauth", "store-stress", "fault-worker"],
+            dependencies: ["GPTAuthCore", "authorize", "login", "verify-token", "greeting", "check", "billing", "gptauth", "store-stress", "fault-worker"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

@@ -7,7 +7,7 @@ struct GPTAuthCommand: ParsableCommand {
         commandName: "gptauth",
         abstract: "Operate a GPTAuth installation: its data folder, its GPTs (OAuth clients) and their users.",
         subcommands: [Init.self, MigrateCommand.self, StoreCommand.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self, AuditCommand.self,
-                      SweepCommand.self, HostingCommand.self, DoctorCommand.self]
+                      SweepCommand.self, HostingCommand.self, BillingCommand.self, DoctorCommand.self]
     )
 }
 
@@ -351,8 +351,9 @@ struct UsersCommand: ParsableCommand {
                 for row in rows {
                     let user = row.user
                     let plan = user.plan ?? "default", blocked = user.blocked == true ? "  BLOCKED" : ""
+                    let paying = user.billing.map { "  \($0.isPaying ? "paying" : "not paying") (\($0.status), \($0.customerID ?? "-"))" } ?? ""
                     say("\(user.email)  \(user.name.isEmpty ? "-" : user.name)  \(user.provider)  \(user.clientID)  "
-                        + "plan \(plan)\(blocked)  "
+                        + "plan \(plan)\(blocked)\(paying)  "
                         + "calls today \(row.usage?.dayCount ?? 0), this month \(row.usage?.monthCount ?? 0), total \(row.usage?.total ?? 0)  "
                         + "last seen \(timestamp(user.lastSeen))")
                 }
@@ -386,6 +387,10 @@ struct UserListing: Encodable {
     var calls_today: Int
     var calls_this_month: Int
     var calls_total: Int
+    /// The payment state as Stripe last said (`active`, `past_due`, `canceled`, …), if ever paid.
+    var payment: String?
+    var paying: Bool
+    var stripe_customer: String?
 
     init(row: UserExport.Row) {
         email = row.user.email
@@ -399,6 +404,9 @@ struct UserListing: Encodable {
         calls_today = row.usage?.dayCount ?? 0
         calls_this_month = row.usage?.monthCount ?? 0
         calls_total = row.usage?.total ?? 0
+        payment = row.user.billing?.status
+        paying = row.user.billing?.isPaying == true
+        stripe_customer = row.user.billing?.customerID
     }
 }
 

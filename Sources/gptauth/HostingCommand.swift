@@ -13,7 +13,7 @@ struct HostingCommand: ParsableCommand {
             abstract: "Copy the endpoint programs under --docroot and write the .htaccess rules that serve them.",
             discussion: """
             Run it as the hosting account's user, after `gptauth init` and `gptauth client add`. It copies \
-            authorize, login, verify-token and greeting from this program's folder to \
+            authorize, login, verify-token, greeting and billing from this program's folder to \
             <docroot>/gptauth-bin/, names the data folder in gptauth-bin/.gptauth-data (suexec passes no \
             environment variables), and puts GPTAuth's rewrite rules first in <docroot>/.htaccess, keeping \
             your own lines. Running it again replaces what it wrote. An .htaccess it did not write is left \

@@ -27,8 +27,11 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Calls per user per UTC day (omit for no daily limit).") var daily: Int?
         @Option(help: "Calls per user per UTC month (omit for no monthly limit).") var monthly: Int?
         @Flag(help: "Make it the plan of users who have none set.") var `default` = false
-        @Option(help: "Where users over their limit can upgrade (shown in the 429 message).") var upgradeURL: String?
-        @Option(help: "The 429 message; placeholders {limit} {period} {plan} {reset} {upgrade}.") var message: String?
+        @Option(help: "Where users over their limit can upgrade (shown in the over-limit message) when no plan has a payment link.") var upgradeURL: String?
+        @Option(help: "The over-limit message; placeholders {limit} {period} {plan} {reset} {upgrade}.") var message: String?
+        @Option(name: .customLong("payment-link"), help: "A Stripe Payment Link that buys this plan (https://buy.stripe.com/…).") var paymentLink: String?
+        @Option(name: .customLong("stripe-price"), help: "The plan's Stripe price id (price_…), so subscription changes name it.") var stripePrice: String?
+        @Option(name: .customLong("over-limit-status"), help: "The status of the answer once a limit is reached: 402 (default), 429 or 200.") var overLimitStatus: Int?
 
         func validate() throws {
             // The core's rules, checked before anything is opened.
@@ -36,7 +39,9 @@ struct PlanCommand: ParsableCommand {
             do { try probe.set(plan, upgradeURL: upgradeURL) } catch let error as PlanError { throw ValidationError(error.description) }
         }
 
-        var plan: Plan { Plan(name: name, daily: daily, monthly: monthly) }
+        var plan: Plan {
+            Plan(name: name, daily: daily, monthly: monthly, paymentLink: paymentLink, stripePrice: stripePrice, overLimitStatus: overLimitStatus)
+        }
 
         func run() throws {
             let service = try folder.service()
@@ -47,9 +52,10 @@ struct PlanCommand: ParsableCommand {
                 try service.store.savePlanBook(book, clientID: client.id)
                 return book
             }
-            audit(service, "plan_changed", ["client_id": client.id, "plan": name, "limits": Plan(name: name, daily: daily, monthly: monthly).limitsDescription])
-            say("Plan \(name) for \(client.name): \(Plan(name: name, daily: daily, monthly: monthly).limitsDescription)"
-                  + (book.defaultPlan == name ? " (default)" : ""))
+            audit(service, "plan_changed", ["client_id": client.id, "plan": name, "limits": plan.limitsDescription,
+                                            "payment_link": paymentLink ?? "", "stripe_price": stripePrice ?? ""])
+            say("Plan \(name) for \(client.name): \(plan.limitsDescription)" + (book.defaultPlan == name ? " (default)" : "")
+                + (paymentLink.map { "; bought through \($0)" } ?? ""))
         }
     }
 
@@ -66,7 +72,9 @@ struct PlanCommand: ParsableCommand {
             if json { try printJSON(book); return }
             if book.plans.isEmpty { say("\(client.name) has no plans: every signed-in user has unlimited calls.") }
             for plan in book.plans {
-                say("\(plan.name)\(plan.name == book.defaultPlan ? " (default)" : ""): \(plan.limitsDescription)")
+                say("\(plan.name)\(plan.name == book.defaultPlan ? " (default)" : ""): \(plan.limitsDescription)"
+                    + "; over the limit: \(plan.overLimitStatus ?? GateRefusal.defaultOverLimitStatus)"
+                    + (plan.paymentLink.map { "; payment link \($0)" } ?? "") + (plan.stripePrice.map { "; Stripe price \($0)" } ?? ""))
             }
             if let url = book.upgradeURL { say("Upgrade URL: \(url)") }
         }

@@ -24,8 +24,8 @@ extension SignInFlowTests {
             XCTAssertEqual(seen["path"] as? String, "/myapi/things?n=\(call)")
         }
         let over = try chatgpt.callAPI(access, path: "/myapi/things")
-        XCTAssertEqual(over.status, 429, over.text)
-        XCTAssertEqual(over.json["error"] as? String, "quota_exceeded")
+        XCTAssertEqual(over.status, 402, over.text)
+        XCTAssertEqual(over.json["error"] as? String, "payment_required")
         let message = try XCTUnwrap(over.json["message"] as? String)
         XCTAssertTrue(message.contains("\(Stack.gateDailyLimit) requests"), message)
         XCTAssertTrue(message.contains("00:00 UTC"), message)
@@ -188,7 +188,7 @@ extension SignInFlowTests {
             for _ in 0..<3 {
                 switch try? http.get("/myapi/race", headers: bearer).status {
                 case 200: admitted.add()
-                case 429: refused.add()
+                case 402: refused.add()
                 default: other.add()
                 }
             }

@@ -83,6 +83,7 @@ struct FlatJSONTests {
         user.plan = "pro"
         user.blocked = true
         user.tokensRevokedAt = 4
+        user.billing = UserBilling(provider: "stripe", customerID: "cus_1", subscriptionID: "sub_1", status: "active", plan: "pro", updatedAt: 5)
         var counter = UsageCounter(clientID: "c", userID: "u", email: "e", now: 1_700_000_000)
         counter.dayCount = 1
         counter.monthCount = 2
@@ -107,6 +108,7 @@ struct FlatJSONTests {
         try check(code)
         try check(family)
         try check(user, encodes: false)
+        try check(try #require(user.billing), encodes: false)
         try check(counter)
     }
 

@@ -26,18 +26,26 @@ struct StoreCopyTests {
         #expect(try files.issueTokens(family: expired, access: oldAccess, refresh: oldRefresh))
         for day in 0..<3 { _ = try files.recordCall(clientID: "gptc_a", userID: ada, email: "ada@example.com", plan: nil, now: Self.now + Int64(day) * 86_400) }
         try files.issueAuthorizationCode(Fixture.code("live-code", issuedAt: Self.now + 2 * 86_400))
+        let payment = try files.updatePaymentSubscription(id: "sub_1") { record -> PaymentSubscription in
+            var made = PaymentSubscription(id: "sub_1")
+            made.clientID = "gptc_a"
+            made.events = ["evt_1"]
+            record = made
+            return made
+        }
         let at = Self.now + 2 * 86_400 + 1
 
         let target = try StoreEngine.postgres.open()
         defer { target.close() }
         let database = try #require(target.store as? PostgresStore)
         let snapshot = try files.snapshot(now: at)
-        #expect(snapshot.counts.map(\.count) == [1, 1, 1, 1, 1, 1, 1, 1, 0], "the expired family and its tokens stay behind")
+        #expect(snapshot.counts.map(\.count) == [1, 1, 1, 1, 1, 1, 1, 1, 0, 1], "the expired family and its tokens stay behind")
         try database.importSnapshot(snapshot)
         #expect(try database.counts(of: snapshot).map(\.count) == snapshot.counts.map(\.count))
 
         // Read back through the engine: the same records, and they work.
         #expect(try database.clients() == [client])
+        #expect(try database.updatePaymentSubscription(id: "sub_1") { $0 } == payment)
         #expect(try database.users(clientID: "gptc_a") == files.users(clientID: "gptc_a"))
         #expect(try database.usage(clientID: "gptc_a", userID: ada) == files.usage(clientID: "gptc_a", userID: ada))
         #expect(try database.activeAccessToken(digest: access.digest, now: at) == access)

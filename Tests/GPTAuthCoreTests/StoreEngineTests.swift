@@ -139,6 +139,50 @@ struct StoreEngineTests {
         #expect(try store.updateUser(clientID: "gptc_a", email: "nobody@example.com") { _ in true } == nil)
     }
 
+    // MARK: Payments
+
+    /// S38: one Stripe event applied once, even when eight deliveries of it race; the record is
+    /// created by whichever comes first, and a user is found by id.
+    @Test(arguments: StoreEngine.all)
+    func S38_eachPaymentEventIsAppliedOnceAcrossEightThreads(_ engine: StoreEngine) throws {
+        let opened = try engine.open()
+        defer { opened.close() }
+        #expect(throws: StoreError.self) { try opened.store.updatePaymentSubscription(id: "../sub") { _ in () } }
+        let event = StripeEvent(id: "evt_race", type: "customer.subscription.deleted", created: Self.now,
+                                object: .init(id: "sub_race", object: "subscription", customer: "cus_1", status: "canceled"))
+        let outcomes = SharedList<String>()
+        runOnThreads(8) { _ in
+            let store = opened.another()
+            do {
+                let outcome = try store.updatePaymentSubscription(id: "sub_race") { record -> SubscriptionEvents.Outcome in
+                    let outcome = SubscriptionEvents.apply(event, to: record, .init(verifiedFor: ["gptc_a"], reference: nil))
+                    if case .applied(let changed, _) = outcome { record = changed }
+                    return outcome
+                }
+                switch outcome {
+                case .applied: outcomes.append("applied")
+                case .duplicate: outcomes.append("duplicate")
+                case .ignored(let why): outcomes.append("ignored: \(why)")
+                }
+            } catch {
+                outcomes.append("error: \(error)")
+            }
+        }
+        #expect(outcomes.values.sorted() == ["applied"] + Array(repeating: "duplicate", count: 7), "\(outcomes.values)")
+        let stored = try opened.store.updatePaymentSubscription(id: "sub_race") { $0 }
+        #expect(stored?.events == ["evt_race"] && stored?.ended == true && stored?.customerID == "cus_1")
+        // A change that leaves nothing creates nothing.
+        #expect(try opened.store.updatePaymentSubscription(id: "sub_none") { $0 } == nil)
+        #expect(try opened.store.updatePaymentSubscription(id: "sub_none") { $0 } == nil)
+
+        _ = try opened.store.recordSignIn(clientID: "gptc_a", identity: SignedInIdentity(email: "ada@example.com", name: "Ada", provider: "email", subject: ""),
+                                          now: Self.now)
+        let id = userID(clientID: "gptc_a", email: "ada@example.com")
+        #expect(try opened.store.updateUser(clientID: "gptc_a", userID: id) { $0.plan = "pro"; return $0.email } == "ada@example.com")
+        #expect(try opened.store.user(clientID: "gptc_a", email: "ada@example.com")?.plan == "pro")
+        #expect(try opened.store.updateUser(clientID: "gptc_a", userID: "../x") { _ in true } == nil)
+    }
+
     // MARK: Abuse counters
 
     @Test(arguments: StoreEngine.all)

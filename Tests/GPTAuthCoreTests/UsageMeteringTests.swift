@@ -193,8 +193,8 @@ struct UsageMeteringTests {
         }
 
         let refused = greet(app, pair.access_token)
-        let error = try errorBody(refused, status: 429)
-        #expect(error.error == "quota_exceeded")
+        let error = try errorBody(refused, status: 402)
+        #expect(error.error == "payment_required")
         #expect(error.message.contains("all 3 requests"))
         #expect(error.message.contains("free plan"))
         #expect(error.message.contains("today"))
@@ -210,7 +210,7 @@ struct UsageMeteringTests {
         #expect((counter.dayCount, counter.monthCount, counter.total) == (3, 3, 3))
         app.clock.advance(by: 9)  // 23:59:59
         let last = greet(app, pair.access_token)
-        #expect(last.status == 429)
+        #expect(last.status == 402)
         #expect(last.header("Retry-After") == "1")
         counter = try #require(try usage(app))
         #expect(counter.total == 3)
@@ -235,9 +235,9 @@ struct UsageMeteringTests {
         let pair = try obtainTokens(app, client: app.chatGPT)
         _ = try greeting(greet(app, pair.access_token))
         let refused = greet(app, pair.access_token)
-        #expect(refused.status == 429)
+        #expect(refused.status == 402)
         #expect(refused.header("Retry-After") == "43200")
-        #expect(try errorBody(refused, status: 429).message.contains("(in 12 hours)"))
+        #expect(try errorBody(refused, status: 402).message.contains("(in 12 hours)"))
     }
 
     // MARK: Monthly limit
@@ -253,8 +253,8 @@ struct UsageMeteringTests {
             #expect(body.remaining_today == nil)  // no daily limit
         }
         let refused = greet(app, pair.access_token)
-        let error = try errorBody(refused, status: 429)
-        #expect(error.error == "quota_exceeded")
+        let error = try errorBody(refused, status: 402)
+        #expect(error.error == "payment_required")
         #expect(error.message.contains("all 2 requests"))
         #expect(error.message.contains("this month"))
         #expect(error.message.contains("resets on 1 December 2026 (UTC)"))
@@ -276,12 +276,12 @@ struct UsageMeteringTests {
         var pair = try obtainTokens(app, client: app.chatGPT)
         _ = try greeting(greet(app, pair.access_token))
         _ = try greeting(greet(app, pair.access_token))
-        #expect(greet(app, pair.access_token).status == 429)
+        #expect(greet(app, pair.access_token).status == 402)
 
         setClock(app, to: Self.midnight + 7_200)  // 2026-11-30T02:00Z
         pair = try refreshed(app, pair)
         let refused = greet(app, pair.access_token)
-        #expect(try errorBody(refused, status: 429).message.contains("1 December 2026"))
+        #expect(try errorBody(refused, status: 402).message.contains("1 December 2026"))
         #expect(refused.header("Retry-After") == String(Self.december - app.clock.now()))
 
         setClock(app, to: Self.december + 7_200)
@@ -335,7 +335,7 @@ struct UsageMeteringTests {
         for call in 1...5 {
             #expect(try greeting(greet(app, pair.access_token)).remaining_today == 5 - call)
         }
-        let error = try errorBody(greet(app, pair.access_token), status: 429)
+        let error = try errorBody(greet(app, pair.access_token), status: 402)
         #expect(error.message.contains("all 5 requests of the pro plan"))
     }
 
@@ -345,13 +345,13 @@ struct UsageMeteringTests {
         try savePlans(app, [Plan(name: "free", daily: 1), Plan(name: "pro", daily: 4)], default: "free")
         let pair = try obtainTokens(app, client: app.chatGPT)
         _ = try greeting(greet(app, pair.access_token))
-        #expect(try errorBody(greet(app, pair.access_token), status: 429).message.contains("free plan"))
+        #expect(try errorBody(greet(app, pair.access_token), status: 402).message.contains("free plan"))
         #expect(try setUser(app) { $0.plan = "pro" })
         let body = try greeting(greet(app, pair.access_token))
         #expect(body.calls_today == 2)
         #expect(body.remaining_today == 2)
         #expect(try setUser(app) { $0.plan = nil })
-        #expect(greet(app, pair.access_token).status == 429)
+        #expect(greet(app, pair.access_token).status == 402)
     }
 
     @Test(arguments: ["platinum", "", "FREE"])
@@ -362,7 +362,7 @@ struct UsageMeteringTests {
         let pair = try obtainTokens(app, client: app.chatGPT)
         #expect(try setUser(app) { $0.plan = name })
         #expect(try greeting(greet(app, pair.access_token)).remaining_today == 0)
-        let error = try errorBody(greet(app, pair.access_token), status: 429)
+        let error = try errorBody(greet(app, pair.access_token), status: 402)
         #expect(error.message.contains("all 1 requests of the free plan"))
     }
 
@@ -387,7 +387,7 @@ struct UsageMeteringTests {
         let pair = try obtainTokens(app, client: app.chatGPT)
         for _ in 1...5 { #expect(try greeting(greet(app, pair.access_token)).remaining_today == nil) }
         #expect(try setUser(app) { $0.plan = "free" })
-        #expect(greet(app, pair.access_token).status == 429)
+        #expect(greet(app, pair.access_token).status == 402)
 
         // A default naming no plan is unlimited too.
         try savePlans(app, [Plan(name: "free", daily: 1)], default: "gone")
@@ -427,8 +427,8 @@ struct UsageMeteringTests {
                       template: "{plan}: {limit} calls {period}, again {reset}. Upgrade: {upgrade} ({limit}/{plan})")
         let pair = try obtainTokens(app, client: app.chatGPT)
         for _ in 1...3 { _ = try greeting(greet(app, pair.access_token)) }
-        let error = try errorBody(greet(app, pair.access_token), status: 429)
-        #expect(error.error == "quota_exceeded")
+        let error = try errorBody(greet(app, pair.access_token), status: 402)
+        #expect(error.error == "payment_required")
         #expect(error.message == "free: 3 calls today, again at 00:00 UTC (within the hour). "
                     + "Upgrade: \(Self.upgradeURL) (3/free)")
     }
@@ -501,7 +501,7 @@ struct UsageMeteringTests {
 
         // Unblocking restores access (here: to the limit again), a plan upgrade then to calls.
         #expect(try setUser(app) { $0.blocked = false })
-        #expect(greet(app, pair.access_token).status == 429)
+        #expect(greet(app, pair.access_token).status == 402)
         #expect(try setUser(app) { $0.blocked = nil; $0.plan = "unknown" })
         try savePlans(app, [Plan(name: "free", daily: 1)], default: nil)
         #expect(try greeting(greet(app, pair.access_token)).calls_today == 2)
@@ -636,7 +636,33 @@ struct UsageMeteringTests {
         #expect(try usage(app) == nil)
     }
 
-    /// `auth_request` cannot pass a 429, so the gate answers a reached limit 403 and carries the real
+    /// A plan chooses its over-limit answer: 402 (default), 429 (with Retry-After), or 200 with the
+    /// message as the answer; a GPT with a plan to buy names each user's own upgrade link.
+    @Test func overLimitStatusIsThePlans_andTheMessageCarriesTheUsersUpgradeLink() throws {
+        let app = try installation(at: Self.beforeMidnight)
+        defer { app.remove() }
+        for (status, error, retryAfter) in [(429, "quota_exceeded", "10"), (200, "quota_exceeded", nil), (402, "payment_required", "10")] {
+            try savePlans(app, [Plan(name: "free", daily: 0, overLimitStatus: status),
+                                Plan(name: "pro", daily: 100, paymentLink: "https://buy.stripe.com/test_pro")], default: "free")
+            let pair = try obtainTokens(app, client: app.chatGPT)
+            let refused = greet(app, pair.access_token)
+            #expect(refused.status == status)
+            #expect(refused.header("Retry-After") == retryAfter)
+            let body = try errorBody(refused, status: status)
+            #expect(body.error == error)
+            let link = app.service.configuration.baseURL + "/billing/upgrade?t="
+            #expect(body.message.contains("upgrade at \(link)"), "\(body.message)")
+            #expect(!body.message.contains(Self.upgradeURL), "the user's own link replaces the book's URL")
+            let gate = check(app, pair.access_token)
+            #expect(gate.status == 403 && gate.header("X-GPTAuth-Status") == String(status))
+            // The link opens for this user only, sealed.
+            let token = String(body.message.split(separator: "t=")[1].prefix { $0 != "." && $0 != " " })
+            let opened = try UpgradeSeal(secret: app.service.configuration.macKey).open(link: token.removingPercentEncoding ?? token, now: Self.beforeMidnight)
+            #expect(opened.clientID == app.chatGPT.id)
+        }
+    }
+
+    /// `auth_request` cannot pass a 402, so the gate answers a reached limit 403 and carries the real
     /// status, the JSON body and Retry-After in headers for nginx's error_page.
     @Test func checkRefusesAReachedLimitWithTheRealStatusInAHeader() throws {
         let app = try installation(at: Self.beforeMidnight)
@@ -647,10 +673,10 @@ struct UsageMeteringTests {
         #expect(check(app, pair.access_token).header("X-GPTAuth-Remaining-Today") == "0")
         let refused = check(app, pair.access_token)
         #expect(refused.status == 403)
-        #expect(refused.header("X-GPTAuth-Status") == "429")
+        #expect(refused.header("X-GPTAuth-Status") == "402")
         #expect(refused.header("Retry-After") == "10")
         let error = try checkError(refused)
-        #expect(error.error == "quota_exceeded")
+        #expect(error.error == "payment_required")
         #expect(error.message.contains("all 2 requests"))
         #expect(error.message.contains(Self.upgradeURL))
         #expect(try usage(app)?.total == 2)

@@ -51,12 +51,15 @@ struct UserExportTests {
             User(id: "u1", clientID: "gptc_a", email: "ada@example.com", name: "Lovelace, Ada", provider: "email",
                  subject: "ada@example.com", firstSeen: 1_700_000_000, lastSeen: 1_700_000_100, consentedAt: 1_700_000_050),
             User(id: "u2", clientID: "gptc_a", email: "bob@example.com", name: "=evil()", provider: "google",
-                 subject: "123", firstSeen: 1_700_000_200, lastSeen: 1_700_000_200, consentedAt: nil),
+                 subject: "123", firstSeen: 1_700_000_200, lastSeen: 1_700_000_200, consentedAt: nil, plan: "pro",
+                 billing: UserBilling(provider: "stripe", customerID: "cus_1", subscriptionID: "sub_1", status: "active", plan: "pro",
+                                      updatedAt: 1_700_000_300)),
         ]
         let csv = UserExport.csv(users, timestamp: { "t\($0 - 1_700_000_000)" })
-        #expect(csv == "email,name,provider,client_id,first_seen,last_seen,consented_at,plan,blocked,calls_today,calls_this_month,calls_total\r\n"
-                     + "ada@example.com,\"Lovelace, Ada\",email,gptc_a,t0,t100,t50,,no,0,0,0\r\n"
-                     + "bob@example.com,'=evil(),google,gptc_a,t200,t200,,,no,0,0,0\r\n")
+        #expect(csv == "email,name,provider,client_id,first_seen,last_seen,consented_at,plan,blocked,calls_today,calls_this_month,calls_total,"
+                     + "payment,stripe_customer\r\n"
+                     + "ada@example.com,\"Lovelace, Ada\",email,gptc_a,t0,t100,t50,,no,0,0,0,,\r\n"
+                     + "bob@example.com,'=evil(),google,gptc_a,t200,t200,,pro,no,0,0,0,active,cus_1\r\n")
         #expect(UserExport.csv([User](), timestamp: { String($0) }) == UserExport.header.joined(separator: ",") + "\r\n")
     }
 }

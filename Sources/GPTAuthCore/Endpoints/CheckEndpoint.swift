@@ -3,9 +3,10 @@
 /// passes upstream (who is calling), or refuse.
 ///
 /// `auth_request` passes on only 2xx, 401 and 403 (any other status becomes a 500), and never a body.
-/// So a refusal carries its real status in `X-GPTAuth-Status` (401, 403 or 429) and its JSON body in
-/// `X-GPTAuth-Error`, and a reached limit is answered 403 to nginx; the error_page locations in
-/// nginx/gptauth-protect-api.conf turn that back into the 429 with Retry-After the caller sees.
+/// So a refusal carries its real status in `X-GPTAuth-Status` (401, 403, or a reached limit's 402,
+/// 429 or 200) and its JSON body in `X-GPTAuth-Error`, and a reached limit is answered 403 to
+/// nginx; the error_page locations in nginx/gptauth-protect-api.conf turn that back into what the
+/// caller sees (with Retry-After for 402 and 429).
 public struct CheckEndpoint: Endpoint {
     public let service: Service
     public let log: Log
@@ -16,7 +17,8 @@ public struct CheckEndpoint: Endpoint {
     public init(service: Service, defaultAudience: String?) {
         self.service = service
         self.log = service.log(Self.component)
-        self.gate = UsageGate(store: service.store, defaultAudience: defaultAudience, log: log)
+        self.gate = UsageGate(store: service.store, defaultAudience: defaultAudience, log: log,
+                              upgrades: UpgradeLinks(configuration: service.configuration, dataFolder: service.dataFolder))
     }
 
     public func respond(to request: Request) throws -> Response {
@@ -35,7 +37,8 @@ public struct CheckEndpoint: Endpoint {
             var response = refusal.response
             response.headers.append(("X-GPTAuth-Status", String(refusal.status)))
             response.headers.append(("X-GPTAuth-Error", String(decoding: (try? JSON.encode(refusal.body)) ?? [], as: UTF8.self)))
-            if refusal.status == 429 { response.status = 403 }
+            // nginx passes 401 and 403 on; the real status rides in X-GPTAuth-Status.
+            if refusal.status != 401 { response.status = 403 }
             return response
         }
     }

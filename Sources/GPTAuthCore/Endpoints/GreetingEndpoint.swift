@@ -13,7 +13,8 @@ public struct GreetingEndpoint: Endpoint {
     public init(service: Service, defaultAudience: String?) {
         self.service = service
         self.log = service.log(Self.component)
-        self.gate = UsageGate(store: service.store, defaultAudience: defaultAudience, log: log)
+        self.gate = UsageGate(store: service.store, defaultAudience: defaultAudience, log: log,
+                              upgrades: UpgradeLinks(configuration: service.configuration, dataFolder: service.dataFolder))
     }
 
     public struct Greeting: Codable, Sendable, Equatable {

@@ -20,6 +20,18 @@ extension PlanBook {
         if let monthly = plan.monthly, !(0...Self.maximumLimit).contains(monthly) {
             throw PlanError("a monthly limit is 0 to \(Self.maximumLimit)")
         }
+        if let link = plan.paymentLink, !link.hasPrefix("https://") || link.contains("?") || link.contains("#") || link.count > 300 {
+            throw PlanError("a payment link is a Stripe Payment Link URL, https:// without a query (e.g. https://buy.stripe.com/…)")
+        }
+        if let price = plan.stripePrice, !price.hasPrefix("price_") || !Identifier.isSafe(price) {
+            throw PlanError("a Stripe price id looks like price_…")
+        }
+        if let status = plan.overLimitStatus, !Plan.overLimitStatuses.contains(status) {
+            throw PlanError("the over-limit status is 402, 429 or 200")
+        }
+        if let price = plan.stripePrice, plans.contains(where: { $0.name != plan.name && $0.stripePrice == price }) {
+            throw PlanError("another plan already has the Stripe price \(price)")
+        }
         if let upgradeURL, !upgradeURL.hasPrefix("https://") && !upgradeURL.hasPrefix("http://") {
             throw PlanError("the upgrade URL must be an http(s) URL")
         }

@@ -13,11 +13,14 @@ public struct UsageGate: Sendable {
     let defaultAudience: String?
     /// Where refusals worth keeping (blocked, limit reached) are audited.
     let log: Log
+    /// The per-user upgrade links of a reached limit (nil: the plan book's upgrade URL only).
+    let upgrades: UpgradeLinks?
 
-    public init(store: AuthStore, defaultAudience: String?, log: Log) {
+    public init(store: AuthStore, defaultAudience: String?, log: Log, upgrades: UpgradeLinks? = nil) {
         self.store = store
         self.defaultAudience = defaultAudience
         self.log = log
+        self.upgrades = upgrades
     }
 
     /// The whole protected-call check for one request: this location's audience, then `admit`.
@@ -59,8 +62,11 @@ public struct UsageGate: Sendable {
             throw GateRefusal.blocked("Your access to this GPT has been turned off by its owner.")
         case .overLimit(let access, let exceeded):
             let book = try store.planBook(clientID: access.clientID)
-            throw GateRefusal.quotaExceeded(exceeded, message: UsageLimits.message(exceeded, book: book, now: now),
-                                            retryAfter: max(1, exceeded.resetsAt - now))
+            let links = try upgrades?.links(for: access, book: book, store: store, now: now)
+            throw GateRefusal.quotaExceeded(exceeded, message: UsageLimits.message(exceeded, book: book, now: now, upgrade: links?.upgrade,
+                                                                                   portal: links?.portal),
+                                            retryAfter: max(1, exceeded.resetsAt - now),
+                                            status: book?.plan(named: exceeded.plan)?.overLimitStatus ?? GateRefusal.defaultOverLimitStatus)
         case .counted(let access, let plan, let usage, let remaining):
             return Admission(access: access, plan: plan, remainingToday: remaining, usage: usage)
         }
@@ -73,14 +79,18 @@ public enum GateRefusal: Error, Sendable, Equatable {
     case unauthorized(BearerChallenge)
     /// 403: the GPT's owner blocked this user.
     case blocked(String)
-    /// 429 with `Retry-After`: the plan's daily or monthly limit is reached.
-    case quotaExceeded(QuotaExceeded, message: String, retryAfter: Int64)
+    /// The plan's daily or monthly limit is reached: the plan's over-limit status (`Plan.overLimitStatus`;
+    /// 402 by default, so ChatGPT does not back off the whole action as it does after 429s), with
+    /// `Retry-After` until the limit resets (not on a 200).
+    case quotaExceeded(QuotaExceeded, message: String, retryAfter: Int64, status: Int)
+
+    public static let defaultOverLimitStatus = 402
 
     public var status: Int {
         switch self {
         case .unauthorized: return 401
         case .blocked: return 403
-        case .quotaExceeded: return 429
+        case .quotaExceeded(_, _, _, let status): return status
         }
     }
 
@@ -88,7 +98,8 @@ public enum GateRefusal: Error, Sendable, Equatable {
         switch self {
         case .unauthorized(let challenge): return ErrorBody(error: "invalid_token", message: challenge.description)
         case .blocked(let message): return ErrorBody(error: "access_blocked", message: message)
-        case .quotaExceeded(_, let message, _): return ErrorBody(error: "quota_exceeded", message: message)
+        case .quotaExceeded(_, let message, _, let status):
+            return ErrorBody(error: status == 402 ? "payment_required" : "quota_exceeded", message: message)
         }
     }
 
@@ -100,7 +111,7 @@ public enum GateRefusal: Error, Sendable, Equatable {
             return
         case .blocked:
             log.audit("blocked_call", ["address": request.remoteAddress])
-        case .quotaExceeded(let exceeded, _, _):
+        case .quotaExceeded(let exceeded, _, _, _):
             log.audit("rate_limited", ["limit": "plan \(exceeded.plan) per \(exceeded.period.rawValue)",
                                        "address": request.remoteAddress])
         }
@@ -111,7 +122,8 @@ public enum GateRefusal: Error, Sendable, Equatable {
         switch self {
         case .unauthorized(let challenge): return challenge.response
         case .blocked: return .json(403, body)
-        case .quotaExceeded(_, _, let retryAfter): return .json(429, body, headers: [("Retry-After", String(retryAfter))])
+        case .quotaExceeded(_, _, let retryAfter, let status):
+            return .json(status, body, headers: status == 200 ? [] : [("Retry-After", String(retryAfter))])
         }
     }
 }

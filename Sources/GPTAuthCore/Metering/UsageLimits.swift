@@ -15,8 +15,11 @@ public enum UsageLimits {
     static let monthNames = ["January", "February", "March", "April", "May", "June", "July", "August",
                              "September", "October", "November", "December"]
 
-    /// The sentence the GPT reads to its user: the limit, when it resets, and where to upgrade.
-    public static func message(_ exceeded: QuotaExceeded, book: PlanBook?, now: UnixTime) -> String {
+    /// The sentence the GPT reads to its user: the limit, when it resets, and where to upgrade —
+    /// `upgrade` (the user's own upgrade link) when plans can be bought, else the book's upgrade URL —
+    /// and, for a paying user, where to manage the payment (`portal`).
+    public static func message(_ exceeded: QuotaExceeded, book: PlanBook?, now: UnixTime, upgrade: String? = nil,
+                               portal: String? = nil) -> String {
         let wait = max(0, exceeded.resetsAt - now)
         let hours = (wait + 3599) / 3600
         let reset: String
@@ -28,7 +31,7 @@ public enum UsageLimits {
             reset = "on \(day.day) \(monthNames[Int(day.month) - 1]) \(day.year) (UTC)"
         }
         let period = exceeded.period == .day ? "today" : "this month"
-        let upgrade = book?.upgradeURL ?? ""
+        let upgrade = upgrade ?? book?.upgradeURL ?? ""
         if let template = book?.messageTemplate, !template.isEmpty {
             return template
                 .replacingOccurrences(of: "{limit}", with: String(exceeded.limit))
@@ -40,6 +43,7 @@ public enum UsageLimits {
         var sentence = "You have used all \(exceeded.limit) requests of the \(exceeded.plan) plan \(period). "
             + "Your limit resets \(reset)."
         if !upgrade.isEmpty { sentence += " To keep going now, upgrade at \(upgrade)." }
+        if let portal { sentence += " To manage your subscription: \(portal)." }
         return sentence
     }
 }

@@ -1,6 +1,6 @@
 /// Moving a running installation from the file store to PostgreSQL (`gptauth store copy`): every
 /// record that still matters — GPTs, plans, users, usage counters with their history, token
-/// families, live tokens, live codes and pending sign-ins — read from the data folder and written
+/// families, live tokens, live codes, pending sign-ins and payment records — read from the data folder and written
 /// with upserts, so a copy can be run again (after more traffic on the files, or after a failure)
 /// and ends with the same rows. Abuse-limit counters are not copied: they last an hour or a day.
 /// The audit trail is copied beside it (`PostgresAuditTrail.importEvents`); mail stays in the folder.
@@ -14,6 +14,7 @@ public struct StoreSnapshot: Sendable {
     public var refreshTokens: [RefreshTokenRecord] = []
     public var codes: [AuthorizationCodeRecord] = []
     public var pending: [PendingAuthorization] = []
+    public var payments: [PaymentSubscription] = []
 
     public init() {}
 
@@ -21,6 +22,6 @@ public struct StoreSnapshot: Sendable {
     public var counts: [(kind: String, count: Int)] {
         [("GPTs", clients.count), ("plan books", planBooks.count), ("users", users.count), ("usage counters", usage.count),
          ("token families", families.count), ("access tokens", accessTokens.count), ("refresh tokens", refreshTokens.count),
-         ("authorization codes", codes.count), ("pending sign-ins", pending.count)]
+         ("authorization codes", codes.count), ("pending sign-ins", pending.count), ("payment subscriptions", payments.count)]
     }
 }

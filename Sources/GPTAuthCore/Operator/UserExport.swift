@@ -1,7 +1,7 @@
 /// The builder's list of users, as CSV that opens cleanly in a spreadsheet.
 public enum UserExport {
     public static let header = ["email", "name", "provider", "client_id", "first_seen", "last_seen", "consented_at",
-                                "plan", "blocked", "calls_today", "calls_this_month", "calls_total"]
+                                "plan", "blocked", "calls_today", "calls_this_month", "calls_total", "payment", "stripe_customer"]
 
     /// One user with their usage as it reads now.
     public struct Row: Sendable {
@@ -27,7 +27,8 @@ public enum UserExport {
             lines.append([user.email, user.name, user.provider, user.clientID, timestamp(user.firstSeen),
                           timestamp(user.lastSeen), user.consentedAt.map(timestamp) ?? "", user.plan ?? "",
                           user.blocked == true ? "yes" : "no", String(row.usage?.dayCount ?? 0),
-                          String(row.usage?.monthCount ?? 0), String(row.usage?.total ?? 0)]
+                          String(row.usage?.monthCount ?? 0), String(row.usage?.total ?? 0),
+                          user.billing?.status ?? "", user.billing?.customerID ?? ""]
                 .map(field).joined(separator: ","))
         }
         return lines.joined(separator: "\r\n") + "\r\n"

@@ -23,6 +23,15 @@ public enum Page {
         return page.description
     }
 
+    /// The plans a user over their limit can buy, each a link through our upgrade address.
+    public static func choosePlan(gptName: String, plans: [(name: String, limits: String, link: String)]) -> String {
+        var body: HTML = "<h1>Upgrade \(gptName)</h1><p>Choose a plan. You pay on Stripe's page; your plan changes as soon as the payment goes through.</p>"
+        for plan in plans {
+            body = "\(body)<a class=\"button\" href=\"\(plan.link)\">\(plan.name): \(plan.limits)</a>"
+        }
+        return layout(title: "Upgrade \(gptName)", body)
+    }
+
     /// A readable error page.
     public static func error(message: String) -> String {
         layout(title: "Sign-in problem", """

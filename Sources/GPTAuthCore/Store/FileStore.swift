@@ -45,9 +45,12 @@ public struct FileStore: AuthStore {
     private func refreshPath(_ digest: String) -> String { fanned("refresh", digest) }
     private func familyPath(_ id: String) -> String { fanned("families", id) }
     private func userPath(clientID: String, email: String) -> String {
-        let id = userID(clientID: clientID, email: email)
-        return "\(folder)/users/\(clientID)/\(id.prefix(2))/\(id).json"
+        userPath(clientID: clientID, id: userID(clientID: clientID, email: email))
     }
+    private func userPath(clientID: String, id: String) -> String {
+        "\(folder)/users/\(clientID)/\(id.prefix(2))/\(id).json"
+    }
+    private func paymentPath(_ id: String) -> String { "\(folder)/payments/\(id).json" }
     private func limitPath(_ key: String) -> String { "\(folder)/limits/\(Secrets.digest(key)).json" }
     private func planPath(_ clientID: String) -> String { "\(folder)/plans/\(clientID).json" }
     private func usagePath(clientID: String, userID: String) -> String {
@@ -327,13 +330,25 @@ public struct FileStore: AuthStore {
         try FileIO.writeAtomically(planPath(clientID), try JSON.encodePretty(book), sync: true)
     }
 
-    public func updateUser<T>(clientID: String, email: String, _ change: (inout User) throws -> T) throws -> T? {
-        guard Identifier.isSafe(clientID) else { return nil }
-        let path = userPath(clientID: clientID, email: email)
+    public func updateUser<T>(clientID: String, userID: String, _ change: (inout User) throws -> T) throws -> T? {
+        guard Identifier.isSafe(clientID), Identifier.isSafe(userID) else { return nil }
+        let path = userPath(clientID: clientID, id: userID)
         return try locked(path) { () throws -> T? in
             guard var user = try load(User.self, path) else { return nil }
             let result = try change(&user)
             try save(user, path)
+            return result
+        }
+    }
+
+    public func updatePaymentSubscription<T>(id: String, _ change: (inout PaymentSubscription?) throws -> T) throws -> T {
+        guard Identifier.isSafe(id) else { throw StoreError.corrupt("unsafe payment id") }
+        let path = paymentPath(id)
+        return try locked(path) { () throws -> T in
+            let before = try load(PaymentSubscription.self, path)
+            var record = before
+            let result = try change(&record)
+            if let record, record != before { try save(record, path) }
             return result
         }
     }
@@ -413,6 +428,7 @@ public struct FileStore: AuthStore {
         snapshot.refreshTokens = try every("refresh", RefreshTokenRecord.self).filter { $0.expiresAt > now && live.contains($0.familyID) }
         snapshot.codes = try every("codes", AuthorizationCodeRecord.self).filter { $0.expiresAt + 3600 > now }
         snapshot.pending = try every("pending", PendingAuthorization.self).filter { $0.expiresAt > now }
+        snapshot.payments = try every("payments", PaymentSubscription.self)
         return snapshot
     }
 

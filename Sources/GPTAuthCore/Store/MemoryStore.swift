@@ -17,6 +17,7 @@ public final class MemoryStore: AuthStore {
         var plans: [String: PlanBook] = [:]
         var usage: [String: UsageCounter] = [:]
         var events: [String: EventWindow] = [:]
+        var payments: [String: PaymentSubscription] = [:]
     }
 
     private let tables = Mutex(Tables())
@@ -171,9 +172,19 @@ public final class MemoryStore: AuthStore {
         try withTables { $0.plans[clientID] = book }
     }
 
-    public func updateUser<T>(clientID: String, email: String, _ change: (inout User) throws -> T) throws -> T? {
+    public func updatePaymentSubscription<T>(id: String, _ change: (inout PaymentSubscription?) throws -> T) throws -> T {
+        guard Identifier.isSafe(id) else { throw StoreError.corrupt("unsafe payment id") }
+        return try withTables { tables -> T in
+            var record = tables.payments[id]
+            let result = try change(&record)
+            if let record { tables.payments[id] = record }
+            return result
+        }
+    }
+
+    public func updateUser<T>(clientID: String, userID: String, _ change: (inout User) throws -> T) throws -> T? {
         try withTables { tables -> T? in
-            let key = Self.userKey(clientID, userID(clientID: clientID, email: email))
+            let key = Self.userKey(clientID, userID)
             guard var user = tables.users[key] else { return nil }
             let result = try change(&user)
             tables.users[key] = user

@@ -7,7 +7,15 @@
 /// everywhere) plus the columns that lookups, expiry and the protected call need. Secrets are
 /// stored only as SHA-256 digests, as in the file store (S17). Times are Unix seconds.
 public enum PostgresSchema {
-    public static let migrations: [(version: Int, sql: String)] = [(1, version1), (2, version2)]
+    public static let migrations: [(version: Int, sql: String)] = [(1, version1), (2, version2), (3, version3)]
+
+    /// Payments (Stripe): one record per subscription or one-time checkout (`PaymentSubscription`).
+    static let version3 = """
+    CREATE TABLE payment_subscriptions (
+        id text PRIMARY KEY,
+        doc jsonb NOT NULL
+    );
+    """
 
     /// The audit trail, shared by every node (`PostgresAuditTrail`); `copied_digest` keys events
     /// copied from a node's folder, so a repeated copy adds each once.

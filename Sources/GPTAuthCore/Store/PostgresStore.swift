@@ -307,10 +307,26 @@ public final class PostgresStore: AuthStore {
                 [clientID, try Self.text(book)])
     }
 
-    public func updateUser<T>(clientID: String, email: String, _ change: (inout User) throws -> T) throws -> T? {
+    public func updatePaymentSubscription<T>(id: String, _ change: (inout PaymentSubscription?) throws -> T) throws -> T {
+        guard Identifier.isSafe(id) else { throw StoreError.corrupt("unsafe payment id") }
+        return try transaction { tx -> T in
+            // The row may not exist yet: the lock is on its id, so two nodes creating it take turns.
+            _ = try tx.run("SELECT pg_advisory_xact_lock(hashtextextended('payment/' || $1, 0))", [id])
+            let before = try Self.record(PaymentSubscription.self, try tx.run("SELECT doc FROM payment_subscriptions WHERE id = $1", [id]).first?[0])
+            var record = before
+            let result = try change(&record)
+            if let record, record != before {
+                try tx.run("INSERT INTO payment_subscriptions VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc",
+                           [id, try Self.text(record)])
+            }
+            return result
+        }
+    }
+
+    public func updateUser<T>(clientID: String, userID: String, _ change: (inout User) throws -> T) throws -> T? {
         try transaction { tx -> T? in
             let row = try tx.run("SELECT doc FROM users WHERE client_id = $1 AND id = $2 FOR UPDATE",
-                                 [clientID, userID(clientID: clientID, email: email)])
+                                 [clientID, userID])
             guard var user = try Self.record(User.self, row.first?[0]) else { return nil }
             let result = try change(&user)
             try Self.updateUserRow(user, tx)
@@ -477,6 +493,13 @@ public final class PostgresStore: AuthStore {
                     WHERE authorization_codes.doc ->> 'consumedAt' IS NULL
                     """, [code.digest, String(code.expiresAt), try Self.text(code)])
             }
+            for payment in snapshot.payments {
+                // A record with more events applied here is not replaced by an older copy.
+                try tx.run("""
+                    INSERT INTO payment_subscriptions VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc
+                    WHERE jsonb_array_length(payment_subscriptions.doc -> 'events') < jsonb_array_length(EXCLUDED.doc -> 'events')
+                    """, [payment.id, try Self.text(payment)])
+            }
             for pending in snapshot.pending {
                 try tx.run("INSERT INTO pending_authorizations VALUES ($1, $2, $3) ON CONFLICT (id_digest) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at",
                            [pending.idDigest, String(pending.expiresAt), try Self.text(pending)])
@@ -502,6 +525,8 @@ public final class PostgresStore: AuthStore {
             ("authorization codes", try count("SELECT count(*) FROM authorization_codes WHERE digest = ANY ($1::text[])", snapshot.codes.map(\.digest))),
             ("pending sign-ins", try count("SELECT count(*) FROM pending_authorizations WHERE id_digest = ANY ($1::text[])",
                                            snapshot.pending.map(\.idDigest))),
+            ("payment subscriptions", try count("SELECT count(*) FROM payment_subscriptions WHERE id = ANY ($1::text[])",
+                                                snapshot.payments.map(\.id))),
         ]
     }
 

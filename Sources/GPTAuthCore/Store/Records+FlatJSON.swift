@@ -115,10 +115,20 @@ extension User: FlatJSONDecodable {
               let firstSeen = flat.integer("firstSeen"), let lastSeen = flat.integer("lastSeen"),
               let consentedAt = flat.optional("consentedAt", flat.integer), let plan = flat.optional("plan", flat.string),
               let blocked = flat.optionalBool("blocked"),
-              let tokensRevokedAt = flat.optional("tokensRevokedAt", flat.integer) else { return nil }
+              let tokensRevokedAt = flat.optional("tokensRevokedAt", flat.integer),
+              let billing = flat.optional("billing", { flat.object($0).flatMap(UserBilling.init(flat:)) }) else { return nil }
         self.init(id: id, clientID: clientID, email: email, name: name, provider: provider, subject: subject,
                   firstSeen: firstSeen, lastSeen: lastSeen, consentedAt: consentedAt, plan: plan, blocked: blocked,
-                  tokensRevokedAt: tokensRevokedAt)
+                  tokensRevokedAt: tokensRevokedAt, billing: billing)
+    }
+}
+
+extension UserBilling: FlatJSONDecodable {
+    init?(flat: FlatJSONObject) {
+        guard let provider = flat.string("provider"), let status = flat.string("status"), let updatedAt = flat.integer("updatedAt"),
+              let customerID = flat.optional("customerID", flat.string), let subscriptionID = flat.optional("subscriptionID", flat.string),
+              let plan = flat.optional("plan", flat.string) else { return nil }
+        self.init(provider: provider, customerID: customerID, subscriptionID: subscriptionID, status: status, plan: plan, updatedAt: updatedAt)
     }
 }
 

@@ -200,6 +200,66 @@ public struct User: Codable, Sendable, Equatable {
     public var blocked: Bool? = nil
     /// When an operator revoked all the user's tokens: codes issued until then are refused too.
     public var tokensRevokedAt: UnixTime? = nil
+    /// What the user pays for, as the payment provider last said (nil: never paid).
+    public var billing: UserBilling? = nil
+}
+
+/// A user's payment state at a GPT, kept on the user's record for listings (`users export`).
+public struct UserBilling: Codable, Sendable, Equatable {
+    /// "stripe".
+    public var provider: String
+    public var customerID: String?
+    public var subscriptionID: String?
+    /// The provider's word: `active`, `trialing`, `past_due`, `canceled`, `unpaid`, `paid` (one-time).
+    public var status: String
+    /// The plan the payment buys.
+    public var plan: String?
+    public var updatedAt: UnixTime
+
+    public init(provider: String, customerID: String?, subscriptionID: String?, status: String, plan: String?, updatedAt: UnixTime) {
+        self.provider = provider
+        self.customerID = customerID
+        self.subscriptionID = subscriptionID
+        self.status = status
+        self.plan = plan
+        self.updatedAt = updatedAt
+    }
+
+    /// Whether the user is paying now.
+    public var isPaying: Bool { ["active", "trialing", "past_due", "paid"].contains(status) }
+}
+
+/// One payment subscription (or one-time checkout) as the payment provider's events describe it,
+/// built up whichever event arrives first (`SubscriptionEvents`): whom it pays for, what it buys,
+/// its state, and the events already applied (each at most once, S38).
+public struct PaymentSubscription: Codable, Sendable, Equatable {
+    /// Stripe's `sub_…` (or `cs_…` for a one-time checkout).
+    public var id: String
+    /// The user it pays for, once a checkout named them.
+    public var clientID: String?
+    public var userID: String?
+    public var customerID: String?
+    /// The plan it buys (from the checkout's reference, or the price's plan).
+    public var plan: String?
+    public var status: String
+    /// When Stripe first said `past_due` in the current run of failures.
+    public var pastDueSince: UnixTime?
+    /// Deleted or canceled: it never buys anything again, whatever arrives later.
+    public var ended: Bool
+    /// The `created` time of the newest event that set `status` (older ones do not undo it).
+    public var statusAt: UnixTime
+    /// Event ids applied, newest last (at most `rememberedEvents`).
+    public var events: [String]
+
+    public static let rememberedEvents = 100
+
+    public init(id: String) {
+        self.id = id
+        status = "incomplete"
+        ended = false
+        statusAt = 0
+        events = []
+    }
 }
 
 /// A token found by digest.

@@ -57,7 +57,12 @@ public protocol AuthStore: Sendable {
     /// Changes one user's record under its lock; nil when there is no such user. Like every
     /// closure given to the store, `change` runs inside the store's step and must not call the store
     /// (an engine's lock or connection is not re-entrant).
-    func updateUser<T>(clientID: String, email: String, _ change: (inout User) throws -> T) throws -> T?
+    func updateUser<T>(clientID: String, userID: String, _ change: (inout User) throws -> T) throws -> T?
+
+    // Payments (Stripe): one record per subscription (or one-time checkout), whichever event names it first.
+    /// Reads and changes the payment record `id` under its lock, creating it when `change` leaves a
+    /// value where there was none: exactly one change per event with any number of processes.
+    func updatePaymentSubscription<T>(id: String, _ change: (inout PaymentSubscription?) throws -> T) throws -> T
     /// Applies `plan`'s limits to this call and counts it, in one step: exact with any number of
     /// processes, and a call is counted once it is admitted (before its response is sent).
     func recordCall(clientID: String, userID: String, email: String, plan: Plan?, now: UnixTime) throws -> CallDecision
@@ -130,6 +135,11 @@ extension AuthStore {
         case .overLimit(let exceeded):
             return .overLimit(access, exceeded)
         }
+    }
+
+    /// Changes one user's record, found by address (`userID(clientID:email:)`).
+    public func updateUser<T>(clientID: String, email: String, _ change: (inout User) throws -> T) throws -> T? {
+        try updateUser(clientID: clientID, userID: GPTAuthCore.userID(clientID: clientID, email: email), change)
     }
 
     /// Everything that is due, without a budget (`gptauth sweep`, tests).

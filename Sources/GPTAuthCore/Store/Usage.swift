@@ -27,12 +27,26 @@ public struct Plan: Codable, Sendable, Equatable {
     public var name: String
     public var daily: Int?
     public var monthly: Int?
+    /// A Stripe Payment Link that buys this plan (`https://buy.stripe.com/…`).
+    public var paymentLink: String? = nil
+    /// The Stripe price (`price_…`) of this plan, so subscription events can name it.
+    public var stripePrice: String? = nil
+    /// The status of the answer once a limit is reached: 402 (the default), 429 or 200.
+    public var overLimitStatus: Int? = nil
 
-    public init(name: String, daily: Int? = nil, monthly: Int? = nil) {
+    public init(name: String, daily: Int? = nil, monthly: Int? = nil, paymentLink: String? = nil,
+                stripePrice: String? = nil, overLimitStatus: Int? = nil) {
         self.name = name
         self.daily = daily
         self.monthly = monthly
+        self.paymentLink = paymentLink
+        self.stripePrice = stripePrice
+        self.overLimitStatus = overLimitStatus
     }
+
+    /// The over-limit answers a plan may choose: 402 Payment Required (ChatGPT does not back off a
+    /// whole action for it, as it does after repeated 429s), 429, or 200 with the message as the answer.
+    public static let overLimitStatuses = [402, 429, 200]
 }
 
 /// One user's calls at one GPT: today, this month, all time, and the recent days.

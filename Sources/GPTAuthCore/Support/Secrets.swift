@@ -102,6 +102,28 @@ public enum Hex {
 public enum Base64URL {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
+    /// The bytes of `text`, or nil when it is not unpadded base64url.
+    public static func decode(_ text: String) -> [UInt8]? {
+        var values: [UInt8] = []
+        values.reserveCapacity(text.utf8.count)
+        for char in text.utf8 {
+            guard let value = alphabet.firstIndex(of: char) else { return nil }
+            values.append(UInt8(value))
+        }
+        guard values.count % 4 != 1 else { return nil }
+        var out: [UInt8] = []
+        var index = 0
+        while index < values.count {
+            let chunk = values[index..<min(index + 4, values.count)]
+            let bits = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (18 - 6 * UInt32($1.offset)) }
+            out.append(UInt8(bits >> 16 & 0xff))
+            if chunk.count > 2 { out.append(UInt8(bits >> 8 & 0xff)) }
+            if chunk.count > 3 { out.append(UInt8(bits & 0xff)) }
+            index += 4
+        }
+        return out
+    }
+
     public static func encode(_ bytes: [UInt8]) -> String {
         var out = [UInt8]()
         out.reserveCapacity((bytes.count * 4 + 2) / 3)

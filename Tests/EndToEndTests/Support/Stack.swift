@@ -19,6 +19,11 @@ final class Stack: SignInServer {
     private(set) var gptB = RegisteredGPT(id: "", secret: "")
     /// A GPT whose API sits behind the nginx gate, with a "free" plan of `gateDailyLimit` calls a day.
     private(set) var gptC = RegisteredGPT(id: "", secret: "")
+    /// Plans bought through Stripe (BillingTests): free (1 call a day) and pro, bought through a
+    /// Payment Link; its sample API is /paid/api/greeting.
+    private(set) var gptD = RegisteredGPT(id: "", secret: "")
+    static let stripeSecret = "whsec_e2e_0123456789abcdefghijKLMNOP"
+    static let paymentLink = "https://buy.stripe.com/test_pro"
     static let gateDailyLimit = 3
     static let upgradeURL = "https://builder.example.com/upgrade"
     static let codeLifetime = 3
@@ -69,7 +74,7 @@ final class Stack: SignInServer {
             try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try FileManager.default.copyItem(at: first.data.appendingPathComponent("config.json"),
                                              to: data.appendingPathComponent("config.json"))
-            (gptA, gptB, gptC) = (first.gptA, first.gptB, first.gptC)
+            (gptA, gptB, gptC, gptD) = (first.gptA, first.gptB, first.gptC, first.gptD)
         } else {
             try initialise()
         }
@@ -89,6 +94,11 @@ final class Stack: SignInServer {
         try cliOK(["plan", "add", "--data", data.path, "--client", gptC.id, "--name", "free",
                    "--daily", String(Stack.gateDailyLimit), "--default", "--upgrade-url", Stack.upgradeURL])
         try cliOK(["plan", "add", "--data", data.path, "--client", gptC.id, "--name", "pro", "--daily", "1000"])
+        gptD = try register(["--name", "Paid GPT", "--chatgpt"])
+        try cliOK(["plan", "add", "--data", data.path, "--client", gptD.id, "--name", "free", "--daily", "1", "--default"])
+        try cliOK(["plan", "add", "--data", data.path, "--client", gptD.id, "--name", "pro", "--daily", "100",
+                   "--payment-link", Stack.paymentLink, "--stripe-price", "price_pro"])
+        try cliOK(["billing", "stripe", "--data", data.path, "--client", gptD.id, "--webhook-secret", Stack.stripeSecret])
     }
 
     /// The pools and nginx, through deploy/stack.
@@ -96,6 +106,12 @@ final class Stack: SignInServer {
         // GPT B's copy of the sample API, bound per location (S20).
         let extra = folder.appendingPathComponent("extra.conf")
         try """
+        location = /paid/api/greeting {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param GPTAUTH_CLIENT_ID \(gptD.id);
+            fastcgi_pass unix:\(folder.path)/run/greeting.sock;
+        }
+
         location = /b/api/greeting {
             include /etc/nginx/fastcgi_params;
             fastcgi_param GPTAUTH_CLIENT_ID \(gptB.id);
