@@ -177,6 +177,35 @@ extension SignInFlowTests {
         XCTAssertEqual(petra["calls_total"] as? Int, threads * callsEach, "every admitted call counted once")
     }
 
+    /// The plan's over-limit status reaches the caller through nginx's auth_request as it is: 429
+    /// with Retry-After, 200 with the message (the upstream is not called), 402 by default.
+    func test_gate_overLimitStatusOfThePlan_passesThroughNginx() throws {
+        let stack = try stack
+        let chatgpt = ChatGPT(stack: stack, gpt: stack.gptC)
+        let code = try XCTUnwrap(try signInWithEmail(chatgpt, email: "olive@example.com")["code"])
+        let (access, _) = try tokens(chatgpt, code: code)
+        for _ in 1...Stack.gateDailyLimit { XCTAssertEqual(try chatgpt.callAPI(access, path: "/myapi/x").status, 200) }
+        func setStatus(_ status: Int) throws {
+            try stack.cliOK(["plan", "add", "--data", stack.data.path, "--client", stack.gptC.id, "--name", "free",
+                             "--daily", String(Stack.gateDailyLimit), "--default", "--over-limit-status", String(status)])
+        }
+        defer { try? setStatus(402) }
+        try setStatus(429)
+        let tooMany = try chatgpt.callAPI(access, path: "/myapi/x")
+        XCTAssertEqual(tooMany.status, 429, tooMany.text)
+        XCTAssertEqual(tooMany.json["error"] as? String, "quota_exceeded")
+        XCTAssertNotNil(tooMany.header("retry-after"))
+        try setStatus(200)
+        let answered = try chatgpt.callAPI(access, path: "/myapi/x")
+        XCTAssertEqual(answered.status, 200, answered.text)
+        XCTAssertEqual(answered.json["error"] as? String, "quota_exceeded")
+        XCTAssertTrue((answered.json["message"] as? String ?? "").contains("all \(Stack.gateDailyLimit) requests"), answered.text)
+        XCTAssertNil(answered.json["path"], "the upstream was not called")
+        XCTAssertNil(answered.header("retry-after"))
+        try setStatus(402)
+        XCTAssertEqual(try chatgpt.callAPI(access, path: "/myapi/x").status, 402)
+    }
+
     func test_limitBitesAtExactlyNUnderConcurrency() throws {
         let stack = try stack
         let chatgpt = ChatGPT(stack: stack, gpt: stack.gptC)
