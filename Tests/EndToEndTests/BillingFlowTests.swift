@@ -54,7 +54,7 @@ extension SignInFlowTests {
     func paidGPTUser(_ stack: Stack, _ name: String) throws -> (ChatGPT, email: String, access: String) {
         let chatgpt = ChatGPT(stack: stack, gpt: stack.gptD)
         let email = "\(name)-\(UUID().uuidString.prefix(6).lowercased())@example.com"
-        let code = try XCTUnwrap(try signInWithEmail(chatgpt, email: email)["code"])
+        let code = try XCTUnwrap(try signInWithGoogle(chatgpt, email: email)["code"])
         return (chatgpt, email, try tokens(chatgpt, code: code).access)
     }
 

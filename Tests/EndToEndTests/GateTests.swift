@@ -182,7 +182,7 @@ extension SignInFlowTests {
     func test_gate_overLimitStatusOfThePlan_passesThroughNginx() throws {
         let stack = try stack
         let chatgpt = ChatGPT(stack: stack, gpt: stack.gptC)
-        let code = try XCTUnwrap(try signInWithEmail(chatgpt, email: "olive@example.com")["code"])
+        let code = try XCTUnwrap(try signInWithGoogle(chatgpt, email: "olive@example.com")["code"])
         let (access, _) = try tokens(chatgpt, code: code)
         for _ in 1...Stack.gateDailyLimit { XCTAssertEqual(try chatgpt.callAPI(access, path: "/myapi/x").status, 200) }
         func setStatus(_ status: Int) throws {

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import GPTAuthCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,6 +63,27 @@ final class SignInFlowTests: XCTestCase {
         return answer.locationQuery
     }
 
+    /// Runs the browser part through "Continue with Google" (the stand-in), for tests that need a
+    /// signed-in user but not an emailed code (codes mailed per network are limited, S30).
+    func signInWithGoogle(_ chatgpt: ChatGPT, email: String, extra: [(String, String)] = []) throws -> [String: String] {
+        let stack = try stack
+        try stack.google.nextUser(email: email, name: "", subject: "g-" + email)
+        let browser = Browser()
+        try browser.open(chatgpt.authorizationURL(extra: extra))
+        let page = try browser.follow()
+        let link = try XCTUnwrap(FormReader.link(in: page.text, containing: "/oauth/login/google"), page.text)
+        try browser.open(stack.issuer + link)
+        var step = try browser.follow()  // the stand-in's consent → our callback → … the consent page
+        for _ in 0..<3 where step.header("location") != nil {
+            if step.header("location")!.hasPrefix(chatgpt.callback + "?") { return step.locationQuery }  // consented before
+            step = try browser.follow()
+        }
+        let answer = try browser.submit(port: stack.port, "/oauth/login/consent",
+                                        [("request", try browser.hidden("request")), ("csrf", try browser.hidden("csrf")), ("decision", "allow")])
+        XCTAssertEqual(answer.status, 303, answer.text)
+        return answer.locationQuery
+    }
+
     /// Code → tokens, checked against what ChatGPT needs.
     func tokens(_ chatgpt: ChatGPT, code: String) throws -> (access: String, refresh: String) {
         let response = try chatgpt.exchange(code: code)
@@ -99,7 +121,7 @@ final class SignInFlowTests: XCTestCase {
         _ = try signInWithEmail(chatgpt, email: "bob@example.com", expectConsent: false)
 
         let listed = try stack.cliOK(["users", "list", "--data", stack.data.path, "--client", stack.gptA.id, "--csv"])
-        XCTAssertTrue(listed.hasPrefix("email,name,provider,client_id,first_seen,last_seen,consented_at,plan,blocked,calls_today,calls_this_month,calls_total\r\n"), listed)
+        XCTAssertTrue(listed.hasPrefix("email,name,provider,client_id,first_seen,last_seen,consented_at,plan,blocked,calls_today,calls_this_month,calls_total,payment,stripe_customer\r\n"), listed)
         XCTAssertTrue(listed.contains("bob@example.com,,email,\(stack.gptA.id)"), listed)
     }
 

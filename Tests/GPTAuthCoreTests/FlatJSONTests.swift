@@ -72,12 +72,14 @@ struct FlatJSONTests {
         code.redirectURISent = false
         code.consumedAt = 3
         code.familyID = "f"
+        code.resource = "https://a.example.com/mcp"
         var family = TokenFamily(id: "f", clientID: "c", userID: "u", email: "e", scope: "s", createdAt: 1, expiresAt: 2)
         family.currentGeneration = 3
         family.graceGeneration = 2
         family.graceUntil = 4
         family.revokedAt = 5
         family.revokedReason = "r"
+        family.resource = "https://a.example.com/mcp"
         var user = User(id: "u", clientID: "c", email: "e", name: "n", provider: "p", subject: "s", firstSeen: 1, lastSeen: 2,
                         consentedAt: 3)
         user.plan = "pro"
@@ -89,7 +91,8 @@ struct FlatJSONTests {
         counter.monthCount = 2
         counter.total = 3
         counter.history = ["2023-11-14": 1]
-        let access = AccessTokenRecord(digest: "d", familyID: "f", clientID: "c", userID: "u", email: "e", scope: "s", issuedAt: 1, expiresAt: 2)
+        let access = AccessTokenRecord(digest: "d", familyID: "f", clientID: "c", userID: "u", email: "e", scope: "s", issuedAt: 1, expiresAt: 2,
+                                       resource: "https://a.example.com/mcp")
         let refresh = RefreshTokenRecord(digest: "d", familyID: "f", generation: 1, issuedAt: 1, expiresAt: 2)
 
         func check<T: Codable & Equatable & FlatJSONDecodable>(_ value: T, encodes: Bool = true) throws {

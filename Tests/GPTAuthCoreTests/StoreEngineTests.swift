@@ -371,6 +371,26 @@ struct StoreEngineTests {
         return (family, access, refresh)
     }
 
+    /// S40: a token bound to a resource is admitted only where the location names that resource,
+    /// and a GPT action's token only where it names none (PostgreSQL compares in SQL).
+    @Test(arguments: StoreEngine.all)
+    func S40_aResourceTokenIsAdmittedOnlyAtItsResource(_ engine: StoreEngine) throws {
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
+        var (family, access, refresh) = Self.adasTokens()
+        family.resource = "https://a.example.com/mcp"
+        access.resource = family.resource
+        #expect(try store.issueTokens(family: family, access: access, refresh: refresh))
+        #expect(try store.activeAccessToken(digest: access.digest, now: Self.now)?.resource == "https://a.example.com/mcp")
+        #expect(try store.admitCall(accessDigest: access.digest, audience: ["gptc_a"], now: Self.now) == .otherAudience)
+        #expect(try store.admitCall(accessDigest: access.digest, audience: ["gptc_a https://a.example.com/other"], now: Self.now) == .otherAudience)
+        guard case .counted = try store.admitCall(accessDigest: access.digest, audience: ["gptc_a https://a.example.com/mcp"], now: Self.now) else {
+            Issue.record("not admitted at its resource"); return
+        }
+        #expect(try store.usage(clientID: "gptc_a", userID: Self.ada)?.total == 1, "refusals counted nothing")
+    }
+
     /// `admitCall`, the protected call in one step, as a decision table: the same outcomes on
     /// every engine (PostgreSQL states it in SQL, the others compose `CallMetering`).
     @Test(arguments: StoreEngine.all)

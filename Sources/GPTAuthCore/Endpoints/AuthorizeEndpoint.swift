@@ -27,6 +27,16 @@ public struct AuthorizeEndpoint: Endpoint {
             return .json(200, AuthorizationServerMetadata(configuration: service.configuration), noStore: false,
                          headers: [("Cache-Control", "public, max-age=3600")])
         }
+        // RFC 9728: a protected resource's metadata, naming this issuer (MCP clients start here).
+        if request.serverPath == ProtectedResourceMetadata.path || request.serverPath.hasPrefix(ProtectedResourceMetadata.path + "/") {
+            let issuer = service.configuration.baseURL
+            guard let (resource, client) = ProtectedResourceMetadata.find(path: request.serverPath, issuer: issuer,
+                                                                         in: try service.store.clients()) else {
+                throw HTTPError(status: 404, "No protected resource is declared at this address.")
+            }
+            return .json(200, ProtectedResourceMetadata(resource: resource, issuer: issuer, name: client.name), noStore: false,
+                         headers: [("Cache-Control", "public, max-age=300")])
+        }
         let now = service.clock.now()
         let query = try request.query()
         let authorization = try AuthorizationRequest.validate(query) { try service.store.client(id: $0) }
@@ -47,6 +57,7 @@ public struct AuthorizeEndpoint: Endpoint {
             codeChallenge: authorization.codeChallenge, codeChallengeMethod: authorization.codeChallengeMethod,
             createdAt: now, expiresAt: now + service.configuration.pendingLifetime)
         pending.redirectURISent = authorization.redirectURISent ? nil : false
+        pending.resource = authorization.resource
         try service.store.beginAuthorization(pending)
 
         let next = service.configuration.baseURL + "/oauth/login?" + FormEncoding.encode([("request", handle)])

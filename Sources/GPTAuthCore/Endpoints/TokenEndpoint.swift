@@ -50,7 +50,7 @@ public struct TokenEndpoint: Endpoint {
         }
         // ChatGPT sends a form; JSON bodies have been seen from plugin-era clients: accept both.
         let body = try request.bodyParameters(allowJSON: true)
-        if let repeated = body.repeatedNames.first {
+        if let repeated = body.repeatedNames.first(where: { $0 != "resource" }) {
             throw OAuthError(.invalidRequest, "a parameter was sent more than once",
                              cause: "repeated parameter \(Log.quoted(repeated))")
         }

@@ -112,6 +112,9 @@ public struct Parameters: Sendable, Equatable {
     /// Whether `name` was sent at all.
     public func contains(_ name: String) -> Bool { values[name] != nil }
 
+    /// Every value of a parameter that may repeat (RFC 8707's `resource`), empty ones left out.
+    public func all(_ name: String) -> [String] { (values[name] ?? []).filter { !$0.isEmpty } }
+
     /// Names sent more than once.
     public var repeatedNames: [String] { values.filter { $0.value.count > 1 }.map(\.key).sorted() }
 

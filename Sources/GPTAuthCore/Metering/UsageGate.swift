@@ -29,6 +29,14 @@ public struct UsageGate: Sendable {
         let audience = try Audience.of(request, default: defaultAudience, log: log)
         do {
             return try admit(request, audience: audience, now: now)
+        } catch GateRefusal.unauthorized(var challenge) {
+            // A protected resource's 401 says where its metadata is (RFC 9728 §5.1), so MCP clients find us.
+            if let resource = Audience.resource(of: request) {
+                challenge.resourceMetadata = ProtectedResource(url: resource).metadataURL
+                let clients = try Audience.clientIDs(of: request, default: defaultAudience).compactMap { try store.client(id: $0) }
+                challenge.scope = clients.lazy.compactMap { $0.resources?.first { $0.url == resource }?.scope }.first
+            }
+            throw GateRefusal.unauthorized(challenge)
         } catch let refusal as GateRefusal {
             refusal.audit(log, request)
             throw refusal
@@ -131,11 +139,26 @@ public enum GateRefusal: Error, Sendable, Equatable {
 /// Which GPT(s) a protected location serves: `GPTAUTH_CLIENT_ID` (comma-separated client ids) from
 /// the nginx location's `fastcgi_param`, else from the pool's environment.
 public enum Audience {
+    /// The audience keys (`ResourceIndicator.audienceKey`): each GPT's, with the location's
+    /// protected resource (`GPTAUTH_RESOURCE`) if it names one, so a token for another resource,
+    /// or for the GPT's plain APIs, is refused there (S40).
     public static func of(_ request: Request, default fallback: String?, log: Log) throws -> Set<String> {
-        guard let configured = request.params["GPTAUTH_CLIENT_ID"] ?? fallback, !configured.isEmpty else {
+        let ids = clientIDs(of: request, default: fallback)
+        guard !ids.isEmpty else {
             log.error("no_audience", ["hint": "set fastcgi_param GPTAUTH_CLIENT_ID in the nginx location"])
             throw HTTPError.unavailable("This API is not yet linked to a GPT.")
         }
-        return Set(configured.split(separator: ",").map { $0.trimmingSpaces() })
+        let resource = resource(of: request)
+        return Set(ids.map { ResourceIndicator.audienceKey(clientID: $0, resource: resource) })
+    }
+
+    static func clientIDs(of request: Request, default fallback: String?) -> [String] {
+        guard let configured = request.params["GPTAUTH_CLIENT_ID"] ?? fallback, !configured.isEmpty else { return [] }
+        return configured.split(separator: ",").map { $0.trimmingSpaces() }
+    }
+
+    /// The protected resource a location serves: `fastcgi_param GPTAUTH_RESOURCE https://host/mcp;`.
+    public static func resource(of request: Request) -> String? {
+        request.params["GPTAUTH_RESOURCE"].flatMap { $0.isEmpty ? nil : $0 }
     }
 }

@@ -47,14 +47,17 @@ public struct AuthorizationCodeGrant: Sendable {
         }
         try PKCE.verify(verifier: try body.nonEmpty("code_verifier"), challenge: record.codeChallenge,
                         method: record.codeChallengeMethod)
+        // RFC 8707 §2.2: the resource may be named again, not changed (S40).
+        try ResourceIndicator.confirmed(body.all("resource"), bound: record.resource)
         // A code issued before the operator revoked all of this user's tokens is revoked with them.
         if let revokedAt = try store.user(clientID: client.id, email: record.email)?.tokensRevokedAt, record.issuedAt <= revokedAt {
             throw OAuthError(.invalidGrant, "the authorization code has been revoked",
                              cause: "code issued before the user's tokens were revoked client_id=\(client.id)")
         }
 
-        let family = issuance.newFamily(id: familyID, clientID: client.id, userID: record.userID, email: record.email,
+        var family = issuance.newFamily(id: familyID, clientID: client.id, userID: record.userID, email: record.email,
                                         scope: record.scope, now: now)
+        family.resource = record.resource
         let (response, access, refresh) = issuance.pair(for: family, now: now)
         guard try store.issueTokens(family: family, access: access, refresh: refresh) else {
             throw OAuthError(.invalidGrant, "the authorization code has already been used",

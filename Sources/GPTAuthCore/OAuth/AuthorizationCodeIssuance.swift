@@ -18,12 +18,12 @@ public struct AuthorizationCodeIssuance: Sendable {
     public func issue(for pending: PendingAuthorization, email: String, now: UnixTime) throws -> String {
         try issue(clientID: pending.clientID, redirectURI: pending.redirectURI, redirectURISent: pending.redirectURISent ?? true,
                   email: email, scope: pending.scope, codeChallenge: pending.codeChallenge,
-                  codeChallengeMethod: pending.codeChallengeMethod, now: now).code
+                  codeChallengeMethod: pending.codeChallengeMethod, resource: pending.resource, now: now).code
     }
 
     /// A code for `email` at `clientID`, with the record the store now holds.
     public func issue(clientID: String, redirectURI: String, redirectURISent: Bool = true, email: String, scope: String,
-                      codeChallenge: String? = nil, codeChallengeMethod: String? = nil,
+                      codeChallenge: String? = nil, codeChallengeMethod: String? = nil, resource: String? = nil,
                       now: UnixTime) throws -> (code: String, record: AuthorizationCodeRecord) {
         let code = Secrets.newToken(prefix: "gpa_ac_", random: random)
         var record = AuthorizationCodeRecord(
@@ -31,6 +31,7 @@ public struct AuthorizationCodeIssuance: Sendable {
             userID: userID(clientID: clientID, email: email), email: email, scope: scope,
             codeChallenge: codeChallenge, codeChallengeMethod: codeChallengeMethod, issuedAt: now, expiresAt: now + lifetime)
         record.redirectURISent = redirectURISent ? nil : false
+        record.resource = resource
         try store.issueAuthorizationCode(record)
         return (code, record)
     }

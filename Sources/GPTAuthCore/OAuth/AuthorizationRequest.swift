@@ -10,6 +10,8 @@ public struct AuthorizationRequest: Sendable, Equatable {
     public var scope: String
     public var codeChallenge: String?
     public var codeChallengeMethod: String?
+    /// The protected resource asked for (RFC 8707); nil for a GPT action.
+    public var resource: String? = nil
 }
 
 /// Why an authorization request was refused, and therefore where the answer goes.
@@ -77,13 +79,14 @@ extension AuthorizationRequest {
             let scope = try query.single("scope") ?? ""
             let challenge = try query.nonEmpty("code_challenge")
             let method = try PKCE.validateChallenge(challenge, method: try query.nonEmpty("code_challenge_method"))
-            if let repeated = query.repeatedNames.first {
+            let resource = try ResourceIndicator.authorized(query.all("resource"), for: client)
+            if let repeated = query.repeatedNames.first(where: { $0 != "resource" }) {
                 throw OAuthError(.invalidRequest, "a parameter was sent more than once",
                                  cause: "repeated parameter \(Log.quoted(repeated))")
             }
             return AuthorizationRequest(client: client, redirectURI: redirectURI, redirectURISent: requestedURI != nil,
                                         state: state, scope: scope,
-                                        codeChallenge: challenge, codeChallengeMethod: method)
+                                        codeChallenge: challenge, codeChallengeMethod: method, resource: resource)
         } catch let error as OAuthError {
             throw AuthorizationRequestFailure.redirect(to: redirectURI, error, state: state)
         } catch let error as HTTPError {

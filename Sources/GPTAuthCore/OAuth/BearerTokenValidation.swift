@@ -19,6 +19,10 @@ public enum BearerTokenValidation {
 /// looks for that code (as ChatGPT does before refreshing) reacts the same way.
 public struct BearerChallenge: Error, Sendable, Equatable {
     public var description: String
+    /// For a protected resource (RFC 9728 §5.1): where its metadata is, so a client discovers us.
+    public var resourceMetadata: String? = nil
+    /// The scopes to ask for, with the resource's metadata (MCP).
+    public var scope: String? = nil
 
     public init(_ description: String) { self.description = description }
 
@@ -26,7 +30,9 @@ public struct BearerChallenge: Error, Sendable, Equatable {
     static let otherAudience = BearerChallenge("The access token was issued for another GPT.")
 
     public var response: Response {
-        let challenge = "Bearer realm=\"gptauth\", error=\"invalid_token\", error_description=\"\(description)\""
+        var challenge = "Bearer realm=\"gptauth\", error=\"invalid_token\", error_description=\"\(description)\""
+        if let resourceMetadata { challenge += ", resource_metadata=\"\(resourceMetadata)\"" }
+        if let scope { challenge += ", scope=\"\(scope)\"" }
         return Response.json(401, ErrorBody(error: "invalid_token", message: description),
                              headers: [("WWW-Authenticate", challenge)])
     }

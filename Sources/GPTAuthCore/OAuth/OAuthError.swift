@@ -13,6 +13,8 @@ public struct OAuthError: Error, Sendable, Equatable {
         case serverError = "server_error"
         case temporarilyUnavailable = "temporarily_unavailable"
         case slowDown = "slow_down"
+        /// RFC 8707 §2: the resource asked for is not one this client may have a token for.
+        case invalidTarget = "invalid_target"
     }
 
     public var code: Code

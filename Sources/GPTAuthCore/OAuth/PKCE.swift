@@ -39,11 +39,15 @@ public enum PKCE {
                 throw OAuthError(.invalidGrant, "code_verifier is malformed")
             }
             guard method == "S256" else { throw OAuthError(.invalidGrant, "unsupported code_challenge_method") }
-            let computed = Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8))))
-            guard Secrets.constantTimeEquals(computed, challenge) else {
+            guard Secrets.constantTimeEquals(Self.challenge(for: verifier), challenge) else {
                 throw OAuthError(.invalidGrant, "code_verifier does not match the code_challenge")
             }
         }
+    }
+
+    /// The S256 challenge of a verifier (§4.2): BASE64URL(SHA256(verifier)).
+    public static func challenge(for verifier: String) -> String {
+        Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8))))
     }
 
     /// RFC 3986 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~".

@@ -14,6 +14,11 @@ public struct RefreshTokenGrant: Sendable {
         guard let token = try body.nonEmpty("refresh_token") else {
             throw OAuthError(.invalidRequest, "refresh_token is required")
         }
+        // RFC 8707: a `resource` sent with a refresh must be the family's (checked before the token is spent).
+        let resources = body.all("resource")
+        if !resources.isEmpty {
+            try ResourceIndicator.confirmed(resources, bound: try store.lookUpToken(digest: Secrets.digest(token))?.family.resource)
+        }
         // §6: a `scope` parameter may only narrow the grant; the family keeps the granted scope.
         var response: TokenResponse?
         let outcome = try store.rotateRefreshToken(

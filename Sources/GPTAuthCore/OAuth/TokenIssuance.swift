@@ -15,7 +15,7 @@ public struct TokenIssuance: Sendable {
         let refreshToken = Secrets.newToken(prefix: "gpa_rt_", random: random)
         let access = AccessTokenRecord(digest: Secrets.digest(accessToken), familyID: family.id, clientID: family.clientID,
                                        userID: family.userID, email: family.email, scope: family.scope,
-                                       issuedAt: now, expiresAt: now + configuration.accessTokenLifetime)
+                                       issuedAt: now, expiresAt: now + configuration.accessTokenLifetime, resource: family.resource)
         let refresh = RefreshTokenRecord(digest: Secrets.digest(refreshToken), familyID: family.id,
                                          generation: family.currentGeneration, issuedAt: now,
                                          expiresAt: now + configuration.refreshTokenLifetime)

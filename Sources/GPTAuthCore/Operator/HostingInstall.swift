@@ -37,6 +37,7 @@ public enum HostingInstall {
         RewriteCond %{HTTP:Authorization} .
         RewriteRule ^ - [E=HTTP_AUTHORIZATION:%{HTTP:Authorization}]
         RewriteRule ^\\.well-known/oauth-authorization-server$ \(programFolder)/authorize [END]
+        RewriteRule ^\\.well-known/oauth-protected-resource(/.*)?$ \(programFolder)/authorize [END]
         RewriteRule ^oauth/authorize$ \(programFolder)/authorize [END]
         RewriteRule ^oauth/login(/.*)?$ \(programFolder)/login [END]
         RewriteRule ^oauth/(token|revoke|introspect)$ \(programFolder)/verify-token [END]

@@ -7,7 +7,18 @@
 /// everywhere) plus the columns that lookups, expiry and the protected call need. Secrets are
 /// stored only as SHA-256 digests, as in the file store (S17). Times are Unix seconds.
 public enum PostgresSchema {
-    public static let migrations: [(version: Int, sql: String)] = [(1, version1), (2, version2), (3, version3)]
+    public static let migrations: [(version: Int, sql: String)] = [(1, version1), (2, version2), (3, version3), (4, version4)]
+
+    /// RFC 8707 (S40): the protected call compares the token's audience key — its client id, and
+    /// its resource if it has one (`ResourceIndicator.audienceKey`) — with the location's. Version
+    /// 1's `gptauth_admit_call` with that one comparison changed, so the two cannot drift apart.
+    static let version4: String = {
+        let start = version1.range(of: "CREATE FUNCTION gptauth_admit_call")!.lowerBound
+        let old = "IF NOT (a.client_id = ANY (p_audience))"
+        precondition(version1.contains(old), "version 1's audience check moved")
+        return "CREATE OR REPLACE " + version1[start...].dropFirst("CREATE ".count)
+            .replacingOccurrences(of: old, with: "IF NOT ((a.client_id || coalesce(' ' || (a.doc ->> 'resource'), '')) = ANY (p_audience))")
+    }()
 
     /// Payments (Stripe): one record per subscription or one-time checkout (`PaymentSubscription`).
     static let version3 = """

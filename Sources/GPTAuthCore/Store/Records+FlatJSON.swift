@@ -7,9 +7,9 @@ extension AccessTokenRecord: FlatJSONDecodable, FlatJSONEncodable {
         guard let digest = flat.string("digest"), let familyID = flat.string("familyID"),
               let clientID = flat.string("clientID"), let userID = flat.string("userID"), let email = flat.string("email"),
               let scope = flat.string("scope"), let issuedAt = flat.integer("issuedAt"),
-              let expiresAt = flat.integer("expiresAt") else { return nil }
+              let expiresAt = flat.integer("expiresAt"), let resource = flat.optional("resource", flat.string) else { return nil }
         self.init(digest: digest, familyID: familyID, clientID: clientID, userID: userID, email: email, scope: scope,
-                  issuedAt: issuedAt, expiresAt: expiresAt)
+                  issuedAt: issuedAt, expiresAt: expiresAt, resource: resource)
     }
 
     func write(to json: inout FlatJSONWriter) {
@@ -19,6 +19,7 @@ extension AccessTokenRecord: FlatJSONDecodable, FlatJSONEncodable {
         json.field("expiresAt", expiresAt)
         json.field("familyID", familyID)
         json.field("issuedAt", issuedAt)
+        json.field("resource", resource)
         json.field("scope", scope)
         json.field("userID", userID)
     }
@@ -50,12 +51,14 @@ extension AuthorizationCodeRecord: FlatJSONDecodable, FlatJSONEncodable {
               let codeChallengeMethod = flat.optional("codeChallengeMethod", flat.string),
               let issuedAt = flat.integer("issuedAt"), let expiresAt = flat.integer("expiresAt"),
               let consumedAt = flat.optional("consumedAt", flat.integer),
-              let familyID = flat.optional("familyID", flat.string) else { return nil }
+              let familyID = flat.optional("familyID", flat.string),
+              let resource = flat.optional("resource", flat.string) else { return nil }
         self.init(digest: digest, clientID: clientID, redirectURI: redirectURI, userID: userID, email: email, scope: scope,
                   codeChallenge: codeChallenge, codeChallengeMethod: codeChallengeMethod, issuedAt: issuedAt, expiresAt: expiresAt)
         self.redirectURISent = redirectURISent
         self.consumedAt = consumedAt
         self.familyID = familyID
+        self.resource = resource
     }
 
     func write(to json: inout FlatJSONWriter) {
@@ -70,6 +73,7 @@ extension AuthorizationCodeRecord: FlatJSONDecodable, FlatJSONEncodable {
         json.field("issuedAt", issuedAt)
         json.field("redirectURI", redirectURI)
         json.field("redirectURISent", redirectURISent)
+        json.field("resource", resource)
         json.field("scope", scope)
         json.field("userID", userID)
     }
@@ -83,13 +87,15 @@ extension TokenFamily: FlatJSONDecodable, FlatJSONEncodable {
               let graceGeneration = flat.optional("graceGeneration", flat.int),
               let graceUntil = flat.optional("graceUntil", flat.integer),
               let revokedAt = flat.optional("revokedAt", flat.integer),
-              let revokedReason = flat.optional("revokedReason", flat.string) else { return nil }
+              let revokedReason = flat.optional("revokedReason", flat.string),
+              let resource = flat.optional("resource", flat.string) else { return nil }
         self.init(id: id, clientID: clientID, userID: userID, email: email, scope: scope, createdAt: createdAt, expiresAt: expiresAt)
         self.currentGeneration = currentGeneration
         self.graceGeneration = graceGeneration
         self.graceUntil = graceUntil
         self.revokedAt = revokedAt
         self.revokedReason = revokedReason
+        self.resource = resource
     }
 
     func write(to json: inout FlatJSONWriter) {
@@ -101,6 +107,7 @@ extension TokenFamily: FlatJSONDecodable, FlatJSONEncodable {
         json.field("graceGeneration", graceGeneration)
         json.field("graceUntil", graceUntil)
         json.field("id", id)
+        json.field("resource", resource)
         json.field("revokedAt", revokedAt)
         json.field("revokedReason", revokedReason)
         json.field("scope", scope)

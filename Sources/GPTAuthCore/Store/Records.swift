@@ -15,6 +15,8 @@ public struct Client: Codable, Sendable, Equatable {
     /// Opt-in: `name+tag@` and Gmail's dotted spellings of one mailbox are one user, with one quota
     /// (`EmailAddress.mailbox`). Nil (records from before it) is off.
     public var oneUserPerMailbox: Bool? = nil
+    /// MCP servers (or other APIs) behind our gate that tokens may be asked for (RFC 8707, `gptauth resource add`).
+    public var resources: [ProtectedResource]? = nil
 
     public init(id: String, name: String, secretDigest: String, redirectURIs: [String],
                 allowChatGPTCallbacks: Bool, createdAt: UnixTime) {
@@ -78,6 +80,8 @@ public struct PendingAuthorization: Codable, Sendable, Equatable {
     public var emailChallenge: EmailChallenge?
     /// Set once the user has signed in.
     public var identity: SignedInIdentity?
+    /// The protected resource (RFC 8707) asked for; nil for a GPT action.
+    public var resource: String? = nil
 
     public init(idDigest: String, sessionDigest: String, clientID: String, redirectURI: String, state: String?,
                 scope: String, codeChallenge: String?, codeChallengeMethod: String?, createdAt: UnixTime, expiresAt: UnixTime) {
@@ -113,6 +117,8 @@ public struct AuthorizationCodeRecord: Codable, Sendable, Equatable {
     public var consumedAt: UnixTime?
     /// The token family its exchange created (revoked if the code is used again, S05).
     public var familyID: String?
+    /// The protected resource (RFC 8707) its tokens are for; nil for a GPT's APIs.
+    public var resource: String? = nil
 
     public init(digest: String, clientID: String, redirectURI: String, userID: String, email: String, scope: String,
                 codeChallenge: String?, codeChallengeMethod: String?, issuedAt: UnixTime, expiresAt: UnixTime) {
@@ -146,6 +152,8 @@ public struct TokenFamily: Codable, Sendable, Equatable {
     public var expiresAt: UnixTime
     public var revokedAt: UnixTime?
     public var revokedReason: String?
+    /// The protected resource (RFC 8707) every token of the family is for (S40).
+    public var resource: String? = nil
 
     public init(id: String, clientID: String, userID: String, email: String, scope: String,
                 createdAt: UnixTime, expiresAt: UnixTime) {
@@ -170,6 +178,11 @@ public struct AccessTokenRecord: Codable, Sendable, Equatable {
     public var scope: String
     public var issuedAt: UnixTime
     public var expiresAt: UnixTime
+    /// The protected resource (RFC 8707) it is for; nil for a GPT's APIs (S40).
+    public var resource: String? = nil
+
+    /// What the gate compares with the audience of the location it protects.
+    public var audienceKey: String { ResourceIndicator.audienceKey(clientID: clientID, resource: resource) }
 }
 
 /// A refresh token, stored by digest; its generation says whether it is the current one.

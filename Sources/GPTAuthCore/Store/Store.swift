@@ -125,7 +125,7 @@ public struct SweepBudget: Sendable {
 extension AuthStore {
     public func admitCall(accessDigest: String, audience: Set<String>, now: UnixTime) throws -> CallAdmission {
         guard let access = try activeAccessToken(digest: accessDigest, now: now) else { return .invalidToken }
-        guard audience.contains(access.clientID) else { return .otherAudience }
+        guard audience.contains(access.audienceKey) else { return .otherAudience }
         let user = try user(clientID: access.clientID, email: access.email)
         if user?.blocked == true { return .blocked(access) }
         let plan = CallMetering.plan(for: user, in: try planBook(clientID: access.clientID))

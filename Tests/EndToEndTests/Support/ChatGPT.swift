@@ -58,8 +58,8 @@ struct ChatGPT {
         return try stack.http.postForm(path, fields, headers: headers)
     }
 
-    func exchange(code: String, redirectURI: String? = nil) throws -> HTTPResponse {
-        try token([("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirectURI ?? callback)])
+    func exchange(code: String, redirectURI: String? = nil, extra: [(String, String)] = []) throws -> HTTPResponse {
+        try token([("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirectURI ?? callback)] + extra)
     }
 
     func refresh(_ refreshToken: String) throws -> HTTPResponse {

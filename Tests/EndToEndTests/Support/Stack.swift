@@ -94,6 +94,7 @@ final class Stack: SignInServer {
         try cliOK(["plan", "add", "--data", data.path, "--client", gptC.id, "--name", "free",
                    "--daily", String(Stack.gateDailyLimit), "--default", "--upgrade-url", Stack.upgradeURL])
         try cliOK(["plan", "add", "--data", data.path, "--client", gptC.id, "--name", "pro", "--daily", "1000"])
+        try cliOK(["resource", "add", "--data", data.path, "--client", gptA.id, "--url", mcpResource, "--scope", Stack.mcpScope])
         gptD = try register(["--name", "Paid GPT", "--chatgpt"])
         try cliOK(["plan", "add", "--data", data.path, "--client", gptD.id, "--name", "free", "--daily", "1", "--default"])
         try cliOK(["plan", "add", "--data", data.path, "--client", gptD.id, "--name", "pro", "--daily", "100",
@@ -152,6 +153,8 @@ final class Stack: SignInServer {
         location = /no-challenge/api/greeting { default_type application/json; return 401 '{"error":"unauthorized"}'; }
 
         \(try gateSnippet())
+
+        \(try mcpSnippet())
         """.write(to: extra, atomically: true, encoding: .utf8)
         let result = try run("/bin/bash", [repo.appendingPathComponent("deploy/stack").path, "up"], environment: [
             "GPTAUTH_VAR": folder.path, "GPTAUTH_BIN": bin.path, "GPTAUTH_PORT": String(port),
@@ -185,6 +188,19 @@ final class Stack: SignInServer {
             .replacingOccurrences(of: "/run/gptauth/", with: folder.path + "/run/")
             .replacingOccurrences(of: "gptc_YOUR_GPT_ID", with: gptC.id)
             .replacingOccurrences(of: "http://127.0.0.1:5000", with: "http://127.0.0.1:\(upstream.port)")
+    }
+
+    /// GPT A's MCP server (McpResourceTests): the upstream stand-in behind the shipped
+    /// nginx/gptauth-protect-mcp.conf, declared with `gptauth resource add`.
+    var mcpResource: String { issuer + "/mcp" }
+    static let mcpScope = "mcp:tools"
+
+    private func mcpSnippet() throws -> String {
+        try String(contentsOf: repo.appendingPathComponent("nginx/gptauth-protect-mcp.conf"), encoding: .utf8)
+            .replacingOccurrences(of: "/run/gptauth/", with: folder.path + "/run/")
+            .replacingOccurrences(of: "gptc_YOUR_GPT_ID", with: gptA.id)
+            .replacingOccurrences(of: "https://auth.example.com/mcp", with: mcpResource)
+            .replacingOccurrences(of: "http://127.0.0.1:8000", with: "http://127.0.0.1:\(upstream.port)")
     }
 
     /// One more GPT with ChatGPT's callbacks, for a test of its own.
