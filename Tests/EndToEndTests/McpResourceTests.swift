@@ -21,6 +21,9 @@ extension SignInFlowTests {
         XCTAssertTrue(challenge.hasPrefix("Bearer "), challenge)
         XCTAssertTrue(challenge.contains("resource_metadata=\"\(metadataURL)\""), challenge)
         XCTAssertTrue(challenge.contains("scope=\"\(Stack.mcpScope)\""), challenge)
+        // Another GPT's record that cannot be read hides only that GPT (the store is walked one GPT at a time).
+        let broken = try stack.registerGPT(name: "Unreadable GPT")
+        try "{ not json".write(to: stack.data.appendingPathComponent("clients/\(broken.id).json"), atomically: true, encoding: .utf8)
         let metadata = try stack.http.get(String(metadataURL.dropFirst(stack.issuer.count)))
         XCTAssertEqual(metadata.status, 200, metadata.text)
         XCTAssertEqual(metadata.json["resource"] as? String, resource)

@@ -520,6 +520,7 @@ struct StoreEngineTests {
         try store.saveClient(second)
         try store.saveClient(first)
         #expect(try store.clients() == [first, second])
+        #expect(try store.clientIDs() == [first.id, second.id].sorted())
         #expect(try store.client(id: "gptc_two") == second)
         for unsafe in ["", "../config", "a/b", "a.b", String(repeating: "a", count: 129), "gptc_\u{0}"] {
             #expect(try store.client(id: unsafe) == nil)

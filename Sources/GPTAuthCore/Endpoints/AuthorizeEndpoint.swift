@@ -30,8 +30,14 @@ public struct AuthorizeEndpoint: Endpoint {
         // RFC 9728: a protected resource's metadata, naming this issuer (MCP clients start here).
         if request.serverPath == ProtectedResourceMetadata.path || request.serverPath.hasPrefix(ProtectedResourceMetadata.path + "/") {
             let issuer = service.configuration.baseURL
-            guard let (resource, client) = ProtectedResourceMetadata.find(path: request.serverPath, issuer: issuer,
-                                                                         in: try service.store.clients()) else {
+            // Each GPT read on its own: one unreadable record hides only its own resources.
+            let clients = try service.store.clientIDs().compactMap { id -> Client? in
+                do { return try service.store.client(id: id) } catch {
+                    log.error("store_unavailable", ["reason": String(describing: error), "client_id": id])
+                    return nil
+                }
+            }
+            guard let (resource, client) = ProtectedResourceMetadata.find(path: request.serverPath, issuer: issuer, in: clients) else {
                 throw HTTPError(status: 404, "No protected resource is declared at this address.")
             }
             return .json(200, ProtectedResourceMetadata(resource: resource, issuer: issuer, name: client.name), noStore: false,

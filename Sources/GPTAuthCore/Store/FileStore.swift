@@ -120,6 +120,10 @@ public struct FileStore: AuthStore {
         return true
     }
 
+    public func clientIDs() throws -> [String] {
+        FileIO.list("\(folder)/clients").filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
     public func clients() throws -> [Client] {
         try FileIO.list("\(folder)/clients").filter { $0.hasSuffix(".json") }.compactMap {
             try load(Client.self, "\(folder)/clients/\($0)")

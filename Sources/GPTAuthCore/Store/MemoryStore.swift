@@ -43,6 +43,7 @@ public final class MemoryStore: AuthStore {
     }
     public func removeClient(id: String) throws -> Bool { try withTables { $0.clients.removeValue(forKey: id) != nil } }
     public func clients() throws -> [Client] { try withTables { $0.clients.values.sorted { $0.createdAt < $1.createdAt } } }
+    public func clientIDs() throws -> [String] { try withTables { $0.clients.keys.sorted() } }
 
     // MARK: Pending authorizations
 

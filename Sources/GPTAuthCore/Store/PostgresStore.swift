@@ -111,6 +111,10 @@ public final class PostgresStore: AuthStore {
         try run("DELETE FROM clients WHERE id = $1 RETURNING id", [id]).count > 0
     }
 
+    public func clientIDs() throws -> [String] {
+        try run("SELECT id FROM clients ORDER BY id").values.compactMap { $0[0] }
+    }
+
     public func clients() throws -> [Client] {
         try run("SELECT doc FROM clients ORDER BY created_at, id").values.compactMap { try Self.record(Client.self, $0[0]) }
     }

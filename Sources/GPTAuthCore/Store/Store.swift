@@ -15,6 +15,9 @@ public protocol AuthStore: Sendable {
     func saveClient(_ client: Client) throws
     func removeClient(id: String) throws -> Bool
     func clients() throws -> [Client]
+    /// Every client id, without reading the records (so one unreadable record hides only itself
+    /// where a lookup walks them: the protected resource metadata).
+    func clientIDs() throws -> [String]
 
     // MARK: Pending authorizations (authorize → login → consent)
     func beginAuthorization(_ pending: PendingAuthorization) throws
