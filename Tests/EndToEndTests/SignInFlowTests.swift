@@ -60,6 +60,7 @@ final class SignInFlowTests: XCTestCase {
         let location = try XCTUnwrap(answer.header("location"))
         XCTAssertTrue(location.hasPrefix(chatgpt.callback + "?"), location)
         XCTAssertEqual(answer.locationQuery["state"], state)  // S12
+        XCTAssertEqual(answer.locationQuery["iss"], chatgpt.stack.issuer, "RFC 9207")
         return answer.locationQuery
     }
 

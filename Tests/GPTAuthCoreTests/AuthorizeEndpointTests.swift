@@ -152,6 +152,7 @@ struct AuthorizeEndpointTests {
         #expect(Form.withoutQuery(callback.location) == app.chatGPT.redirectURI)
         #expect(callback.error == "unsupported_response_type")
         #expect(callback.state == "keep-me")
+        #expect(callback.value("iss") == app.service.configuration.baseURL, "RFC 9207: errors name the issuer too")
         #expect(callback.code == nil)
         #expect(callback.value("access_token") == nil)
         #expect(!callback.location.contains("#"))

@@ -24,6 +24,7 @@ struct PKCETests {
         let response = app.respond(makeRequest(path: AuthorizationServerMetadata.path))
         #expect(response.status == 200)
         let metadata = try decodeJSON(AuthorizationServerMetadata.self, response)
+        #expect(metadata.authorization_response_iss_parameter_supported, "RFC 9207")
         #expect(metadata.code_challenge_methods_supported == ["S256"])
         #expect(metadata.issuer == TestInstallation.issuer)
         #expect(metadata.authorization_endpoint == TestInstallation.issuer + "/oauth/authorize")

@@ -45,7 +45,7 @@ public struct AuthorizeEndpoint: Endpoint {
         }
         let now = service.clock.now()
         let query = try request.query()
-        let authorization = try AuthorizationRequest.validate(query) { try service.store.client(id: $0) }
+        let authorization = try AuthorizationRequest.validate(query, issuer: service.configuration.baseURL) { try service.store.client(id: $0) }
 
         // S30/S32: each request here stores a pending sign-in; one network cannot flood the store.
         let network = service.network(request)

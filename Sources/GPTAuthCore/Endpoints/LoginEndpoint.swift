@@ -388,8 +388,11 @@ public struct LoginEndpoint: Endpoint {
     }
 
     /// The client's redirect URI with `params` and the original `state` (S12).
+    /// The authorization response: the code or error, the request's `state`, and (RFC 9207) `iss`,
+    /// which tells a client talking to several servers which one answered (mix-up attacks).
     func backToClient(_ pending: PendingAuthorization, _ params: [(String, String)]) -> String {
-        RedirectURIPolicy.appending(params + (pending.state.map { [("state", $0)] } ?? []), to: pending.redirectURI)
+        RedirectURIPolicy.appending(params + (pending.state.map { [("state", $0)] } ?? []) + [("iss", service.configuration.baseURL)],
+                                    to: pending.redirectURI)
     }
 
     static func minutes(_ seconds: Int64) -> String {

@@ -19,17 +19,19 @@ public enum AuthorizationRequestFailure: Error, Sendable {
     /// RFC 6749 §4.1.2.1: unknown client or a redirect URI we cannot trust → tell the person, and
     /// "MUST NOT automatically redirect the user-agent to the invalid redirection URI" (S02).
     case showPage(HTTPError)
-    /// Anything else goes back to the client's (verified) redirect URI with `error` and `state`.
-    case redirect(to: String, OAuthError, state: String?)
+    /// Anything else goes back to the client's (verified) redirect URI with `error`, `state` and
+    /// (RFC 9207) `iss`.
+    case redirect(to: String, OAuthError, state: String?, issuer: String?)
 
     /// The response this failure produces.
     public var response: Response {
         switch self {
         case .showPage(let error):
             return error.response(.page)
-        case .redirect(let uri, let error, let state):
+        case .redirect(let uri, let error, let state, let issuer):
             var parameters = [("error", error.code.rawValue), ("error_description", error.description)]
             if let state { parameters.append(("state", state)) }
+            if let issuer { parameters.append(("iss", issuer)) }
             return .redirect(RedirectURIPolicy.appending(parameters, to: uri))
         }
     }
@@ -37,7 +39,8 @@ public enum AuthorizationRequestFailure: Error, Sendable {
 
 extension AuthorizationRequest {
     /// Validates the query of `GET /oauth/authorize` against the registered clients.
-    public static func validate(_ query: Parameters, clients: (String) throws -> Client?) throws -> AuthorizationRequest {
+    /// `issuer`: sent back as `iss` with an error (RFC 9207), as with a code.
+    public static func validate(_ query: Parameters, issuer: String? = nil, clients: (String) throws -> Client?) throws -> AuthorizationRequest {
         // First the two parameters that decide whether we may redirect at all.
         let clientID: String?, requestedURI: String?
         do {
@@ -88,9 +91,9 @@ extension AuthorizationRequest {
                                         state: state, scope: scope,
                                         codeChallenge: challenge, codeChallengeMethod: method, resource: resource)
         } catch let error as OAuthError {
-            throw AuthorizationRequestFailure.redirect(to: redirectURI, error, state: state)
+            throw AuthorizationRequestFailure.redirect(to: redirectURI, error, state: state, issuer: issuer)
         } catch let error as HTTPError {
-            throw AuthorizationRequestFailure.redirect(to: redirectURI, OAuthError(.invalidRequest, error.message), state: state)
+            throw AuthorizationRequestFailure.redirect(to: redirectURI, OAuthError(.invalidRequest, error.message), state: state, issuer: issuer)
         }
     }
 }

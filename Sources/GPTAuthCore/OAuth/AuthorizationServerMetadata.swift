@@ -12,6 +12,8 @@ public struct AuthorizationServerMetadata: Codable, Sendable, Equatable {
     public var token_endpoint_auth_methods_supported: [String]
     public var code_challenge_methods_supported: [String]
     public var response_modes_supported: [String]
+    /// RFC 9207: every authorization response, success and error, carries `iss`.
+    public var authorization_response_iss_parameter_supported: Bool
 
     public init(configuration: Configuration) {
         issuer = configuration.baseURL
@@ -24,6 +26,7 @@ public struct AuthorizationServerMetadata: Codable, Sendable, Equatable {
         token_endpoint_auth_methods_supported = ["client_secret_basic", "client_secret_post"]  // S23
         code_challenge_methods_supported = PKCE.supportedMethods  // S08
         response_modes_supported = ["query"]
+        authorization_response_iss_parameter_supported = true
     }
 
     public static let path = "/.well-known/oauth-authorization-server"

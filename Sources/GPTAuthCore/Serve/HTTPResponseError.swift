@@ -113,7 +113,7 @@ extension AuthorizationRequestFailure: HTTPResponseError {
     public func response(_ style: ErrorStyle) -> Response { response }
 
     public func record(in log: Log, request: Request, network: String, style: ErrorStyle) {
-        if case .redirect(_, let error, _) = self {
+        if case .redirect(_, let error, _, _) = self {
             log.info("authorization_refused", ["error": error.code.rawValue, "reason": error.cause])
         }
     }
