@@ -34,13 +34,16 @@ public enum SubscriptionEvents {
         case ignored(String)
     }
 
-    public static func apply(_ event: StripeEvent, to current: PaymentSubscription?, _ context: Context) -> Outcome {
+    /// `key`: the record's store key (`BillingEndpoint` keys records by the verifying GPT); by
+    /// default Stripe's id.
+    public static func apply(_ event: StripeEvent, to current: PaymentSubscription?, _ context: Context, key: String? = nil) -> Outcome {
         guard let id = event.paymentID, Identifier.isSafe(id) else { return .ignored("\(event.type) names no subscription or checkout") }
         if let current, current.events.contains(event.id) { return .duplicate(current) }
         if let owner = current?.clientID, !context.verifiedFor.contains(owner) {
             return .ignored("payment \(id) belongs to another GPT than the secret that signed this event")
         }
-        var record = current ?? PaymentSubscription(id: id)
+        var record = current ?? PaymentSubscription(id: key ?? id)
+        record.stripeID = id
         let object = event.object
         if let customer = object.customer, Identifier.isSafe(customer) { record.customerID = customer }
         var note: String
@@ -117,7 +120,8 @@ public enum SubscriptionEvents {
 
     /// What the user's record says about the payment.
     public static func billing(of record: PaymentSubscription, grace: Int64, now: UnixTime) -> UserBilling {
-        UserBilling(provider: "stripe", customerID: record.customerID, subscriptionID: record.id.hasPrefix("sub_") ? record.id : nil,
+        let stripeID = record.stripeID ?? record.id
+        return UserBilling(provider: "stripe", customerID: record.customerID, subscriptionID: stripeID.hasPrefix("sub_") ? stripeID : nil,
                     status: record.ended ? "canceled" : record.status, plan: plan(of: record, grace: grace, now: now) ?? record.plan,
                     updatedAt: now)
     }

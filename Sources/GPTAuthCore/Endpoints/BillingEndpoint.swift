@@ -115,20 +115,26 @@ public struct BillingEndpoint: Endpoint {
             record(event, verifiedFor, outcome: "ignored", note: "\(event.type) is not an event GPTAuth acts on")
             return received()
         }
-        let outcome = try service.store.updatePaymentSubscription(id: paymentID) { current -> SubscriptionEvents.Outcome in
-            let outcome = SubscriptionEvents.apply(event, to: current, context)
-            if case .applied(let changed, _) = outcome { current = changed }
-            return outcome
-        }
-        switch outcome {
-        case .ignored(let reason):
-            record(event, verifiedFor, outcome: "ignored", note: reason)
-        case .duplicate(let subscription):
-            record(event, verifiedFor, outcome: "duplicate", note: "event already applied")
-            try follow(subscription, event: event, settings: settings, now: now)
-        case .applied(let subscription, let note):
-            record(event, verifiedFor, outcome: "applied", note: note)
-            try follow(subscription, event: event, settings: settings, now: now)
+        // One record per verifying GPT: GPTs with their own secrets (other builders) never share one.
+        for clientID in verifiedFor.sorted() {
+            var scoped = context
+            scoped.verifiedFor = [clientID]
+            let key = clientID + "-" + paymentID
+            let outcome = try service.store.updatePaymentSubscription(id: key) { current -> SubscriptionEvents.Outcome in
+                let outcome = SubscriptionEvents.apply(event, to: current, scoped, key: key)
+                if case .applied(let changed, _) = outcome { current = changed }
+                return outcome
+            }
+            switch outcome {
+            case .ignored(let reason):
+                record(event, [clientID], outcome: "ignored", note: reason)
+            case .duplicate(let subscription):
+                record(event, [clientID], outcome: "duplicate", note: "event already applied")
+                try follow(subscription, event: event, settings: settings, now: now)
+            case .applied(let subscription, let note):
+                record(event, [clientID], outcome: "applied", note: note)
+                try follow(subscription, event: event, settings: settings, now: now)
+            }
         }
         return received()
     }

@@ -246,8 +246,11 @@ public struct UserBilling: Codable, Sendable, Equatable {
 /// built up whichever event arrives first (`SubscriptionEvents`): whom it pays for, what it buys,
 /// its state, and the events already applied (each at most once, S38).
 public struct PaymentSubscription: Codable, Sendable, Equatable {
-    /// Stripe's `sub_…` (or `cs_…` for a one-time checkout).
+    /// The record's key: the GPT whose webhook secret verified its events, and Stripe's id
+    /// (`gptc_…-sub_…`), so one builder's events can never reach another builder's record.
     public var id: String
+    /// Stripe's `sub_…` (or `cs_…` for a one-time checkout).
+    public var stripeID: String? = nil
     /// The user it pays for, once a checkout named them.
     public var clientID: String?
     public var userID: String?
