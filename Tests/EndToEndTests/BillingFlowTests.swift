@@ -120,9 +120,14 @@ extension SignInFlowTests {
         XCTAssertEqual(foreign.status, 200, foreign.text)
         XCTAssertEqual(try chatgpt.callAPI(access, path: api).status, 402)
 
-        // The real delivery: the next call is admitted under the plan bought.
+        // The real deliveries (Stripe sends both; pro has a Stripe price, so the price paid decides).
         let paid = try Self.deliver(stack, completed)
         XCTAssertEqual(paid.status, 200, paid.text)
+        XCTAssertEqual(try chatgpt.callAPI(access, path: api).status, 402, "the checkout alone does not grant a priced plan")
+        let created = Self.stripeEvent("evt_sc\(UUID().uuidString.prefix(8))", "customer.subscription.created", [
+            "id": subscription, "object": "subscription", "customer": customer, "status": "active",
+            "items": ["object": "list", "data": [["id": "si_1", "object": "subscription_item", "price": ["id": "price_pro", "object": "price"]]]]])
+        XCTAssertEqual(try Self.deliver(stack, created).status, 200)
         let admitted = try chatgpt.callAPI(access, path: api)
         XCTAssertEqual(admitted.status, 200, admitted.text)
         XCTAssertEqual(admitted.json["remaining_today"] as? Int, 100 - 2, "pro's 100 a day; refused calls were not counted")

@@ -107,6 +107,7 @@ struct BillingTests {
 
     static let seal = UpgradeSeal(secret: Array(repeating: 7, count: 32))
     static let ada = UpgradeSeal.Reference(clientID: "gptc_a", userID: String(repeating: "a", count: 32), plan: "pro")
+    static let adaTeam = UpgradeSeal.Reference(clientID: "gptc_a", userID: String(repeating: "a", count: 32), plan: "team")
 
     /// Applies `events` in order from no record; the final record and each outcome's kind.
     static func run(_ events: [[UInt8]], verifiedFor: Set<String> = ["gptc_a"]) -> (PaymentSubscription?, [String]) {
@@ -116,7 +117,8 @@ struct BillingTests {
             let event = StripeEvent.parse(bytes)!
             let context = SubscriptionEvents.Context(
                 verifiedFor: verifiedFor, reference: event.object.clientReferenceID.flatMap { seal.open(reference: $0) },
-                planForPrice: { client, price in client == "gptc_a" && price == "price_team" ? "team" : nil })
+                books: ["gptc_a": PlanBook(plans: [Plan(name: "pro", daily: 100), Plan(name: "team", stripePrice: "price_team"),
+                                                   Plan(name: "cheap", stripePrice: "price_cheap")])])
             switch SubscriptionEvents.apply(event, to: record, context) {
             case .applied(let changed, _): record = changed; kinds.append("applied")
             case .duplicate: kinds.append("duplicate")
@@ -153,6 +155,16 @@ struct BillingTests {
              "pro", "failed then paid"),
             ([Self.checkout(reference: reference, paymentStatus: "unpaid")], nil, "payment still pending: not yet"),
             ([Self.checkout(reference: reference, subscription: nil, mode: "payment")], "pro", "one-time payment"),
+            ([completed, Self.subscription("evt_new", "customer.subscription.updated", status: "active", price: "price_team", created: Self.now + 20),
+              Self.subscription("evt_old", "customer.subscription.updated", status: "active", price: "price_cheap", created: Self.now + 10)],
+             "team", "an older price does not undo a newer one"),
+            ([Self.checkout(reference: Self.seal.seal(Self.adaTeam))], nil, "a priced plan waits for the price actually paid"),
+            ([Self.checkout(reference: Self.seal.seal(Self.adaTeam)),
+              Self.subscription("evt_c", "customer.subscription.created", status: "active", price: "price_team", created: Self.now + 1)],
+             "team", "…and is granted by it"),
+            ([Self.subscription("evt_c", "customer.subscription.created", status: "active", price: "price_cheap", created: Self.now - 1),
+              Self.checkout(reference: Self.seal.seal(Self.adaTeam))],
+             "cheap", "the team reference carried to a cheaper link buys the cheaper plan"),
         ]
         for (events, expected, why) in rows {
             let (record, kinds) = Self.run(events)

@@ -8,19 +8,31 @@
 ///   one applied) does not undo a newer one.
 /// - A record belongs to one GPT: an event verified with another GPT's secret cannot touch it.
 public enum SubscriptionEvents {
-    /// The checkout's reference, opened (`UpgradeSeal`); nil when absent or unreadable.
+    /// What the rule needs besides the event and the record, read before the record's lock is
+    /// taken (a closure given to the store must not call the store).
     public struct Context: Sendable {
         /// The GPTs whose signing secret verified this delivery.
         public var verifiedFor: Set<String>
+        /// The checkout's reference, opened (`UpgradeSeal`); nil when absent or unreadable.
         public var reference: UpgradeSeal.Reference?
-        /// The plan a Stripe price buys at a GPT (`Plan.stripePrice`).
-        public var planForPrice: @Sendable (_ clientID: String, _ priceID: String) -> String?
+        /// The verifying GPTs' plan books.
+        public var books: [String: PlanBook]
 
-        public init(verifiedFor: Set<String>, reference: UpgradeSeal.Reference?,
-                    planForPrice: @escaping @Sendable (String, String) -> String? = { _, _ in nil }) {
+        public init(verifiedFor: Set<String>, reference: UpgradeSeal.Reference?, books: [String: PlanBook] = [:]) {
             self.verifiedFor = verifiedFor
             self.reference = reference
-            self.planForPrice = planForPrice
+            self.books = books
+        }
+
+        /// The plan a Stripe price buys at a GPT (`Plan.stripePrice`).
+        func plan(forPrice price: String, at clientID: String) -> String? {
+            books[clientID]?.plans.first { $0.stripePrice == price }?.name
+        }
+
+        /// A plan with a Stripe price is granted by what was paid (the subscription's price), not
+        /// by the plan the reference names: the reference can be carried to a cheaper link.
+        func isPricedPlan(_ name: String, at clientID: String) -> Bool {
+            books[clientID]?.plan(named: name)?.stripePrice != nil
         }
     }
 
@@ -61,7 +73,8 @@ public enum SubscriptionEvents {
             }
             record.clientID = reference.clientID
             record.userID = reference.userID
-            record.plan = record.plan ?? reference.plan
+            // What was paid decides: a priced plan waits for the subscription's price.
+            if record.plan == nil && !context.isPricedPlan(reference.plan, at: reference.clientID) { record.plan = reference.plan }
             let paid = object.paymentStatus == "paid" || object.paymentStatus == "no_payment_required"
             if !record.ended && event.created >= record.statusAt {
                 record.status = paid ? (object.mode == "payment" ? "paid" : "active") : "incomplete"
@@ -69,12 +82,15 @@ public enum SubscriptionEvents {
             }
             note = paid ? "checkout completed" : "checkout completed, payment still pending"
         case "customer.subscription.created", "customer.subscription.updated":
-            if let owner = record.clientID, let price = object.priceID, let plan = context.planForPrice(owner, price) {
-                record.plan = plan
-            }
             note = "subscription \(object.status ?? "?")"
-            if !record.ended, event.created >= record.statusAt, let status = object.status {
-                setStatus(status, at: event.created, on: &record)
+            // The newest event describes the subscription: its status and what its price buys.
+            if event.created >= record.statusAt {
+                // A price no plan has (a GPT that sells by reference only) leaves the plan as it is.
+                let owners = record.clientID.map { [$0] } ?? context.verifiedFor.sorted()
+                if let price = object.priceID, let priced = owners.lazy.compactMap({ context.plan(forPrice: price, at: $0) }).first {
+                    record.plan = priced
+                }
+                if !record.ended, let status = object.status { setStatus(status, at: event.created, on: &record) }
             }
         case "customer.subscription.deleted":
             record.ended = true

@@ -105,12 +105,11 @@ public struct BillingEndpoint: Endpoint {
             log.warning("stripe_webhook_refused", ["reason": "signed, but not a Stripe event this reader understands"])
             throw HTTPError(status: 400, "The body is not a Stripe event.")
         }
+        // Everything the rule reads is read here, before the record's lock (the store is not re-entrant).
+        var books: [String: PlanBook] = [:]
+        for clientID in verifiedFor { books[clientID] = try service.store.planBook(clientID: clientID) }
         let context = SubscriptionEvents.Context(
-            verifiedFor: verifiedFor,
-            reference: event.object.clientReferenceID.flatMap { seal.open(reference: $0) },
-            planForPrice: { [store = service.store] clientID, price in
-                (try? store.planBook(clientID: clientID))??.plans.first { $0.stripePrice == price }?.name
-            })
+            verifiedFor: verifiedFor, reference: event.object.clientReferenceID.flatMap { seal.open(reference: $0) }, books: books)
         guard let paymentID = event.paymentID, Identifier.isSafe(paymentID) else {
             record(event, verifiedFor, outcome: "ignored", note: "\(event.type) is not an event GPTAuth acts on")
             return received()
@@ -146,7 +145,12 @@ public struct BillingEndpoint: Endpoint {
         let grace = settings.first { $0.clientID == clientID }?.graceSeconds ?? Int64(BillingSettings.defaultGraceDays) * 86_400
         let plan = SubscriptionEvents.plan(of: subscription, grace: grace, now: now)
         var billing = SubscriptionEvents.billing(of: subscription, grace: grace, now: now)
+        let stripeID = subscription.stripeID ?? subscription.id
         let change = try service.store.updateUser(clientID: clientID, userID: userID) { user -> (from: String?, email: String)? in
+            // A user who pays through another subscription now is not moved by this one's end.
+            if let current = user.billing?.subscriptionID, current != stripeID, user.billing?.isPaying == true, plan == nil {
+                return nil
+            }
             billing.updatedAt = user.billing?.updatedAt ?? now
             if user.billing != billing {
                 billing.updatedAt = now

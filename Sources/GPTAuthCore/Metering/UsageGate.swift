@@ -70,7 +70,8 @@ public struct UsageGate: Sendable {
             throw GateRefusal.blocked("Your access to this GPT has been turned off by its owner.")
         case .overLimit(let access, let exceeded):
             let book = try store.planBook(clientID: access.clientID)
-            let links = try upgrades?.links(for: access, book: book, store: store, now: now)
+            // The links are a courtesy: a store hiccup reading them must not turn the answer into a 5xx.
+            let links = (try? upgrades?.links(for: access, book: book, store: store, now: now)) ?? nil
             throw GateRefusal.quotaExceeded(exceeded, message: UsageLimits.message(exceeded, book: book, now: now, upgrade: links?.upgrade,
                                                                                    portal: links?.portal),
                                             retryAfter: max(1, exceeded.resetsAt - now),

@@ -251,6 +251,9 @@ public enum DeploymentChecks {
                 your OAuth client in the Google Cloud console (APIs & Services → Credentials)
                 """)
         }
+        guard (200...399).contains(response.status) else {
+            return DoctorFinding("google", .fail, "Google answered \(response.status) to our sign-in request for \(redirectURI): check the Google client id and its OAuth consent screen")
+        }
         if URLComponents(string: redirectURI)?.host != URLComponents(string: issuer)?.host {
             return DoctorFinding("google", .warn, "Google sends users back to \(redirectURI), which is not on the issuer's host")
         }

@@ -243,16 +243,19 @@ public struct DeploymentDoctor {
                 let excerpt = String(called.text.prefix(120)).replacingOccurrences(of: "\n", with: " ")
                 switch called.status {
                 case 200...299: note(DoctorFinding("api-call", .pass, "\(api) answered \(called.status) with the access token: \(excerpt)"))
-                case 429: note(DoctorFinding("api-call", .warn, "\(api) answered 429 (this user's limit): \(excerpt)"))
+                case 402, 429: note(DoctorFinding("api-call", .warn, "\(api) answered \(called.status) (this user's limit): \(excerpt)"))
                 default: note(DoctorFinding("api-call", .fail, "\(api) answered \(called.status) with a fresh access token: \(excerpt)"))
                 }
             }
             let renew = [("grant_type", "refresh_token"), ("refresh_token", refresh)]
-            guard let renewed = probe("refresh", tokenRequest(endpoints.token, renew, clientID, secret, basic: true)) else { return }
-            let (refreshed, _, newRefresh) = DeploymentChecks.tokenResponse("refresh", endpoints.token, renewed)
-            note(refreshed)
-            // Leave nothing usable behind: revoking the refresh token ends its whole family.
-            if let revocation = endpoints.revocation, let last = newRefresh ?? Optional(refresh) {
+            var last = refresh
+            if let renewed = probe("refresh", tokenRequest(endpoints.token, renew, clientID, secret, basic: true)) {
+                let (refreshed, _, newRefresh) = DeploymentChecks.tokenResponse("refresh", endpoints.token, renewed)
+                note(refreshed)
+                last = newRefresh ?? refresh
+            }
+            // Leave nothing usable behind, whatever the refresh did: revoking a refresh token ends its family.
+            if let revocation = endpoints.revocation {
                 _ = try? doctor.http.send(tokenRequest(revocation, [("token", last), ("token_type_hint", "refresh_token")], clientID, secret, basic: false))
             }
         }

@@ -498,10 +498,10 @@ public final class PostgresStore: AuthStore {
                     """, [code.digest, String(code.expiresAt), try Self.text(code)])
             }
             for payment in snapshot.payments {
-                // A record with more events applied here is not replaced by an older copy.
+                // Only a record that has seen a newer event in the folder replaces the database's.
                 try tx.run("""
                     INSERT INTO payment_subscriptions VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc
-                    WHERE jsonb_array_length(payment_subscriptions.doc -> 'events') < jsonb_array_length(EXCLUDED.doc -> 'events')
+                    WHERE (payment_subscriptions.doc ->> 'statusAt')::bigint < (EXCLUDED.doc ->> 'statusAt')::bigint
                     """, [payment.id, try Self.text(payment)])
             }
             for pending in snapshot.pending {
