@@ -204,6 +204,50 @@ struct BillingTests {
         #expect(Self.run([Self.checkout(reference: "gpr_" + String(repeating: "A", count: 100))]).1 == ["ignored"])
     }
 
+    // MARK: The webhook endpoint, on the in-memory store (whose lock, like PostgreSQL's, is not re-entrant)
+
+    @Test func theWebhookFollowsWhatWasPaid_onAStoreWhoseLockIsNotReentrant_andAnotherSubscriptionKeepsThePlan() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-billing-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let clock = TestClock(at: Self.now)
+        let store = MemoryStore()
+        let configuration = Configuration(issuer: TestInstallation.issuer, secretKey: TestInstallation.secretKey,
+                                          mail: MailSettings(backend: "folder", folder: "mail", from: "x@example.com"))
+        let service = Service(configuration: configuration, store: store, clock: clock, dataFolder: folder, logFolder: folder + "/logs")
+        let client = Client(id: "gptc_a", name: "A", secretDigest: "", redirectURIs: [], allowChatGPTCallbacks: true, createdAt: Self.now)
+        try store.saveClient(client)
+        try store.savePlanBook(PlanBook(plans: [Plan(name: "free", daily: 1), Plan(name: "team", stripePrice: "price_team")], defaultPlan: "free"),
+                               clientID: "gptc_a")
+        try BillingSettings(clientID: "gptc_a", stripeWebhookSecrets: [Self.secret]).save(dataFolder: folder)
+        _ = try store.recordSignIn(clientID: "gptc_a", identity: SignedInIdentity(email: "ada@example.com", name: "", provider: "email", subject: ""),
+                                   now: Self.now)
+        let seal = UpgradeSeal(secret: configuration.macKey)
+        let reference = seal.seal(UpgradeSeal.Reference(clientID: "gptc_a", userID: userID(clientID: "gptc_a", email: "ada@example.com"), plan: "team"))
+        let endpoint = BillingEndpoint(service: service)
+        func deliver(_ body: [UInt8]) -> Int {
+            let request = Request(params: ["REQUEST_METHOD": "POST", "DOCUMENT_URI": BillingEndpoint.webhookPath, "REMOTE_ADDR": "127.0.0.1",
+                                           "HTTP_STRIPE_SIGNATURE": StripeSignature.header(body: body, secret: Self.secret, time: Self.now)], body: body)
+            return endpoint.response(to: request).status
+        }
+        func plan() throws -> String? { try store.user(clientID: "gptc_a", email: "ada@example.com")?.plan }
+
+        #expect(deliver(Self.checkout(reference: reference)) == 200)
+        #expect(try plan() == nil, "a priced plan waits for the price paid")
+        // The price lookup happens inside the event's step: it must not call the store there.
+        #expect(deliver(Self.subscription("evt_created", "customer.subscription.created", status: "active", price: "price_team",
+                                          created: Self.now + 1)) == 200)
+        #expect(try plan() == "team")
+        // An older subscription of the same user ends: the one paying now keeps the plan.
+        #expect(deliver(Self.checkout("evt_old_checkout", reference: reference, subscription: "sub_0", created: Self.now - 100)) == 200)
+        #expect(deliver(Self.event("evt_old_deleted", "customer.subscription.deleted", Self.now + 2,
+                                   ["id": "sub_0", "object": "subscription", "customer": "cus_1", "status": "canceled"])) == 200)
+        #expect(try plan() == "team")
+        // The paying subscription ends: the default plan.
+        #expect(deliver(Self.subscription("evt_deleted", "customer.subscription.deleted", status: "canceled", created: Self.now + 3)) == 200)
+        #expect(try plan() == nil)
+    }
+
     // MARK: The sealed link and reference
 
     @Test func upgradeLinkNamesTheUserOnlySealed_andExpires() throws {
