@@ -120,22 +120,25 @@ public struct DeploymentDoctor {
         mutating func checkTokenEndpoint(_ url: String) {
             let bogusCode = [("grant_type", "authorization_code"), ("code", "gptauth-doctor-bogus-code"),
                              ("redirect_uri", options.callback ?? Self.newChatGPTCallback())]
-            // Without any client authentication: what a dropped Authorization header looks like.
-            guard let anonymous = probe("token-post", post(url, bogusCode)) else { return }
             let clientID = options.clientID ?? "gptc_doctor_unknown_client"
+            if let secret = options.secret {
+                for method in ["post", "basic"] {
+                    guard let answer = probe("token-\(method)", tokenRequest(url, bogusCode, clientID, secret, basic: method == "basic")) else { return }
+                    note(DeploymentChecks.tokenError(method: method, expected: "invalid_grant", url, answer))
+                }
+                return
+            }
+            // Without a secret, Basic's answer is told apart from a request with no client
+            // authentication at all: what a dropped Authorization header looks like.
+            guard let anonymous = probe("token-post", post(url, bogusCode)) else { return }
             for method in ["post", "basic"] {
                 let check = "token-\(method)"
-                if let secret = options.secret {
-                    guard let answer = probe(check, tokenRequest(url, bogusCode, clientID, secret, basic: method == "basic")) else { continue }
-                    note(DeploymentChecks.tokenError(method: method, expected: "invalid_grant", url, answer))
-                } else {
-                    guard let answer = probe(check, tokenRequest(url, bogusCode, clientID, "gptauth-doctor-wrong-secret", basic: method == "basic")) else { continue }
-                    if method == "basic", let dropped = DeploymentChecks.headerForwarded(check, url, with: answer, without: anonymous) {
-                        note(dropped)
-                        continue
-                    }
-                    note(DeploymentChecks.tokenError(method: method, expected: "invalid_client", url, answer))
+                guard let answer = probe(check, tokenRequest(url, bogusCode, clientID, "gptauth-doctor-wrong-secret", basic: method == "basic")) else { continue }
+                if method == "basic", let dropped = DeploymentChecks.headerForwarded(check, url, with: answer, without: anonymous) {
+                    note(dropped)
+                    continue
                 }
+                note(DeploymentChecks.tokenError(method: method, expected: "invalid_client", url, answer))
             }
         }
 
@@ -200,9 +203,9 @@ public struct DeploymentDoctor {
                 note(DoctorFinding("sign-in", .fail, "the authorization request was not redirected to the sign-in page"))
                 return
             }
-            var page = Page(url: resolve(location, against: request), response: HTTPNothing.response)
-            guard let opened = probe("sign-in", get(page.url)) else { return }
-            page.response = opened
+            let pageURL = resolve(location, against: request)
+            guard let opened = probe("sign-in", get(pageURL)) else { return }
+            let page = Page(url: pageURL, response: opened)
 
             // The email form, then the code form, then (the first time) the consent form.
             guard var answer = submit(page, formWith: "email", ["email": email]) else { return }
@@ -348,10 +351,6 @@ public struct DeploymentDoctor {
     struct Page {
         var url: String
         var response: UpstreamResponse
-    }
-
-    enum HTTPNothing {
-        static let response = UpstreamResponse(status: 0, body: [])
     }
 }
 
