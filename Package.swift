@@ -45,9 +45,10 @@ let package = Package(
             dependencies: ["CFastCGI", "CPostgreSQL", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        // Outbound HTTPS through the host's curl program: Google at sign-in (`login`), `gptauth doctor`.
+        // Outbound HTTPS through the host's curl program: Google at sign-in (`login`), client metadata
+        // documents (`authorize`), `gptauth doctor`.
         .target(name: "GPTAuthNetworking", dependencies: ["GPTAuthCore"], swiftSettings: strict),
-        .executableTarget(name: "authorize", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
+        .executableTarget(name: "authorize", dependencies: ["GPTAuthCore", "GPTAuthNetworking"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "login", dependencies: ["GPTAuthCore", "GPTAuthNetworking"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "verify-token", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "greeting", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),

@@ -32,7 +32,7 @@ public struct CurlProgramUpstream: UpstreamHTTP {
         let ran: ChildProcess.Outcome
         do {
             ran = try ChildProcess.run(curl, ["-q", "--config", "-"], input: Array(Self.config(for: request).utf8),
-                                       outputLimit: Self.maximumBody + Self.maximumHead + 16)
+                                       outputLimit: (request.untrusted?.maximumBody ?? Self.maximumBody) + Self.maximumHead + 16)
         } catch {
             throw UpstreamError(.other, error.description)
         }
@@ -83,6 +83,20 @@ public struct CurlProgramUpstream: UpstreamHTTP {
         }
     }
 
+    /// The host (as written in the URL, brackets kept for IPv6) and port of an http(s) URL.
+    static func hostAndPort(of url: String) -> (String, Int) {
+        let https = url.lowercased().hasPrefix("https://")
+        let authority = url.drop { $0 != "/" }.dropFirst(2).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let hostPort = authority.split(separator: "@").last.map(String.init) ?? ""
+        if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
+            let host = String(hostPort[...close])
+            let port = Int(hostPort[hostPort.index(after: close)...].dropFirst()) ?? (https ? 443 : 80)
+            return (host, port)
+        }
+        let parts = hostPort.split(separator: ":", maxSplits: 1)
+        return (parts.first.map(String.init) ?? "", parts.count == 2 ? Int(parts[1]) ?? (https ? 443 : 80) : (https ? 443 : 80))
+    }
+
     /// curl's config-file form of `request` (curl(1), "-K, --config"): one option per line, values
     /// in double quotes with `\` and `"` escaped and line breaks written as `\n` / `\r`.
     static func config(for request: UpstreamRequest) -> String {
@@ -104,11 +118,19 @@ public struct CurlProgramUpstream: UpstreamHTTP {
             "url = \(quoted(request.url))",
             "request = \(quoted(request.method))",
             "silent", "show-error", "include", "suppress-connect-headers",
-            "max-time = \(timeout)",
-            "max-filesize = \(maximumBody)",
-            "proto = \"=https,http\"",
             "write-out = \"\\n%{http_code}\"",
         ]
+        if let untrusted = request.untrusted {
+            // S41: only the address checked, over https, straight (no proxy), within tighter bounds.
+            // Redirects are never followed (no `location`): a 3xx comes back as the answer.
+            let (host, port) = hostAndPort(of: request.url)
+            let pinned = untrusted.address.contains(":") ? "[\(untrusted.address)]" : untrusted.address
+            lines += ["max-time = \(untrusted.timeout)", "max-filesize = \(untrusted.maximumBody)", "proto = \"=https\"",
+                      "noproxy = \"*\"", "resolve = \(quoted("\(host):\(port):\(pinned)"))"]
+            if let ca = untrusted.caFile { lines.append("cacert = \(quoted(ca))") }
+        } else {
+            lines += ["max-time = \(timeout)", "max-filesize = \(maximumBody)", "proto = \"=https,http\""]
+        }
         for (name, value) in request.headers { lines.append("header = \(quoted("\(name): \(value)"))") }
         if !request.body.isEmpty { lines.append("data-binary = \(quoted(String(decoding: request.body, as: UTF8.self)))") }
         return lines.joined(separator: "\n") + "\n"

@@ -1,10 +1,10 @@
 import Testing
 @testable import GPTAuthCore
 
-/// Registering GPTs as clients; every client is confidential (S11).
+/// Registering GPTs as clients; every GPT is a confidential client (S11; MCP clients: DiscoveredClientsTests).
 @Suite("Client registration")
 struct ClientRegistrationTests {
-    private func authenticate(_ app: TestInstallation, id: String, secret: String?, basic: Bool = false) throws -> Client {
+    private func authenticate(_ app: TestInstallation, id: String, secret: String?, basic: Bool = false) throws -> AuthenticatedClient {
         var form: [(String, String)] = [("grant_type", "refresh_token")]
         var headers: [String: String] = [:]
         if basic {

@@ -73,6 +73,7 @@ struct FlatJSONTests {
         code.consumedAt = 3
         code.familyID = "f"
         code.resource = "https://a.example.com/mcp"
+        code.oauthClientID = "https://connector.example/client.json"
         var family = TokenFamily(id: "f", clientID: "c", userID: "u", email: "e", scope: "s", createdAt: 1, expiresAt: 2)
         family.currentGeneration = 3
         family.graceGeneration = 2
@@ -80,6 +81,7 @@ struct FlatJSONTests {
         family.revokedAt = 5
         family.revokedReason = "r"
         family.resource = "https://a.example.com/mcp"
+        family.oauthClientID = "mcpc_0123"
         var user = User(id: "u", clientID: "c", email: "e", name: "n", provider: "p", subject: "s", firstSeen: 1, lastSeen: 2,
                         consentedAt: 3)
         user.plan = "pro"

@@ -34,7 +34,7 @@ struct HostingInstallTests {
             #"RewriteRule ^\.well-known/oauth-authorization-server$ gptauth-bin/authorize [END]"#,
             "RewriteRule ^oauth/authorize$ gptauth-bin/authorize [END]",
             "RewriteRule ^oauth/login(/.*)?$ gptauth-bin/login [END]",
-            "RewriteRule ^oauth/(token|revoke|introspect)$ gptauth-bin/verify-token [END]",
+            "RewriteRule ^oauth/(token|revoke|introspect|register)$ gptauth-bin/verify-token [END]",
             "RewriteRule ^api/greeting$ gptauth-bin/greeting [END]",
             // Apache before 2.4.13: Authorization handed over as REDIRECT_HTTP_AUTHORIZATION.
             "RewriteRule ^ - [E=HTTP_AUTHORIZATION:%{HTTP:Authorization}]",

@@ -31,7 +31,8 @@ struct PKCETests {
         #expect(metadata.token_endpoint == TestInstallation.issuer + "/oauth/token")
         #expect(metadata.response_types_supported == ["code"])  // S22
         #expect(!metadata.grant_types_supported.contains("password"))
-        #expect(metadata.token_endpoint_auth_methods_supported == ["client_secret_basic", "client_secret_post"])
+        // `none`: public MCP clients, which must use PKCE S256 (S11, DiscoveredClientsTests).
+        #expect(metadata.token_endpoint_auth_methods_supported == ["client_secret_basic", "client_secret_post", "none"])
     }
 
     @Test func S08_onlyS256IsSupported() {

@@ -6,10 +6,17 @@ public struct AuthorizeEndpoint: Endpoint {
     public let log: Log
     public static let component = "authorize"
     public static let errorStyle = ErrorStyle.page
+    /// MCP clients whose `client_id` is a metadata document's URL (nil: none are accepted).
+    let metadataDocuments: ClientMetadataDocuments?
 
-    public init(service: Service) {
+    /// `upstream`: how client metadata documents are fetched (the host's curl program).
+    public init(service: Service, upstream: UpstreamHTTP? = nil) {
         self.service = service
-        self.log = service.log(Self.component)
+        let log = service.log(Self.component)
+        self.log = log
+        metadataDocuments = upstream.map {
+            ClientMetadataDocuments(dataFolder: service.dataFolder, configuration: service.configuration, upstream: $0, log: log)
+        }
     }
 
     /// Clean-up rides on this write path (never on API calls), after the answer has gone.
@@ -30,14 +37,8 @@ public struct AuthorizeEndpoint: Endpoint {
         // RFC 9728: a protected resource's metadata, naming this issuer (MCP clients start here).
         if request.serverPath == ProtectedResourceMetadata.path || request.serverPath.hasPrefix(ProtectedResourceMetadata.path + "/") {
             let issuer = service.configuration.baseURL
-            // Each GPT read on its own: one unreadable record hides only its own resources.
-            let clients = try service.store.clientIDs().compactMap { id -> Client? in
-                do { return try service.store.client(id: id) } catch {
-                    log.error("store_unavailable", ["reason": String(describing: error), "client_id": id])
-                    return nil
-                }
-            }
-            guard let (resource, client) = ProtectedResourceMetadata.find(path: request.serverPath, issuer: issuer, in: clients) else {
+            guard let (resource, client) = ProtectedResourceMetadata.find(path: request.serverPath, issuer: issuer,
+                                                                         in: try readableClients()) else {
                 throw HTTPError(status: 404, "No protected resource is declared at this address.")
             }
             return .json(200, ProtectedResourceMetadata(resource: resource, issuer: issuer, name: client.name), noStore: false,
@@ -45,10 +46,13 @@ public struct AuthorizeEndpoint: Endpoint {
         }
         let now = service.clock.now()
         let query = try request.query()
-        let authorization = try AuthorizationRequest.validate(query, issuer: service.configuration.baseURL) { try service.store.client(id: $0) }
+        let network = service.network(request)
+        let authorization = try AuthorizationRequest.validate(
+            query, issuer: service.configuration.baseURL,
+            clients: { try requestingClient($0, network: network, now: now) },
+            owner: { resource in ResourceOwners.owner(of: resource, in: try readableClients()) })
 
         // S30/S32: each request here stores a pending sign-in; one network cannot flood the store.
-        let network = service.network(request)
         let limit = AbuseLimits.signInsStarted
         if case .limited(let retryAfter, let first) = try service.store.countEvent(key: "authorize:net:\(network)", limit, now: now) {
             if first { log.audit("rate_limited", ["limit": limit.name, "address": network]) }
@@ -64,11 +68,44 @@ public struct AuthorizeEndpoint: Endpoint {
             createdAt: now, expiresAt: now + service.configuration.pendingLifetime)
         pending.redirectURISent = authorization.redirectURISent ? nil : false
         pending.resource = authorization.resource
+        if authorization.requester.arrivedByDiscovery {
+            pending.oauthClientID = authorization.requester.id
+            pending.oauthClientName = authorization.requester.name
+            pending.oauthClientLoopbackOnly = authorization.requester.redirectsOnlyToLoopback
+        }
         try service.store.beginAuthorization(pending)
 
         let next = service.configuration.baseURL + "/oauth/login?" + FormEncoding.encode([("request", handle)])
         var headers: [(String, String)] = []
         if session.isNew { headers.append(session.setCookie(for: service.configuration)) }
         return .redirect(next, status: 302, headers: headers)
+    }
+
+    /// The client `id` names: a metadata document's URL (fetched within S41's bounds, at most
+    /// `AbuseLimits.clientMetadataFetches` fetches per network), a registered client, or a GPT.
+    func requestingClient(_ id: String, network: String, now: UnixTime) throws -> RequestingClient? {
+        if ClientMetadataDocument.isDocumentURL(id) {
+            guard let metadataDocuments else { return nil }
+            let document = try metadataDocuments.document(for: id, now: now) {
+                if case .limited(let retryAfter, let first) = try service.store.countEvent(
+                    key: "client-metadata:net:\(network)", AbuseLimits.clientMetadataFetches, now: now) {
+                    if first { log.audit("rate_limited", ["limit": AbuseLimits.clientMetadataFetches.name, "address": network]) }
+                    throw ClientMetadataError.throttled(retryAfter: retryAfter)
+                }
+            }
+            return .metadataDocument(document)
+        }
+        if id.hasPrefix(RegisteredClient.idPrefix) { return try service.store.registeredClient(id: id).map { .registered($0) } }
+        return try service.store.client(id: id).map { .gpt($0) }
+    }
+
+    /// Every GPT, each read on its own: one unreadable record hides only itself (and its resources).
+    func readableClients() throws -> [Client] {
+        try service.store.clientIDs().compactMap { id -> Client? in
+            do { return try service.store.client(id: id) } catch {
+                log.error("store_unavailable", ["reason": String(describing: error), "client_id": id])
+                return nil
+            }
+        }
     }
 }

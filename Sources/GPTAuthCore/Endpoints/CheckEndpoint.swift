@@ -21,16 +21,52 @@ public struct CheckEndpoint: Endpoint {
                               upgrades: UpgradeLinks(configuration: service.configuration, dataFolder: service.dataFolder))
     }
 
+    /// What a location's `fastcgi_param GPTAUTH_METER` asks of this gate.
+    public enum Meter: String, Sendable {
+        /// Every admitted request is a counted call, refused past the plan's limits (the default).
+        case calls
+        /// The token, its audience and the user only: nothing counted, no plan limit. For an MCP
+        /// server, where most messages (`initialize`, `tools/list`, pings) are not uses.
+        case off
+        /// Not a gate but an endpoint: `POST` with the user's bearer token counts one tool call and
+        /// answers 200 with the count, or the refusal with its real status and a message the model
+        /// can read (nginx/gptauth-protect-mcp.conf; the MCP server calls it for each tool call).
+        case toolCall = "tool-call"
+
+        static func of(_ request: Request) -> Meter { request.params["GPTAUTH_METER"].flatMap(Meter.init(rawValue:)) ?? .calls }
+    }
+
+    /// The answer to a counted tool call.
+    public struct ToolCallCounted: Codable, Sendable, Equatable {
+        public var counted: Bool
+        public var plan: String?
+        public var calls_today: Int
+        public var remaining_today: Int?
+    }
+
     public func respond(to request: Request) throws -> Response {
+        let meter = Meter.of(request)
+        if meter == .toolCall {
+            guard request.method == "POST" else {
+                throw HTTPError(status: 405, "Count a tool call with a POST.", headers: [("Allow", "POST")])
+            }
+            do {
+                let admission = try gate.admit(request, now: service.clock.now())
+                return .json(200, ToolCallCounted(counted: true, plan: admission.plan, calls_today: admission.usage.dayCount,
+                                                  remaining_today: admission.remainingToday))
+            } catch let refusal as GateRefusal {
+                return refusal.response
+            }
+        }
         do {
-            let admission = try gate.admit(request, now: service.clock.now())
+            let admission = try gate.admit(request, now: service.clock.now(), counting: meter == .calls)
             var headers: [(String, String)] = [
                 ("X-GPTAuth-User", admission.access.userID),
                 ("X-GPTAuth-Email", admission.access.email),
                 ("X-GPTAuth-Client", admission.access.clientID),
                 ("X-GPTAuth-Plan", admission.plan ?? ""),
-                ("X-GPTAuth-Calls-Today", String(admission.usage.dayCount)),
             ]
+            if meter == .calls { headers.append(("X-GPTAuth-Calls-Today", String(admission.usage.dayCount))) }
             if let remaining = admission.remainingToday { headers.append(("X-GPTAuth-Remaining-Today", String(remaining))) }
             return Response(status: 204, headers: headers + [("Cache-Control", "no-store")])
         } catch let refusal as GateRefusal {

@@ -346,8 +346,17 @@ public struct LoginEndpoint: Endpoint {
         return response
     }
 
-    /// Consent the first time a user meets a GPT, otherwise straight back to ChatGPT.
+    /// Consent the first time a user meets a GPT, otherwise straight back to ChatGPT. An app that
+    /// arrived by discovery (an MCP client) is asked about every time: any program can name itself
+    /// by a metadata document or register, so the person confirms each one, seeing where it returns.
     func afterSignIn(_ flow: Flow, identity: SignedInIdentity) throws -> Response {
+        let pending = flow.pending
+        if let name = pending.oauthClientName {
+            let host = RedirectURIPolicy.origin(of: pending.redirectURI).map { String($0.drop { $0 != "/" }.dropFirst(2)) } ?? pending.redirectURI
+            let app = Page.ConsentApp(name: name, redirectHost: host, loopbackOnly: pending.oauthClientLoopbackOnly == true)
+            return page(200, Page.consent(base: configuration.basePath, gptName: flow.client.name, email: identity.email,
+                                          request: flow.handle, csrf: csrf(flow), app: app), flow)
+        }
         if try store.user(clientID: flow.client.id, email: identity.email)?.consentedAt == nil {
             return page(200, Page.consent(base: configuration.basePath, gptName: flow.client.name, email: identity.email, request: flow.handle, csrf: csrf(flow)), flow)
         }
@@ -362,7 +371,7 @@ public struct LoginEndpoint: Endpoint {
         switch try form.single("decision") {
         case "allow":
             try store.recordConsent(clientID: flow.client.id, email: identity.email, now: service.clock.now())
-            log.audit("consent_given", ["client_id": flow.client.id, "email": identity.email])
+            log.audit("consent_given", ["client_id": flow.client.id, "email": identity.email, "app": flow.pending.oauthClientID ?? "-"])
             return try issueCode(flow, identity: identity)
         case "cancel":
             // RFC 6749 §4.1.2.1: "access_denied: The resource owner ... denied the request."
@@ -383,7 +392,8 @@ public struct LoginEndpoint: Endpoint {
         guard try store.endAuthorization(idDigest: pending.idDigest) else { throw Self.expired }
         let code = try AuthorizationCodeIssuance(store: store, random: service.random, lifetime: configuration.codeLifetime)
             .issue(for: pending, email: identity.email, now: now)
-        log.audit("code_issued", ["client_id": pending.clientID, "email": identity.email, "provider": identity.provider])
+        log.audit("code_issued", ["client_id": pending.clientID, "email": identity.email, "provider": identity.provider,
+                                  "app": pending.oauthClientID ?? "-"])
         return .redirect(backToClient(pending, [("code", code)]), status: 303)
     }
 

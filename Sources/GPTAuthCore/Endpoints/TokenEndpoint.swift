@@ -1,6 +1,7 @@
 /// `POST /oauth/token` (RFC 6749 §3.2): authenticates the client, then hands the request to the
 /// grant it names. The same pool answers `POST /oauth/revoke` (RFC 7009) and
-/// `POST /oauth/introspect` (RFC 7662), which authenticate clients the same way. Every error, the
+/// `POST /oauth/introspect` (RFC 7662), which authenticate clients the same way, and
+/// `POST /oauth/register` (RFC 7591, MCP clients: `DynamicClientRegistration`). Every error, the
 /// 503 of an unreachable store included, is §5.2 JSON with `Cache-Control: no-store` (the `.oauth`
 /// error style), with a log line that tells the operator why (`OAuthError.record`).
 public struct TokenEndpoint: Endpoint {
@@ -38,13 +39,15 @@ public struct TokenEndpoint: Endpoint {
         case "/oauth/introspect":
             let (body, client, now) = try authenticated(request)
             return .json(200, try introspection.introspect(body, client: client, issuer: service.configuration.baseURL, now: now))
+        case "/oauth/register":
+            return try register(request)
         default:
             return .json(200, try exchange(request))
         }
     }
 
     /// A POST's parameters and its authenticated client.
-    func authenticated(_ request: Request) throws -> (Parameters, Client, UnixTime) {
+    func authenticated(_ request: Request) throws -> (Parameters, AuthenticatedClient, UnixTime) {
         guard request.method == "POST" else {
             throw OAuthError(.invalidRequest, "this endpoint takes POST requests")
         }
@@ -72,6 +75,34 @@ public struct TokenEndpoint: Endpoint {
         default:
             // S22: no password grant, no implicit grant, nothing else.
             throw OAuthError(.unsupportedGrantType, "grant_type must be authorization_code or refresh_token")
+        }
+    }
+
+    /// RFC 7591 §3: registers a client and answers 201 with its credentials (shown once), or 400
+    /// with §3.2.2's error. S42: every request counts against its network's limit, valid or not,
+    /// before anything is read; past it, 429 and nothing is written.
+    func register(_ request: Request) throws -> Response {
+        guard request.method == "POST" else { throw OAuthError(.invalidRequest, "register a client with a POST of its metadata (RFC 7591)") }
+        let now = service.clock.now()
+        let network = service.network(request)
+        let limit = AbuseLimits.registrations
+        if case .limited(let retryAfter, let first) = try service.store.countEvent(key: "register:net:\(network)", limit, now: now) {
+            if first { log.audit("rate_limited", ["limit": limit.name, "address": network]) }
+            throw OAuthError(.slowDown, "too many clients registered from this network; try again in \(retryAfter) seconds",
+                             retryAfter: retryAfter)
+        }
+        let random = service.random
+        switch DynamicClientRegistration.register(body: request.body, mediaType: request.mediaType, network: network, now: now,
+                                                  newID: { RegisteredClient.idPrefix + Hex.encode(random.bytes(16)) },
+                                                  newSecret: { Secrets.newToken(prefix: "mcps_", random: random) }) {
+        case .failure(let refusal):
+            log.info("registration_refused", ["reason": refusal.error_description, "address": network])
+            return .json(400, refusal)
+        case .success(let (client, answer)):
+            try service.store.registerClient(client)
+            log.audit("client_registered", ["client_id": client.id, "name": client.name, "auth": client.tokenEndpointAuthMethod,
+                                            "address": network])
+            return .json(201, answer)
         }
     }
 }

@@ -10,12 +10,32 @@ public struct UpstreamRequest: Sendable {
     public var url: String
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// For a URL someone else named (S41): https only, no proxy, connect only to this address (the
+    /// one `OutboundAddress` checked), with these bounds on time and size.
+    public var untrusted: UntrustedFetch? = nil
 
     public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+    }
+}
+
+/// The bounds of a fetch whose URL came from outside (`UpstreamRequest.untrusted`).
+public struct UntrustedFetch: Sendable, Equatable {
+    /// The checked address the host name is pinned to.
+    public var address: String
+    public var timeout: Int
+    public var maximumBody: Int
+    /// Extra certificate authorities to trust (a test CA); nil: the system's.
+    public var caFile: String?
+
+    public init(address: String, timeout: Int, maximumBody: Int, caFile: String? = nil) {
+        self.address = address
+        self.timeout = timeout
+        self.maximumBody = maximumBody
+        self.caFile = caFile
     }
 }
 

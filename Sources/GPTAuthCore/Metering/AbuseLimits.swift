@@ -19,6 +19,12 @@ public enum AbuseLimits {
     /// per client id, and per network for unknown ids.
     public static let clientAuthFailures = AbuseLimit(limit: 20, window: 300, name: "client authentication failures")
 
+    /// Client metadata documents fetched per network (S32, S41): each is an outbound request and a
+    /// cached file. A document already cached costs nothing.
+    public static let clientMetadataFetches = AbuseLimit(limit: 30, window: 600, name: "client metadata documents fetched")
+    /// Clients registered per network (S42): each is a record kept while it is used.
+    public static let registrations = AbuseLimit(limit: 20, window: 3600, name: "clients registered")
+
     /// Sign-in codes mailed per mailbox, GPT and requesting network (`emailLogin.maxCodesPerHour`).
     public static func codesPerMailbox(_ settings: EmailLoginSettings) -> AbuseLimit {
         AbuseLimit(limit: settings.maxCodesPerHour, window: 3600, name: "sign-in codes mailed per address")

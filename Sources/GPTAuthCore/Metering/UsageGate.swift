@@ -23,12 +23,14 @@ public struct UsageGate: Sendable {
         self.upgrades = upgrades
     }
 
-    /// The whole protected-call check for one request: this location's audience, then `admit`.
+    /// The whole protected-call check for one request: this location's audience, then `admit`
+    /// (`counting`: false checks the token, its audience and the user without counting the call or
+    /// applying the plan — an MCP server's protocol messages, whose tool calls are counted apart).
     /// A refusal is audited and thrown as `GateRefusal`.
-    public func admit(_ request: Request, now: UnixTime) throws -> Admission {
+    public func admit(_ request: Request, now: UnixTime, counting: Bool = true) throws -> Admission {
         let audience = try Audience.of(request, default: defaultAudience, log: log)
         do {
-            return try admit(request, audience: audience, now: now)
+            return counting ? try admit(request, audience: audience, now: now) : try verify(request, audience: audience, now: now)
         } catch GateRefusal.unauthorized(var challenge) {
             // A protected resource's 401 says where its metadata is (RFC 9728 §5.1), so MCP clients find us.
             if let resource = Audience.resource(of: request) {
@@ -53,14 +55,32 @@ public struct UsageGate: Sendable {
         public var usage: UsageCounter
     }
 
-    /// One store step (`AuthStore.admitCall`): one round trip on PostgreSQL.
-    public func admit(_ request: Request, audience: Set<String>, now: UnixTime) throws -> Admission {
-        let token: String
+    /// The bearer token of the request, or the 401 that its absence or form earns.
+    func token(of request: Request) throws -> String {
         do {
-            token = try BearerTokenValidation.token(of: request)
+            return try BearerTokenValidation.token(of: request)
         } catch {
             throw GateRefusal.unauthorized(error)
         }
+    }
+
+    /// Token, audience and user, as `admit` checks them, without counting or applying the plan.
+    public func verify(_ request: Request, audience: Set<String>, now: UnixTime) throws -> Admission {
+        guard let access = try store.activeAccessToken(digest: Secrets.digest(try token(of: request)), now: now) else {
+            throw GateRefusal.unauthorized(.unknown)
+        }
+        guard audience.contains(access.audienceKey) else { throw GateRefusal.unauthorized(.otherAudience) }
+        let user = try store.user(clientID: access.clientID, email: access.email)
+        if user?.blocked == true { throw GateRefusal.blocked("Your access to this GPT has been turned off by its owner.") }
+        let plan = CallMetering.plan(for: user, in: try store.planBook(clientID: access.clientID))
+        // Nothing was counted: the counter is not read (an empty one stands in).
+        return Admission(access: access, plan: plan?.name, remainingToday: nil,
+                         usage: UsageCounter(clientID: access.clientID, userID: access.userID, email: access.email, now: now))
+    }
+
+    /// One store step (`AuthStore.admitCall`): one round trip on PostgreSQL.
+    public func admit(_ request: Request, audience: Set<String>, now: UnixTime) throws -> Admission {
+        let token = try token(of: request)
         switch try store.admitCall(accessDigest: Secrets.digest(token), audience: audience, now: now) {
         case .invalidToken:
             throw GateRefusal.unauthorized(.unknown)

@@ -12,7 +12,7 @@ public struct AuthorizationCodeGrant: Sendable {
 
     /// Exchanges a code for tokens. The code is spent by the first attempt whatever its outcome,
     /// so a stolen code cannot be tried against several clients.
-    public func exchange(_ body: Parameters, client: Client, now: UnixTime) throws -> TokenResponse {
+    public func exchange(_ body: Parameters, client: AuthenticatedClient, now: UnixTime) throws -> TokenResponse {
         guard let code = try body.nonEmpty("code") else { throw OAuthError(.invalidRequest, "code is required") }
         let familyID = issuance.newFamilyID()
         let record: AuthorizationCodeRecord
@@ -33,9 +33,10 @@ public struct AuthorizationCodeGrant: Sendable {
             record = redeemed
         }
         // S06: "ensure that the authorization code was issued to the authenticated confidential client"
-        guard Secrets.constantTimeEquals(record.clientID, client.id) else {
+        // (for a public client: to the client_id it names, with the PKCE verifier checked below).
+        guard Secrets.constantTimeEquals(record.requester, client.id) else {
             throw OAuthError(.invalidGrant, "the authorization code was issued to another client",
-                             cause: "code of client \(record.clientID) presented by \(client.id)")
+                             cause: "code of client \(Log.quoted(record.requester)) presented by \(Log.quoted(client.id))")
         }
         // S06 (§4.1.3): redirect_uri "REQUIRED, if ... included in the authorization request, and their
         // values MUST be identical". Left out there (one registered URI), it may be left out here too.
@@ -50,14 +51,15 @@ public struct AuthorizationCodeGrant: Sendable {
         // RFC 8707 §2.2: the resource may be named again, not changed (S40).
         try ResourceIndicator.confirmed(body.all("resource"), bound: record.resource)
         // A code issued before the operator revoked all of this user's tokens is revoked with them.
-        if let revokedAt = try store.user(clientID: client.id, email: record.email)?.tokensRevokedAt, record.issuedAt <= revokedAt {
+        if let revokedAt = try store.user(clientID: record.clientID, email: record.email)?.tokensRevokedAt, record.issuedAt <= revokedAt {
             throw OAuthError(.invalidGrant, "the authorization code has been revoked",
                              cause: "code issued before the user's tokens were revoked client_id=\(client.id)")
         }
 
-        var family = issuance.newFamily(id: familyID, clientID: client.id, userID: record.userID, email: record.email,
+        var family = issuance.newFamily(id: familyID, clientID: record.clientID, userID: record.userID, email: record.email,
                                         scope: record.scope, now: now)
         family.resource = record.resource
+        family.oauthClientID = record.oauthClientID
         let (response, access, refresh) = issuance.pair(for: family, now: now)
         guard try store.issueTokens(family: family, access: access, refresh: refresh) else {
             throw OAuthError(.invalidGrant, "the authorization code has already been used",

@@ -18,13 +18,14 @@ public struct AuthorizationCodeIssuance: Sendable {
     public func issue(for pending: PendingAuthorization, email: String, now: UnixTime) throws -> String {
         try issue(clientID: pending.clientID, redirectURI: pending.redirectURI, redirectURISent: pending.redirectURISent ?? true,
                   email: email, scope: pending.scope, codeChallenge: pending.codeChallenge,
-                  codeChallengeMethod: pending.codeChallengeMethod, resource: pending.resource, now: now).code
+                  codeChallengeMethod: pending.codeChallengeMethod, resource: pending.resource,
+                  oauthClientID: pending.oauthClientID, now: now).code
     }
 
     /// A code for `email` at `clientID`, with the record the store now holds.
     public func issue(clientID: String, redirectURI: String, redirectURISent: Bool = true, email: String, scope: String,
                       codeChallenge: String? = nil, codeChallengeMethod: String? = nil, resource: String? = nil,
-                      now: UnixTime) throws -> (code: String, record: AuthorizationCodeRecord) {
+                      oauthClientID: String? = nil, now: UnixTime) throws -> (code: String, record: AuthorizationCodeRecord) {
         let code = Secrets.newToken(prefix: "gpa_ac_", random: random)
         var record = AuthorizationCodeRecord(
             digest: Secrets.digest(code), clientID: clientID, redirectURI: redirectURI,
@@ -32,6 +33,7 @@ public struct AuthorizationCodeIssuance: Sendable {
             codeChallenge: codeChallenge, codeChallengeMethod: codeChallengeMethod, issuedAt: now, expiresAt: now + lifetime)
         record.redirectURISent = redirectURISent ? nil : false
         record.resource = resource
+        record.oauthClientID = oauthClientID
         try store.issueAuthorizationCode(record)
         return (code, record)
     }

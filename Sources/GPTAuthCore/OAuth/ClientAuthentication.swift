@@ -1,5 +1,21 @@
+/// Who authenticated at the token endpoint.
+public struct AuthenticatedClient: Sendable, Equatable {
+    /// The `client_id` it authenticated as (a grant's `requester` must be this).
+    public var id: String
+    /// The GPT, when the client is a GPT's action; nil for an MCP client, whose GPT is the grant's.
+    public var gpt: Client?
+
+    public init(id: String, gpt: Client?) {
+        self.id = id
+        self.gpt = gpt
+    }
+}
+
 /// Client authentication at the token endpoint (RFC 6749 §2.3.1): `client_secret_basic` (the GPT
 /// editor's "Basic authorization header") or `client_secret_post` ("Default (POST request)") (S23).
+/// MCP clients that arrived by discovery may be public (S11): a metadata document's URL, or a
+/// client registered with `none`, names itself with `client_id` alone and proves nothing here — its
+/// code is bound to a PKCE challenge (required at authorize) and to that client id.
 public enum ClientAuthentication {
     /// The authenticated client, or `invalid_client` (401).
     ///
@@ -12,13 +28,28 @@ public enum ClientAuthentication {
     /// counter of their own; and only the failures within a limit, plus the one that crosses it,
     /// reach the audit trail.
     public static func authenticate(_ request: Request, _ body: Parameters, store: AuthStore,
-                                    network: String, now: UnixTime) throws -> Client {
+                                    network: String, now: UnixTime) throws -> AuthenticatedClient {
         let (clientID, secret) = try credentials(request, body)
-        let client = try store.client(id: clientID)
-        if let client, Secrets.constantTimeEquals(Secrets.digest(secret), client.secretDigest) {
-            return client
+        guard let secret else {
+            if let client = try publicClient(clientID, store: store) { return client }
+            throw OAuthError(.invalidClient, "client authentication is required (client_id and client_secret)",
+                             cause: "no client secret client_id=\(Log.quoted(String(clientID.prefix(64))))")
         }
-        let keys = client == nil
+        var known = false
+        if clientID.hasPrefix(RegisteredClient.idPrefix) {
+            if let registered = try store.registeredClient(id: clientID) {
+                known = true
+                if let digest = registered.secretDigest, Secrets.constantTimeEquals(Secrets.digest(secret), digest) {
+                    return AuthenticatedClient(id: registered.id, gpt: nil)
+                }
+            }
+        } else if let client = try store.client(id: clientID) {
+            known = true
+            if Secrets.constantTimeEquals(Secrets.digest(secret), client.secretDigest) {
+                return AuthenticatedClient(id: client.id, gpt: client)
+            }
+        }
+        let keys = !known
             ? ["client-auth-fail:net:\(network)"]
             : ["client-auth-fail:net:\(network):id:\(clientID)", "client-auth-fail:id:\(clientID)"]
         var retryAfter: Int64?
@@ -32,7 +63,7 @@ public enum ClientAuthentication {
         let named = Log.quoted(String(clientID.prefix(64)))
         var error = retryAfter.map { throttled($0, key: "client_id=\(named)") }
             ?? OAuthError(.invalidClient, "client authentication failed",
-                          cause: "client authentication failed client_id=\(named)\(client == nil ? " (no such client)" : "")")
+                          cause: "client authentication failed client_id=\(named)\(known ? "" : " (no such client)")")
         error.clientID = String(clientID.prefix(64))
         error.audited = audited
         throw error
@@ -43,9 +74,21 @@ public enum ClientAuthentication {
                    cause: "client authentication throttled \(key)", retryAfter: retryAfter)
     }
 
+    /// A client without a secret: a metadata document's URL (its code carries a PKCE challenge and
+    /// this id; the document is not fetched again here) or a client registered with `none`.
+    static func publicClient(_ clientID: String, store: AuthStore) throws -> AuthenticatedClient? {
+        if ClientMetadataDocument.isDocumentURL(clientID) {
+            return ClientMetadataDocument.urlProblem(clientID) == nil ? AuthenticatedClient(id: clientID, gpt: nil) : nil
+        }
+        guard clientID.hasPrefix(RegisteredClient.idPrefix), let registered = try store.registeredClient(id: clientID),
+              registered.isPublic else { return nil }
+        return AuthenticatedClient(id: registered.id, gpt: nil)
+    }
+
     /// The (id, secret) pair from exactly one method: "The client MUST NOT use more than one
-    /// authentication method in each request" (§2.3).
-    static func credentials(_ request: Request, _ body: Parameters) throws -> (String, String) {
+    /// authentication method in each request" (§2.3). The secret is nil when only `client_id` was
+    /// sent in the body (a public client, §2.3.1 / RFC 6749 §3.2.1).
+    static func credentials(_ request: Request, _ body: Parameters) throws -> (String, String?) {
         let bodyID = try body.nonEmpty("client_id")
         let bodySecret = try body.nonEmpty("client_secret")
         switch request.authorization {
@@ -62,7 +105,7 @@ public enum ClientAuthentication {
         case .bearer:
             throw OAuthError(.invalidClient, "the token endpoint takes Basic client authentication, not a Bearer token")
         case .none:
-            guard let bodyID, let bodySecret else {
+            guard let bodyID else {
                 throw OAuthError(.invalidClient, "client authentication is required (client_id and client_secret)")
             }
             return (bodyID, bodySecret)

@@ -92,6 +92,20 @@ public enum ResourceIndicator {
         return match.url
     }
 
+    /// For a client that arrived by discovery (MCP), which belongs to no GPT: exactly one resource,
+    /// declared by some GPT, which is then the GPT the sign-in is for.
+    public static func owned(_ requested: [String], owner: (String) throws -> (Client, ProtectedResource)?) throws -> (Client, ProtectedResource) {
+        guard let first = requested.first else {
+            throw OAuthError(.invalidRequest, "resource is required for this client (RFC 8707): the URL of the MCP server")
+        }
+        guard requested.count == 1 else { throw OAuthError(.invalidTarget, "one resource per authorization request") }
+        guard let found = try owner(first) else {
+            throw OAuthError(.invalidTarget, "the resource is not a protected resource of this server",
+                             cause: "resource \(Log.quoted(String(first.prefix(200)))) not declared by any GPT")
+        }
+        return found
+    }
+
     /// On a token request: the resource may be repeated (RFC 8707 §2.2) but not changed.
     public static func confirmed(_ requested: [String], bound: String?) throws(OAuthError) {
         for resource in requested where bound.map({ !same($0, resource) }) ?? true {

@@ -46,6 +46,22 @@ public enum RedirectURIPolicy {
         return false
     }
 
+    /// RFC 8252 §7.3: "The authorization server MUST allow any port to be specified at the time of
+    /// the request for loopback IP redirect URIs". Both `http://` on the same loopback host, the same
+    /// path and query; only the port may differ. Claude Code's callbacks are of this kind.
+    public static func sameLoopbackURIOnAnyPort(_ registered: String, _ requested: String) -> Bool {
+        guard isLoopbackHTTP(registered), isLoopbackHTTP(requested) else { return false }
+        func parts(_ uri: String) -> (host: Substring, rest: Substring) {
+            let afterScheme = uri.dropFirst("http://".count)
+            let authority = afterScheme.prefix { $0 != "/" && $0 != "?" }
+            let rest = afterScheme.dropFirst(authority.count)
+            let host = authority.hasPrefix("[") ? authority.prefix { $0 != "]" } : authority.prefix { $0 != ":" }
+            return (host, rest)
+        }
+        let (a, b) = (parts(registered), parts(requested))
+        return a.host.lowercased() == b.host.lowercased() && a.rest == b.rest
+    }
+
     /// `scheme://host[:port]` of a registered URI (what CSP `form-action` names).
     public static func origin(of uri: String) -> String? {
         guard let schemeEnd = uri.firstRange(of: "://") else { return nil }

@@ -10,7 +10,7 @@ public struct RefreshTokenGrant: Sendable {
         self.log = log
     }
 
-    public func refresh(_ body: Parameters, client: Client, now: UnixTime) throws -> TokenResponse {
+    public func refresh(_ body: Parameters, client: AuthenticatedClient, now: UnixTime) throws -> TokenResponse {
         guard let token = try body.nonEmpty("refresh_token") else {
             throw OAuthError(.invalidRequest, "refresh_token is required")
         }
@@ -66,7 +66,7 @@ public enum RefreshTokenRotation {
 
     public static func decide(family: TokenFamily, presented: RefreshTokenRecord, clientID: String,
                               now: UnixTime) -> Decision {
-        guard family.clientID == clientID else { return .refuse("refresh token of another client") }  // S20
+        guard family.requester == clientID else { return .refuse("refresh token of another client") }  // S20
         guard family.revokedAt == nil else { return .refuse("token family revoked (\(family.revokedReason ?? "revoked"))") }
         guard family.expiresAt > now, presented.expiresAt > now else { return .refuse("refresh token expired") }  // S18
         if presented.generation == family.currentGeneration { return .rotate(fromGrace: false) }

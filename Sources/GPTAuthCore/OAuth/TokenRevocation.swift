@@ -9,7 +9,7 @@ public struct TokenRevocation: Sendable {
         self.log = log
     }
 
-    public func revoke(_ body: Parameters, client: Client, now: UnixTime) throws {
+    public func revoke(_ body: Parameters, client: AuthenticatedClient, now: UnixTime) throws {
         guard let token = try body.nonEmpty("token") else { throw OAuthError(.invalidRequest, "token is required") }
         // §2.2: "invalid tokens do not cause an error response", so an unknown token is a success.
         guard let found = try store.lookUpToken(digest: Secrets.digest(token)) else { return }
@@ -17,7 +17,7 @@ public struct TokenRevocation: Sendable {
         // request. If this validation fails, the request is refused". Refused without saying so: the
         // answer is the same 200 as for an unknown token (§2.2), so a client cannot learn that a
         // token it holds belongs to another GPT; nothing is revoked, and the operator's log says why.
-        guard found.family.clientID == client.id else {
+        guard found.family.requester == client.id else {
             log.warning("revocation_ignored", ["client_id": client.id, "reason": "the token belongs to another client"])
             return
         }
@@ -52,7 +52,11 @@ public struct TokenIntrospection: Sendable {
         init(active: Bool) { self.active = active }
     }
 
-    public func introspect(_ body: Parameters, client: Client, issuer: String, now: UnixTime) throws -> Answer {
+    public func introspect(_ body: Parameters, client authenticated: AuthenticatedClient, issuer: String, now: UnixTime) throws -> Answer {
+        // A GPT's servers introspect (its resource servers); a public MCP client has nothing to learn here.
+        guard let client = authenticated.gpt else {
+            throw OAuthError(.unauthorizedClient, "only a GPT's own credentials may introspect tokens")
+        }
         guard let token = try body.nonEmpty("token") else { throw OAuthError(.invalidRequest, "token is required") }
         guard let found = try store.lookUpToken(digest: Secrets.digest(token)) else { return .inactive }
         let family = found.family
@@ -74,10 +78,10 @@ public struct TokenIntrospection: Sendable {
             answer.iat = refresh.issuedAt
         }
         answer.scope = family.scope
-        answer.client_id = family.clientID
+        answer.client_id = family.requester
         answer.username = family.email
         answer.sub = family.userID
-        answer.aud = family.clientID
+        answer.aud = family.resource ?? family.clientID
         answer.iss = issuer
         return answer
     }

@@ -40,7 +40,7 @@ public enum HostingInstall {
         RewriteRule ^\\.well-known/oauth-protected-resource(/.*)?$ \(programFolder)/authorize [END]
         RewriteRule ^oauth/authorize$ \(programFolder)/authorize [END]
         RewriteRule ^oauth/login(/.*)?$ \(programFolder)/login [END]
-        RewriteRule ^oauth/(token|revoke|introspect)$ \(programFolder)/verify-token [END]
+        RewriteRule ^oauth/(token|revoke|introspect|register)$ \(programFolder)/verify-token [END]
         RewriteRule ^api/greeting$ \(programFolder)/greeting [END]
         RewriteRule ^billing/(upgrade|stripe/webhook)$ \(programFolder)/billing [END]
         </IfModule>

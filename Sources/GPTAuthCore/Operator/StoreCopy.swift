@@ -15,6 +15,7 @@ public struct StoreSnapshot: Sendable {
     public var codes: [AuthorizationCodeRecord] = []
     public var pending: [PendingAuthorization] = []
     public var payments: [PaymentSubscription] = []
+    public var registeredClients: [RegisteredClient] = []
 
     public init() {}
 
@@ -22,6 +23,7 @@ public struct StoreSnapshot: Sendable {
     public var counts: [(kind: String, count: Int)] {
         [("GPTs", clients.count), ("plan books", planBooks.count), ("users", users.count), ("usage counters", usage.count),
          ("token families", families.count), ("access tokens", accessTokens.count), ("refresh tokens", refreshTokens.count),
-         ("authorization codes", codes.count), ("pending sign-ins", pending.count), ("payment subscriptions", payments.count)]
+         ("authorization codes", codes.count), ("pending sign-ins", pending.count), ("payment subscriptions", payments.count),
+         ("registered clients", registeredClients.count)]
     }
 }

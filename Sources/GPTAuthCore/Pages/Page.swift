@@ -89,17 +89,43 @@ public enum Page {
     }
 
     /// The consent page shown the first time a user meets a GPT.
-    public static func consent(base: String = "", gptName: String, email: String, request: String, csrf: String) -> String {
-        layout(title: "Allow \(gptName)?", """
-        <h1>Allow \(gptName)?</h1>
-        <p>Signed in as <strong>\(email)</strong>.</p>
-        <p><strong>\(gptName)</strong> will get your email address.</p>
-        <form method="post" action="\(base)/oauth/login/consent">
+    /// An app that arrived by discovery (an MCP client), as the consent page names it.
+    public struct ConsentApp: Sendable, Equatable {
+        public var name: String
+        /// The host the answer goes back to (a MUST for metadata-document clients).
+        public var redirectHost: String
+        /// Every redirect URI it declared is on the user's own machine.
+        public var loopbackOnly: Bool
+
+        public init(name: String, redirectHost: String, loopbackOnly: Bool) {
+            self.name = name
+            self.redirectHost = redirectHost
+            self.loopbackOnly = loopbackOnly
+        }
+    }
+
+    public static func consent(base: String = "", gptName: String, email: String, request: String, csrf: String,
+                               app: ConsentApp? = nil) -> String {
+        var body: HTML = "<h1>Allow \(app?.name ?? gptName)?</h1><p>Signed in as <strong>\(email)</strong>.</p>"
+        if let app {
+            body = """
+            \(body)<p><strong>\(app.name)</strong> wants to use <strong>\(gptName)</strong> as you, and will get your email address.</p>
+            <p>After you allow it, you go back to <strong>\(app.redirectHost)</strong>.</p>
+            """
+            if app.loopbackOnly {
+                body = "\(body)<p class=\"error\">This app runs on your own computer (it returns to \(app.redirectHost)). Allow it only if you started it yourself.</p>"
+            }
+        } else {
+            body = "\(body)<p><strong>\(gptName)</strong> will get your email address.</p>"
+        }
+        body = """
+        \(body)<form method="post" action="\(base)/oauth/login/consent">
         \(hidden(request: request, csrf: csrf))
         <button type="submit" name="decision" value="allow">Allow</button>
         <button type="submit" name="decision" value="cancel" class="secondary">Cancel</button>
         </form>
-        """)
+        """
+        return layout(title: "Allow \(app?.name ?? gptName)?", body)
     }
 
     /// After a sign-in link was mailed to a paused mailbox (S33).

@@ -51,6 +51,8 @@ public struct FileStore: AuthStore {
         "\(folder)/users/\(clientID)/\(id.prefix(2))/\(id).json"
     }
     private func paymentPath(_ id: String) -> String { "\(folder)/payments/\(id).json" }
+    /// Fanned out by the id's last two characters (its first ones are the `mcpc_` prefix).
+    private func registeredPath(_ id: String) -> String { "\(folder)/registered/\(id.suffix(2))/\(id).json" }
     private func limitPath(_ key: String) -> String { "\(folder)/limits/\(Secrets.digest(key)).json" }
     private func planPath(_ clientID: String) -> String { "\(folder)/plans/\(clientID).json" }
     private func usagePath(clientID: String, userID: String) -> String {
@@ -128,6 +130,18 @@ public struct FileStore: AuthStore {
         try FileIO.list("\(folder)/clients").filter { $0.hasSuffix(".json") }.compactMap {
             try load(Client.self, "\(folder)/clients/\($0)")
         }.sorted { $0.createdAt < $1.createdAt }
+    }
+
+    // MARK: Clients that registered themselves
+
+    public func registerClient(_ client: RegisteredClient) throws {
+        guard Identifier.isSafe(client.id) else { throw StoreError.corrupt("unsafe client id") }
+        try create(client, registeredPath(client.id))
+    }
+
+    public func registeredClient(id: String) throws -> RegisteredClient? {
+        guard Identifier.isSafe(id) else { return nil }
+        return try load(RegisteredClient.self, registeredPath(id))
     }
 
     // MARK: Pending authorizations
@@ -433,6 +447,7 @@ public struct FileStore: AuthStore {
         snapshot.codes = try every("codes", AuthorizationCodeRecord.self).filter { $0.expiresAt + 3600 > now }
         snapshot.pending = try every("pending", PendingAuthorization.self).filter { $0.expiresAt > now }
         snapshot.payments = try every("payments", PaymentSubscription.self)
+        snapshot.registeredClients = try every("registered", RegisteredClient.self)
         return snapshot
     }
 

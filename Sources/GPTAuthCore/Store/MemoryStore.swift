@@ -18,6 +18,7 @@ public final class MemoryStore: AuthStore {
         var usage: [String: UsageCounter] = [:]
         var events: [String: EventWindow] = [:]
         var payments: [String: PaymentSubscription] = [:]
+        var registered: [String: RegisteredClient] = [:]
     }
 
     private let tables = Mutex(Tables())
@@ -44,6 +45,18 @@ public final class MemoryStore: AuthStore {
     public func removeClient(id: String) throws -> Bool { try withTables { $0.clients.removeValue(forKey: id) != nil } }
     public func clients() throws -> [Client] { try withTables { $0.clients.values.sorted { $0.createdAt < $1.createdAt } } }
     public func clientIDs() throws -> [String] { try withTables { $0.clients.keys.sorted() } }
+
+    // MARK: Clients that registered themselves
+
+    public func registerClient(_ client: RegisteredClient) throws {
+        guard Identifier.isSafe(client.id) else { throw StoreError.corrupt("unsafe client id") }
+        try withTables { tables in
+            guard tables.registered[client.id] == nil else { throw StoreError.io("\(client.id) already exists") }
+            tables.registered[client.id] = client
+        }
+    }
+
+    public func registeredClient(id: String) throws -> RegisteredClient? { try withTables { $0.registered[id] } }
 
     // MARK: Pending authorizations
 

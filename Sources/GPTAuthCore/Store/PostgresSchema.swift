@@ -7,7 +7,17 @@
 /// everywhere) plus the columns that lookups, expiry and the protected call need. Secrets are
 /// stored only as SHA-256 digests, as in the file store (S17). Times are Unix seconds.
 public enum PostgresSchema {
-    public static let migrations: [(version: Int, sql: String)] = [(1, version1), (2, version2), (3, version3), (4, version4)]
+    public static let migrations: [(version: Int, sql: String)] = [(1, version1), (2, version2), (3, version3), (4, version4),
+                                                                   (5, version5)]
+
+    /// OAuth clients that registered themselves (RFC 7591; `RegisteredClient`).
+    static let version5 = """
+    CREATE TABLE registered_clients (
+        id text PRIMARY KEY,
+        created_at bigint NOT NULL,
+        doc jsonb NOT NULL
+    );
+    """
 
     /// RFC 8707 (S40): the protected call compares the token's audience key — its client id, and
     /// its resource if it has one (`ResourceIndicator.audienceKey`) — with the location's. Version

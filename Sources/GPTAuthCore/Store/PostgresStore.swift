@@ -119,6 +119,20 @@ public final class PostgresStore: AuthStore {
         try run("SELECT doc FROM clients ORDER BY created_at, id").values.compactMap { try Self.record(Client.self, $0[0]) }
     }
 
+    // MARK: Clients that registered themselves
+
+    public func registerClient(_ client: RegisteredClient) throws {
+        guard Identifier.isSafe(client.id) else { throw StoreError.corrupt("unsafe client id") }
+        guard try run("INSERT INTO registered_clients VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING id",
+                      [client.id, String(client.createdAt), try Self.text(client)]).count == 1 else {
+            throw StoreError.io("\(client.id) already exists")
+        }
+    }
+
+    public func registeredClient(id: String) throws -> RegisteredClient? {
+        try Self.record(RegisteredClient.self, try run("SELECT doc FROM registered_clients WHERE id = $1", [id]).first?[0])
+    }
+
     // MARK: Pending authorizations
 
     public func beginAuthorization(_ pending: PendingAuthorization) throws {
@@ -504,6 +518,10 @@ public final class PostgresStore: AuthStore {
                     WHERE (payment_subscriptions.doc ->> 'statusAt')::bigint < (EXCLUDED.doc ->> 'statusAt')::bigint
                     """, [payment.id, try Self.text(payment)])
             }
+            for registered in snapshot.registeredClients {
+                try tx.run("INSERT INTO registered_clients VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                           [registered.id, String(registered.createdAt), try Self.text(registered)])
+            }
             for pending in snapshot.pending {
                 try tx.run("INSERT INTO pending_authorizations VALUES ($1, $2, $3) ON CONFLICT (id_digest) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at",
                            [pending.idDigest, String(pending.expiresAt), try Self.text(pending)])
@@ -531,6 +549,8 @@ public final class PostgresStore: AuthStore {
                                            snapshot.pending.map(\.idDigest))),
             ("payment subscriptions", try count("SELECT count(*) FROM payment_subscriptions WHERE id = ANY ($1::text[])",
                                                 snapshot.payments.map(\.id))),
+            ("registered clients", try count("SELECT count(*) FROM registered_clients WHERE id = ANY ($1::text[])",
+                                             snapshot.registeredClients.map(\.id))),
         ]
     }
 

@@ -52,13 +52,15 @@ extension AuthorizationCodeRecord: FlatJSONDecodable, FlatJSONEncodable {
               let issuedAt = flat.integer("issuedAt"), let expiresAt = flat.integer("expiresAt"),
               let consumedAt = flat.optional("consumedAt", flat.integer),
               let familyID = flat.optional("familyID", flat.string),
-              let resource = flat.optional("resource", flat.string) else { return nil }
+              let resource = flat.optional("resource", flat.string),
+              let oauthClientID = flat.optional("oauthClientID", flat.string) else { return nil }
         self.init(digest: digest, clientID: clientID, redirectURI: redirectURI, userID: userID, email: email, scope: scope,
                   codeChallenge: codeChallenge, codeChallengeMethod: codeChallengeMethod, issuedAt: issuedAt, expiresAt: expiresAt)
         self.redirectURISent = redirectURISent
         self.consumedAt = consumedAt
         self.familyID = familyID
         self.resource = resource
+        self.oauthClientID = oauthClientID
     }
 
     func write(to json: inout FlatJSONWriter) {
@@ -71,6 +73,7 @@ extension AuthorizationCodeRecord: FlatJSONDecodable, FlatJSONEncodable {
         json.field("expiresAt", expiresAt)
         json.field("familyID", familyID)
         json.field("issuedAt", issuedAt)
+        json.field("oauthClientID", oauthClientID)
         json.field("redirectURI", redirectURI)
         json.field("redirectURISent", redirectURISent)
         json.field("resource", resource)
@@ -88,7 +91,8 @@ extension TokenFamily: FlatJSONDecodable, FlatJSONEncodable {
               let graceUntil = flat.optional("graceUntil", flat.integer),
               let revokedAt = flat.optional("revokedAt", flat.integer),
               let revokedReason = flat.optional("revokedReason", flat.string),
-              let resource = flat.optional("resource", flat.string) else { return nil }
+              let resource = flat.optional("resource", flat.string),
+              let oauthClientID = flat.optional("oauthClientID", flat.string) else { return nil }
         self.init(id: id, clientID: clientID, userID: userID, email: email, scope: scope, createdAt: createdAt, expiresAt: expiresAt)
         self.currentGeneration = currentGeneration
         self.graceGeneration = graceGeneration
@@ -96,6 +100,7 @@ extension TokenFamily: FlatJSONDecodable, FlatJSONEncodable {
         self.revokedAt = revokedAt
         self.revokedReason = revokedReason
         self.resource = resource
+        self.oauthClientID = oauthClientID
     }
 
     func write(to json: inout FlatJSONWriter) {
@@ -107,6 +112,7 @@ extension TokenFamily: FlatJSONDecodable, FlatJSONEncodable {
         json.field("graceGeneration", graceGeneration)
         json.field("graceUntil", graceUntil)
         json.field("id", id)
+        json.field("oauthClientID", oauthClientID)
         json.field("resource", resource)
         json.field("revokedAt", revokedAt)
         json.field("revokedReason", revokedReason)

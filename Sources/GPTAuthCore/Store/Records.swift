@@ -30,6 +30,41 @@ public struct Client: Codable, Sendable, Equatable {
     }
 }
 
+/// An OAuth client registered by itself (RFC 7591 dynamic client registration, `POST
+/// /oauth/register`): an MCP client such as Claude's connectors. It belongs to no GPT: the resource
+/// it asks for at authorize names the GPT (`DiscoveredClients`). Kept while it is used: ChatGPT
+/// registers once per connection and reuses the client for as long as the connection lives.
+public struct RegisteredClient: Codable, Sendable, Equatable {
+    /// `mcpc_…`: unguessable, like a GPT's id.
+    public var id: String
+    public var name: String
+    /// `none` (a public client: PKCE only), `client_secret_post` or `client_secret_basic`.
+    public var tokenEndpointAuthMethod: String
+    /// SHA-256 hex of the client secret (S17); nil for a public client.
+    public var secretDigest: String?
+    /// Exact redirect URIs (S01, S24); a loopback one matches on any port (RFC 8252 §7.3).
+    public var redirectURIs: [String]
+    public var createdAt: UnixTime
+    /// The network that registered it (S42: registrations are counted per network).
+    public var registeredFrom: String
+
+    public init(id: String, name: String, tokenEndpointAuthMethod: String, secretDigest: String?, redirectURIs: [String],
+                createdAt: UnixTime, registeredFrom: String) {
+        self.id = id
+        self.name = name
+        self.tokenEndpointAuthMethod = tokenEndpointAuthMethod
+        self.secretDigest = secretDigest
+        self.redirectURIs = redirectURIs
+        self.createdAt = createdAt
+        self.registeredFrom = registeredFrom
+    }
+
+    public var isPublic: Bool { tokenEndpointAuthMethod == "none" }
+
+    /// What every registered client's id starts with (a GPT's starts with `gptc_`).
+    public static let idPrefix = "mcpc_"
+}
+
 /// Who signed in, as the identity provider told us.
 public struct SignedInIdentity: Codable, Sendable, Equatable {
     public var email: String
@@ -82,6 +117,17 @@ public struct PendingAuthorization: Codable, Sendable, Equatable {
     public var identity: SignedInIdentity?
     /// The protected resource (RFC 8707) asked for; nil for a GPT action.
     public var resource: String? = nil
+    /// The OAuth client that asked, when it is not the GPT itself: a client metadata document's URL
+    /// or a registered client's id (MCP clients, which arrive by discovery). Nil: the GPT's action.
+    public var oauthClientID: String? = nil
+    /// That client's own name, as its document or registration gives it (shown on the consent page).
+    public var oauthClientName: String? = nil
+    /// True when every redirect URI that client declared is on this machine (loopback): the consent
+    /// page warns that a program on the user's computer is asking.
+    public var oauthClientLoopbackOnly: Bool? = nil
+
+    /// Who presents the code and tokens at the token endpoint.
+    public var requester: String { oauthClientID ?? clientID }
 
     public init(idDigest: String, sessionDigest: String, clientID: String, redirectURI: String, state: String?,
                 scope: String, codeChallenge: String?, codeChallengeMethod: String?, createdAt: UnixTime, expiresAt: UnixTime) {
@@ -119,6 +165,11 @@ public struct AuthorizationCodeRecord: Codable, Sendable, Equatable {
     public var familyID: String?
     /// The protected resource (RFC 8707) its tokens are for; nil for a GPT's APIs.
     public var resource: String? = nil
+    /// The OAuth client it was issued to when that is not the GPT (`PendingAuthorization.oauthClientID`).
+    public var oauthClientID: String? = nil
+
+    /// Who may exchange it (S06).
+    public var requester: String { oauthClientID ?? clientID }
 
     public init(digest: String, clientID: String, redirectURI: String, userID: String, email: String, scope: String,
                 codeChallenge: String?, codeChallengeMethod: String?, issuedAt: UnixTime, expiresAt: UnixTime) {
@@ -154,6 +205,11 @@ public struct TokenFamily: Codable, Sendable, Equatable {
     public var revokedReason: String?
     /// The protected resource (RFC 8707) every token of the family is for (S40).
     public var resource: String? = nil
+    /// The OAuth client the family was issued to when that is not the GPT (an MCP client).
+    public var oauthClientID: String? = nil
+
+    /// Who may refresh, revoke and introspect its tokens (S20).
+    public var requester: String { oauthClientID ?? clientID }
 
     public init(id: String, clientID: String, userID: String, email: String, scope: String,
                 createdAt: UnixTime, expiresAt: UnixTime) {

@@ -19,6 +19,11 @@ public protocol AuthStore: Sendable {
     /// where a lookup walks them: the protected resource metadata).
     func clientIDs() throws -> [String]
 
+    // MARK: Clients that registered themselves (RFC 7591, MCP)
+    /// Stores a new registration (its id is fresh: an existing one is never replaced).
+    func registerClient(_ client: RegisteredClient) throws
+    func registeredClient(id: String) throws -> RegisteredClient?
+
     // MARK: Pending authorizations (authorize → login → consent)
     func beginAuthorization(_ pending: PendingAuthorization) throws
     func pendingAuthorization(idDigest: String, now: UnixTime) throws -> PendingAuthorization?
@@ -39,7 +44,8 @@ public protocol AuthStore: Sendable {
     func issueTokens(family: TokenFamily, access: AccessTokenRecord, refresh: RefreshTokenRecord) throws -> Bool
     /// The access token if it exists, has not expired and its family is not revoked (S18, S21).
     func activeAccessToken(digest: String, now: UnixTime) throws -> AccessTokenRecord?
-    /// Rotates a refresh token (S19). `issue` makes the new pair for the family's next generation.
+    /// Rotates a refresh token (S19) presented by the OAuth client `clientID` (the family's
+    /// `requester`). `issue` makes the new pair for the family's next generation.
     func rotateRefreshToken(digest: String, clientID: String, now: UnixTime, grace: Int64,
                             issue: (TokenFamily) -> (AccessTokenRecord, RefreshTokenRecord)) throws -> RefreshRotation
     func revokeTokenFamily(id: String, reason: String, now: UnixTime) throws

@@ -42,6 +42,12 @@ public struct Configuration: Codable, Sendable, Equatable {
     /// Days the endpoints' own log files in the data folder (`logs/<day>.log`, written when
     /// `GPTAUTH_LOG` is not set: plain CGI on shared hosting) are kept; 0 keeps them all.
     public var logRetentionDays: Int64 = 14
+    /// A PEM file of extra certificate authorities trusted when fetching client metadata documents
+    /// (MCP clients whose `client_id` is a URL); nil: the system's only. For tests and private CAs.
+    public var clientMetadataCAFile: String? = nil
+    /// For tests only: fetch client metadata documents from private, loopback and link-local
+    /// addresses too. Off in production (S41: a URL someone else names must not reach inside).
+    public var clientMetadataAllowPrivateAddresses: Bool = false
 
     public init(issuer: String, secretKey: String, google: GoogleSettings? = nil,
                 emailLogin: EmailLoginSettings? = EmailLoginSettings(), mail: MailSettings) {
@@ -210,6 +216,8 @@ extension Configuration {
         try set(.mailRetentionDays, &mailRetentionDays)
         try set(.logRetentionDays, &logRetentionDays)
         store = try c.decodeIfPresent(String.self, forKey: .store)
+        clientMetadataCAFile = try c.decodeIfPresent(String.self, forKey: .clientMetadataCAFile)
+        try set(.clientMetadataAllowPrivateAddresses, &clientMetadataAllowPrivateAddresses)
     }
 }
 
@@ -233,7 +241,9 @@ extension Configuration: FlatJSONDecodable {
               let auditRetentionDays = flat.optional("auditRetentionDays", flat.integer),
               let mailRetentionDays = flat.optional("mailRetentionDays", flat.integer),
               let logRetentionDays = flat.optional("logRetentionDays", flat.integer),
-              let store = flat.optional("store", flat.string) else { return nil }
+              let store = flat.optional("store", flat.string),
+              let clientMetadataCAFile = flat.optional("clientMetadataCAFile", flat.string),
+              let clientMetadataAllowPrivateAddresses = flat.optionalBool("clientMetadataAllowPrivateAddresses") else { return nil }
         self.init(issuer: issuer, secretKey: secretKey, google: google, emailLogin: emailLogin, mail: mail)
         if let accessTokenLifetime { self.accessTokenLifetime = accessTokenLifetime }
         if let refreshTokenLifetime { self.refreshTokenLifetime = refreshTokenLifetime }
@@ -246,6 +256,8 @@ extension Configuration: FlatJSONDecodable {
         if let mailRetentionDays { self.mailRetentionDays = mailRetentionDays }
         if let logRetentionDays { self.logRetentionDays = logRetentionDays }
         self.store = store
+        self.clientMetadataCAFile = clientMetadataCAFile
+        if let clientMetadataAllowPrivateAddresses { self.clientMetadataAllowPrivateAddresses = clientMetadataAllowPrivateAddresses }
     }
 }
 

@@ -175,6 +175,7 @@ final class FakeGoogle: UpstreamHTTP {
     private struct State {
         var person = Person()
         var requests: [UpstreamRequest] = []
+        var documents: [String: UpstreamResponse] = [:]
     }
     private let state = Mutex(State())
 
@@ -184,11 +185,16 @@ final class FakeGoogle: UpstreamHTTP {
     }
     var requests: [UpstreamRequest] { state.withLock { $0.requests } }
 
+    /// Other web servers on the same fake internet: what a GET of each URL answers (client metadata
+    /// documents); a URL without an entry cannot be reached.
+    func serve(_ url: String, _ response: UpstreamResponse?) { state.withLock { $0.documents[url] = response } }
+
     func send(_ request: UpstreamRequest) throws -> UpstreamResponse {
         let person = state.withLock { state in
             state.requests.append(request)
             return state.person
         }
+        if let document = state.withLock({ $0.documents[request.url] }) { return document }
         switch (request.method, request.url) {
         case ("POST", Self.tokenURL):
             let form = Form.decode(String(decoding: request.body, as: UTF8.self))
@@ -206,6 +212,7 @@ final class FakeGoogle: UpstreamHTTP {
             if let verified = person.verified { object["email_verified"] = verified }
             return UpstreamResponse(status: 200, body: Array(try JSONSerialization.data(withJSONObject: object)))
         default:
+            if request.untrusted != nil { throw UpstreamError(.refused, "nothing listens at \(request.url)") }
             return UpstreamResponse(status: 404, body: [])
         }
     }
@@ -317,9 +324,11 @@ final class TestInstallation {
     }
 
     func endpoint(for path: String, audience: String? = nil) -> (any Endpoint)? {
-        if path == "/oauth/authorize" || path == AuthorizationServerMetadata.path { return AuthorizeEndpoint(service: service) }
+        if path == "/oauth/authorize" || path == AuthorizationServerMetadata.path || path.hasPrefix(ProtectedResourceMetadata.path) {
+            return AuthorizeEndpoint(service: service, upstream: google)
+        }
         if path.hasPrefix("/oauth/login") { return LoginEndpoint(service: service, upstream: google) }
-        if ["/oauth/token", "/oauth/revoke", "/oauth/introspect"].contains(path) { return TokenEndpoint(service: service) }
+        if ["/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/register"].contains(path) { return TokenEndpoint(service: service) }
         if path == "/api/greeting" { return GreetingEndpoint(service: service, defaultAudience: audience) }
         return nil
     }
