@@ -45,7 +45,8 @@ extension SignInFlowTests {
         let called = try chatgpt.callAPI(access, path: "/mcp")
         XCTAssertEqual(called.status, 200, called.text)
         XCTAssertEqual(called.json["x-gptauth-email"] as? String, "mcp-mona@example.com")
-        XCTAssertEqual(called.json["authorization-present"] as? Bool, false, "no token pass-through")
+        // The token reaches the MCP server so it can count tool calls with it (it is good for this resource only).
+        XCTAssertEqual(called.json["authorization-present"] as? Bool, true)
         XCTAssertEqual(try chatgpt.callAPI(access).status, 401, "a resource's token is not a GPT action's token")
 
         // A GPT action's token (no resource) is refused at the resource.

@@ -14,6 +14,7 @@ public enum Page {
         input[type=email],input[type=text]{width:100%;box-sizing:border-box;padding:10px;font-size:16px;border:1px solid #ccc;border-radius:8px;margin-bottom:12px}
         button,.button{display:block;width:100%;box-sizing:border-box;padding:11px;font-size:16px;border-radius:8px;border:0;background:#1d1d1f;color:#fff;cursor:pointer;text-align:center;text-decoration:none;margin-bottom:10px}
         .secondary{background:#e8e8ed;color:#1d1d1f}.error{color:#b00020}.notice{color:#555;font-size:14px}
+        .warning{color:#6b4000;background:#fff4dc;border-radius:8px;padding:8px 12px}
         .or{text-align:center;color:#888;margin:12px 0}
         </style></head>
         <body><main>
@@ -113,7 +114,7 @@ public enum Page {
             <p>After you allow it, you go back to <strong>\(app.redirectHost)</strong>.</p>
             """
             if app.loopbackOnly {
-                body = "\(body)<p class=\"error\">This app runs on your own computer (it returns to \(app.redirectHost)). Allow it only if you started it yourself.</p>"
+                body = "\(body)<p class=\"warning\">This app runs on your own computer (it returns to \(app.redirectHost)). Allow it only if you started it yourself.</p>"
             }
         } else {
             body = "\(body)<p><strong>\(gptName)</strong> will get your email address.</p>"

@@ -29,6 +29,16 @@ final class Stack: SignInServer {
     static let codeLifetime = 3
     static let gptBRedirect = "https://builder.example.com/oauth/callback"
 
+    /// Where the SDK-written MCP server (Fixtures/mcp_tools_server.py) listens when a test starts
+    /// it (McpClientTests): nginx protects it at /tools/mcp as GPT C's resource, with the shipped
+    /// snippet's counting location.
+    let mcpToolsPort: UInt16
+    var mcpToolsResource: String { issuer + "/tools/mcp" }
+    /// The certificate (and so the CA) of the https server that serves client metadata documents
+    /// in the tests; config.json trusts it and lets documents be fetched from 127.0.0.1.
+    var testCertificate: URL { folder.appendingPathComponent("cimd-cert.pem") }
+    var testCertificateKey: URL { folder.appendingPathComponent("cimd-key.pem") }
+
     var data: URL { folder.appendingPathComponent("data") }
     var http: HTTPClient { HTTPClient(port: port) }
     var issuer: String { "http://127.0.0.1:\(port)" }
@@ -53,6 +63,7 @@ final class Stack: SignInServer {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         port = try Stack.freePort()
+        mcpToolsPort = try Stack.freePort()
         google = try FakeGoogle(script: repo.appendingPathComponent("Tests/EndToEndTests/Fixtures/fake_google.py"))
         do {
             upstream = try LocalServer(script: repo.appendingPathComponent("Tests/EndToEndTests/Fixtures/upstream_app.py"), arguments: [])
@@ -100,6 +111,22 @@ final class Stack: SignInServer {
         try cliOK(["plan", "add", "--data", data.path, "--client", gptD.id, "--name", "pro", "--daily", "100",
                    "--payment-link", Stack.paymentLink, "--stripe-price", "price_pro"])
         try cliOK(["billing", "stripe", "--data", data.path, "--client", gptD.id, "--webhook-secret", Stack.stripeSecret])
+        try cliOK(["resource", "add", "--data", data.path, "--client", gptC.id, "--url", mcpToolsResource, "--scope", Stack.mcpScope])
+        try trustTestDocuments()
+    }
+
+    /// A self-signed certificate for 127.0.0.1, and config.json told to trust it and to fetch
+    /// client metadata documents from loopback (a hand edit, before the pools start).
+    private func trustTestDocuments() throws {
+        let made = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                                                "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", testCertificateKey.path,
+                                                "-out", testCertificate.path], environment: [:])
+        guard made.status == 0 else { throw HTTPClientError("openssl failed: \(made.output)") }
+        let path = data.appendingPathComponent("config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: path)) as? [String: Any] ?? [:]
+        config["clientMetadataCAFile"] = testCertificate.path
+        config["clientMetadataAllowPrivateAddresses"] = true
+        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: path)
     }
 
     /// The pools and nginx, through deploy/stack.
@@ -155,6 +182,8 @@ final class Stack: SignInServer {
         \(try gateSnippet())
 
         \(try mcpSnippet())
+
+        \(try mcpToolsSnippet())
         """.write(to: extra, atomically: true, encoding: .utf8)
         let result = try run("/bin/bash", [repo.appendingPathComponent("deploy/stack").path, "up"], environment: [
             "GPTAUTH_VAR": folder.path, "GPTAUTH_BIN": bin.path, "GPTAUTH_PORT": String(port),
@@ -201,6 +230,20 @@ final class Stack: SignInServer {
             .replacingOccurrences(of: "gptc_YOUR_GPT_ID", with: gptA.id)
             .replacingOccurrences(of: "https://auth.example.com/mcp", with: mcpResource)
             .replacingOccurrences(of: "http://127.0.0.1:8000", with: "http://127.0.0.1:\(upstream.port)")
+    }
+
+    /// A second copy of the shipped snippet, as a builder with a second MCP server makes one: its
+    /// own paths and location names, GPT C's resource, the SDK-written server as upstream.
+    private func mcpToolsSnippet() throws -> String {
+        try String(contentsOf: repo.appendingPathComponent("nginx/gptauth-protect-mcp.conf"), encoding: .utf8)
+            .replacingOccurrences(of: "/run/gptauth/", with: folder.path + "/run/")
+            .replacingOccurrences(of: "gptc_YOUR_GPT_ID", with: gptC.id)
+            .replacingOccurrences(of: "https://auth.example.com/mcp", with: mcpToolsResource)
+            .replacingOccurrences(of: "location /mcp {", with: "location /tools/mcp {")
+            .replacingOccurrences(of: "check-mcp", with: "check-tools")
+            .replacingOccurrences(of: "gptauth_mcp_", with: "gptauth_tools_")
+            .replacingOccurrences(of: "/gptauth/tool-call/mcp", with: "/gptauth/tool-call/tools")
+            .replacingOccurrences(of: "http://127.0.0.1:8000", with: "http://127.0.0.1:\(mcpToolsPort)")
     }
 
     /// One more GPT with ChatGPT's callbacks, for a test of its own.
@@ -322,7 +365,7 @@ final class LocalServer {
     let pid: pid_t
     private var stdinFD: Int32
 
-    init(script: URL, arguments: [String], environment: [String: String] = [:]) throws {
+    init(script: URL, arguments: [String], environment: [String: String] = [:], python: String = "python3") throws {
         var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
         guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw HTTPClientError("pipe failed") }
         var actions = posix_spawn_file_actions_t()
@@ -331,7 +374,7 @@ final class LocalServer {
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
         for fd in toChild + fromChild { posix_spawn_file_actions_addclose(&actions, fd) }
-        pid = try Subprocess.spawn("python3", [script.path] + arguments, environment: environment, actions: &actions)
+        pid = try Subprocess.spawn(python, [script.path] + arguments, environment: environment, actions: &actions)
         close(toChild[0])
         close(fromChild[1])
         stdinFD = toChild[1]
