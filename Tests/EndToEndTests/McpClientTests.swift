@@ -39,11 +39,16 @@ extension SignInFlowTests {
     }
 
     /// The https server of client metadata documents (Fixtures/client_metadata_server.py).
-    private func startDocumentServer(redirectURI: String) throws -> LocalServer {
+    private func startDocumentServer(redirectURI: String, cacheControl: String = "max-age=300") throws -> LocalServer {
         let stack = try stack
         return try LocalServer(script: try fixture("client_metadata_server.py"),
                                arguments: [stack.testCertificate.path, stack.testCertificateKey.path],
-                               environment: ["REDIRECT_URI": redirectURI])
+                               environment: ["REDIRECT_URI": redirectURI, "CACHE_CONTROL": cacheControl])
+    }
+
+    private func documentServer(_ documents: LocalServer, _ method: String, _ path: String) throws -> Subprocess.Result {
+        try Subprocess.run("curl", ["-s", "-X", method, "--cacert", try stack.testCertificate.path, "https://127.0.0.1:\(documents.port)\(path)"],
+                           environment: [:])
     }
 
     /// The SDK's client run to the end: its JSON lines.
@@ -98,8 +103,7 @@ extension SignInFlowTests {
         // Same GPT, same user list: the MCP user is GPT C's user.
         XCTAssertNotNil(try FileStore(folder: stack.data.path).user(clientID: stack.gptC.id, email: email))
         // The document was fetched once and then served from the cache.
-        let counted = try Subprocess.run("curl", ["-s", "--cacert", stack.testCertificate.path, "https://127.0.0.1:\(documents.port)/hits"],
-                                         environment: [:])
+        let counted = try documentServer(documents, "GET", "/hits")
         let hits = try JSONSerialization.jsonObject(with: Data(counted.output.utf8)) as? [String: Any] ?? [:]
         XCTAssertEqual(hits["/client.json"] as? Int, 1, "\(hits)")
     }
@@ -117,7 +121,8 @@ extension SignInFlowTests {
 
     func test_S41_metadataDocumentsThatCannotBeUsed_getAReadablePage_andNothingIsStored() throws {
         let stack = try stack
-        let documents = try startDocumentServer(redirectURI: "http://127.0.0.1:33333/callback")
+        // Documents that must be fetched every time (no-cache), so the fallback below is exercised.
+        let documents = try startDocumentServer(redirectURI: "http://127.0.0.1:33333/callback", cacheControl: "no-cache")
         defer { documents.stop() }
         let verifier = Base64URL.encode(Array(repeating: 9, count: 32))
         func authorize(_ path: String) throws -> HTTPResponse {
@@ -140,5 +145,10 @@ extension SignInFlowTests {
         XCTAssertEqual(pendingAfter, pendingBefore, "no sign-in was stored for them")
         // A good document, then the client's server goes down: the last valid document still works.
         XCTAssertEqual(try authorize("/loopback.json").status, 302)
+        _ = try documentServer(documents, "POST", "/toggle-down")
+        let duringOutage = try authorize("/loopback.json")
+        XCTAssertEqual(duringOutage.status, 302, duringOutage.text)
+        let hits = try JSONSerialization.jsonObject(with: Data(try documentServer(documents, "GET", "/hits").output.utf8)) as? [String: Any]
+        XCTAssertEqual(hits?["/loopback.json"] as? Int, 2, "fetched again (no-cache), failed, and the kept one used")
     }
 }

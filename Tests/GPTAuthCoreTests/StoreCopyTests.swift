@@ -33,18 +33,23 @@ struct StoreCopyTests {
             record = made
             return made
         }
+        let registered = GPTAuthCore.RegisteredClient(id: "mcpc_0a", name: "Claude", tokenEndpointAuthMethod: "none", secretDigest: nil,
+                                                      redirectURIs: ["https://claude.ai/api/mcp/auth_callback"], createdAt: Self.now,
+                                                      registeredFrom: "192.0.2.1")
+        try files.registerClient(registered)
         let at = Self.now + 2 * 86_400 + 1
 
         let target = try StoreEngine.postgres.open()
         defer { target.close() }
         let database = try #require(target.store as? PostgresStore)
         let snapshot = try files.snapshot(now: at)
-        #expect(snapshot.counts.map(\.count) == [1, 1, 1, 1, 1, 1, 1, 1, 0, 1], "the expired family and its tokens stay behind")
+        #expect(snapshot.counts.map(\.count) == [1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1], "the expired family and its tokens stay behind")
         try database.importSnapshot(snapshot)
         #expect(try database.counts(of: snapshot).map(\.count) == snapshot.counts.map(\.count))
 
         // Read back through the engine: the same records, and they work.
         #expect(try database.clients() == [client])
+        #expect(try database.registeredClient(id: "mcpc_0a") == registered)
         #expect(try database.updatePaymentSubscription(id: "sub_1") { $0 } == payment)
         #expect(try database.users(clientID: "gptc_a") == files.users(clientID: "gptc_a"))
         #expect(try database.usage(clientID: "gptc_a", userID: ada) == files.usage(clientID: "gptc_a", userID: ada))

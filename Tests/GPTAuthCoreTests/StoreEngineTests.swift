@@ -12,6 +12,26 @@ struct StoreEngineTests {
     static let now = TestClock.start
     typealias Fixture = FileStoreTests
 
+    // MARK: Clients that registered themselves (S42)
+
+    @Test(arguments: StoreEngine.all)
+    func S42_aRegistrationIsCreatedOnce_neverReplaced_andReadBackByID(_ engine: StoreEngine) throws {
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
+        let client = GPTAuthCore.RegisteredClient(id: "mcpc_00ff", name: "Claude", tokenEndpointAuthMethod: "client_secret_post",
+                                                  secretDigest: Secrets.digest("s"), redirectURIs: ["https://claude.ai/api/mcp/auth_callback"],
+                                                  createdAt: Self.now, registeredFrom: "192.0.2.1")
+        try store.registerClient(client)
+        var other = client
+        other.redirectURIs = ["https://evil.example/cb"]
+        #expect(throws: StoreError.self) { try store.registerClient(other) }
+        #expect(try store.registeredClient(id: "mcpc_00ff") == client)
+        #expect(try store.registeredClient(id: "mcpc_0000") == nil)
+        #expect(try store.registeredClient(id: "../clients/x") == nil)
+        #expect(try store.clientIDs().isEmpty, "not a GPT")
+    }
+
     // MARK: Codes
 
     @Test(arguments: StoreEngine.all)
