@@ -56,7 +56,8 @@ extension SignInFlowTests {
         let stack = try stack
         let result = try Subprocess.run(try Self.mcpPython, [try fixture("mcp_client.py").path,
             "--server", stack.mcpToolsResource, "--email", email, "--mail-folder", stack.data.appendingPathComponent("mail").path,
-            "--timeout", "120"] + arguments, environment: [:])
+            // The person signs in from a network of their own (the stack's other tests mail codes from 127.0.0.1).
+            "--timeout", "120", "--source-address", "127.0.0.2"] + arguments, environment: [:])
         XCTAssertEqual(result.status, 0, "mcp_client.py: \(result.errors)\n\(result.output)")
         return result.output.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]

@@ -12,7 +12,7 @@ redirect to the redirect URI, which it does not follow.
   mcp_client.py --server URL --redirect-uri URI --email ADDRESS --mail-folder PATH
                 [--client-metadata-url https://…] [--calls N] [--refresh] [--client-name NAME]
                 [--token-auth-method none|client_secret_post] [--mode legacy|auto|2026-07-28]
-                [--tool greet] [--tool-arguments '{"name": "World"}'] [--timeout SECONDS]
+                [--tool greet] [--tool-arguments '{"name": "World"}'] [--timeout SECONDS] [--source-address 127.0.0.2]
 
 With --client-metadata-url the SDK uses that URL as client_id (CIMD) when the authorization server
 advertises client_id_metadata_document_supported; otherwise it registers (RFC 7591).
@@ -292,6 +292,7 @@ class Browser:
     pages as a person would, over HTTP with a cookie jar."""
 
     def __init__(self, args):
+        self.args = args
         self.redirect_uri = args.redirect_uri
         self.email = args.email
         self.mail = MailFolder(args.mail_folder, args.email) if args.mail_folder else None
@@ -322,7 +323,10 @@ class Browser:
         self.result = None
         self.log(f"authorization URL: {authorization_url}")
         server = origin(authorization_url)
-        async with httpx2.AsyncClient(follow_redirects=False, trust_env=False, timeout=30.0,
+        # --source-address: the person's own network (another 127.x address), as a real user's
+        # browser is not on the connector's; per-network sign-in limits then count it apart.
+        transport = httpx2.AsyncHTTPTransport(local_address=self.args.source_address) if self.args.source_address else None
+        async with httpx2.AsyncClient(follow_redirects=False, trust_env=False, timeout=30.0, transport=transport,
                                       headers={"User-Agent": "mcp_client.py (SDK OAuth test)"}) as http:
             response = await http.get(authorization_url)
             asked_for_code = False
@@ -421,6 +425,7 @@ def arguments():
     parser.add_argument("--tool", default="greet")
     parser.add_argument("--tool-arguments", default='{"name": "World"}', help="JSON object")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds the whole run may take")
+    parser.add_argument("--source-address", help="the local address the sign-in pages are opened from (e.g. 127.0.0.2)")
     args = parser.parse_args()
     try:
         args.tool_arguments = json.loads(args.tool_arguments)
