@@ -122,11 +122,14 @@ public struct CurlProgramUpstream: UpstreamHTTP {
         ]
         if let untrusted = request.untrusted {
             // S41: only the address checked, over https, straight (no proxy), within tighter bounds.
-            // Redirects are never followed (no `location`): a 3xx comes back as the answer.
-            let (host, port) = hostAndPort(of: request.url)
+            // `connect-to` with an empty host and port applies to every connection whatever curl makes
+            // of the host name, and names an address, so curl resolves nothing itself (no second DNS
+            // answer). TLS still checks the certificate against the URL's host. Redirects are never
+            // followed (no `location`): a 3xx comes back as the answer.
+            let (_, port) = hostAndPort(of: request.url)
             let pinned = untrusted.address.contains(":") ? "[\(untrusted.address)]" : untrusted.address
             lines += ["max-time = \(untrusted.timeout)", "max-filesize = \(untrusted.maximumBody)", "proto = \"=https\"",
-                      "noproxy = \"*\"", "resolve = \(quoted("\(host):\(port):\(pinned)"))"]
+                      "noproxy = \"*\"", "connect-to = \(quoted("::\(pinned):\(port)"))"]
             if let ca = untrusted.caFile { lines.append("cacert = \(quoted(ca))") }
         } else {
             lines += ["max-time = \(timeout)", "max-filesize = \(maximumBody)", "proto = \"=https,http\""]

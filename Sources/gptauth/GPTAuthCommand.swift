@@ -7,7 +7,7 @@ struct GPTAuthCommand: ParsableCommand {
         commandName: "gptauth",
         abstract: "Operate a GPTAuth installation: its data folder, its GPTs (OAuth clients) and their users.",
         subcommands: [Init.self, MigrateCommand.self, StoreCommand.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self, AuditCommand.self,
-                      SweepCommand.self, HostingCommand.self, BillingCommand.self, ResourceCommand.self, DoctorCommand.self]
+                      SweepCommand.self, HostingCommand.self, BillingCommand.self, ResourceCommand.self, ConnectorCommand.self, DoctorCommand.self]
     )
 }
 

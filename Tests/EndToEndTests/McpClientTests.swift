@@ -110,6 +110,7 @@ extension SignInFlowTests {
     }
 
     func test_S42_mcpSDK_registersDynamically_andItsToolCallIsCounted() throws {
+        let stack = try stack
         let server = try startToolsServer()
         defer { server.stop() }
         let email = "sdk-dcr@example.com"
@@ -118,6 +119,15 @@ extension SignInFlowTests {
         XCTAssertTrue(clientID.hasPrefix("mcpc_"), clientID)
         XCTAssertEqual(toolResults(lines).map(\.isError), [false], "\(lines)")
         XCTAssertEqual(try usage(of: email)?.dayCount, 1)
+        // The operator sees it, and can make it forget (then its refreshes are refused).
+        let listed = try stack.cliOK(["connector", "list", "--json", "--data", stack.data.path])
+        XCTAssertTrue(listed.contains(clientID), listed)
+        XCTAssertTrue(try stack.cliOK(["connector", "remove", clientID, "--data", stack.data.path]).contains("forgotten"))
+        let refused = try stack.http.send("POST", "/oauth/token", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                          body: Array(FormBody.encode([("grant_type", "refresh_token"), ("refresh_token", "gpa_rt_x"),
+                                                                       ("client_id", clientID)]).utf8))
+        XCTAssertEqual(refused.status, 401, refused.text)
+        XCTAssertEqual(refused.json["error"] as? String, "invalid_client", "a forgotten client registers again")
     }
 
     func test_S41_metadataDocumentsThatCannotBeUsed_getAReadablePage_andNothingIsStored() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import GPTAuthCore
+@testable import GPTAuthNetworking
 
 /// MCP clients that arrive by discovery: Client ID Metadata Documents (S41), dynamic client
 /// registration (S42), public clients with PKCE and the resource they ask for (S11, S40).
@@ -48,6 +49,14 @@ struct DiscoveredClientsTests {
         ("https://example.com/a/../client.json", false),
         ("https://example.com/./client.json", false),
         ("https://exa mple.com/client.json", false),
+        ("https://chatgpt.com:8443/oauth/client.json", true),
+        ("https://[2001:4860::8888]/client.json", true),
+        ("https://bücher.example/client.json", false),      // curl and the resolver could spell it differently
+        ("https://example.com./client.json", false),
+        ("https://exa%6dple.com/client.json", false),
+        ("https://example.com:99999999/client.json", false),
+        ("https://example.com:x/client.json", false),
+        ("https://-example.com/client.json", false),
     ])
     func S41_clientIDURLForms(url: String, usable: Bool) {
         #expect((ClientMetadataDocument.urlProblem(url) == nil) == usable, "\(url)")
@@ -108,6 +117,22 @@ struct DiscoveredClientsTests {
         #expect(fetch.untrusted == UntrustedFetch(address: "1.2.3.4", timeout: 5, maximumBody: 16 << 10))
     }
 
+    @Test func S41_curlConnectsOnlyToThePinnedAddress_overHttps_withoutProxyOrRedirects() {
+        var request = UpstreamRequest(method: "GET", url: "https://connector.example:8443/client.json")
+        request.untrusted = UntrustedFetch(address: "2001:4860::8888", timeout: 5, maximumBody: 16 << 10, caFile: "/etc/test-ca.pem")
+        let lines = CurlProgramUpstream.config(for: request).split(separator: "\n").map(String.init)
+        #expect(lines.contains(#"connect-to = "::[2001:4860::8888]:8443""#), "\(lines)")
+        #expect(lines.contains(#"proto = "=https""#))
+        #expect(lines.contains(#"noproxy = "*""#))
+        #expect(lines.contains("max-time = 5"))
+        #expect(lines.contains("max-filesize = 16384"))
+        #expect(lines.contains(#"cacert = "/etc/test-ca.pem""#))
+        #expect(!lines.contains { $0.hasPrefix("location") || $0.hasPrefix("resolve") })
+        #expect(CurlProgramUpstream.hostAndPort(of: "https://a.example/x") == ("a.example", 443))
+        #expect(CurlProgramUpstream.hostAndPort(of: "https://[::1]:8443/x") == ("[::1]", 8443))
+        #expect(CurlProgramUpstream.hostAndPort(of: "http://a.example:81?q") == ("a.example", 81))
+    }
+
     @Test(arguments: ["https://127.0.0.1/client.json", "https://10.0.0.7/client.json", "https://[::1]/client.json",
                       "https://169.254.169.254/latest/meta-data", "https://localhost/client.json"])
     func S41_aDocumentOnAnInternalAddressIsNeverFetched(url: String) throws {
@@ -134,7 +159,8 @@ struct DiscoveredClientsTests {
         #expect(mismatched.status == 400)
         #expect(mismatched.text.contains("client_id is not the URL"), "\(mismatched.text)")
         #expect(!FileManager.default.fileExists(atPath: app.folder + "/pending"))
-        #expect(!FileManager.default.fileExists(atPath: app.folder + "/client-metadata"))
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: app.folder + "/client-metadata")) ?? []).allSatisfy { !$0.hasSuffix(".json") },
+                "no document is kept")
     }
 
     @Test func S41_aFreshDocumentIsNotFetchedAgain_andTheLastValidOneOutlivesAnOutage() throws {
@@ -190,22 +216,28 @@ struct DiscoveredClientsTests {
         #expect(consent.status == 200)
         #expect(consent.text.contains("Test Connector"))
         #expect(consent.text.contains("connector.example"), "the redirect URI's host is shown")
+        #expect(consent.text.contains("published by 1.2.3.4"), "and where the document is published")
         #expect(consent.text.contains("Test GPT"))
         let code = try #require(try Browser.callback(browser.consent(signIn)).code)
 
         let pending = try Self.exchange(app, code: code, verifier: nil)
         #expect(pending.status == 400)
-        #expect(try decodeJSON(OAuthErrorBody.self, pending).error == "invalid_grant", "no verifier: refused, and the code is spent")
+        #expect(try decodeJSON(OAuthErrorBody.self, pending).error == "invalid_grant", "no verifier: refused")
+        #expect(try decodeJSON(OAuthErrorBody.self, try Self.exchange(app, code: code, verifier: Self.verifier)).error == "invalid_grant",
+                "and the code is spent: its own client's first attempt, whatever its outcome")
 
         let code2 = try #require(try Browser(app).signInWithEmail(Self.connector, email: "mia@example.com",
                                                                  extra: Self.pkce + [("resource", Self.resource)]).code)
-        // The GPT's own credentials cannot redeem the connector's code (S06).
+        // The GPT's own credentials cannot redeem the connector's code (S06), nor can another public
+        // client's id spend it: it stays good for the connector.
         let stolen = app.exchange(code: code2, client: app.chatGPT, redirectURI: Self.callback, verifier: Self.verifier)
         #expect(try decodeJSON(OAuthErrorBody.self, stolen).error == "invalid_grant")
-
-        let code3 = try #require(try Browser(app).signInWithEmail(Self.connector, email: "mia@example.com",
-                                                                 extra: Self.pkce + [("resource", Self.resource)]).code)
-        let issued = try Self.exchange(app, code: code3, verifier: Self.verifier)
+        var impostor = Self.connector
+        impostor.client.id = "https://evil.example/client.json"
+        let burned = app.tokenRequest([("grant_type", "authorization_code"), ("code", code2), ("redirect_uri", Self.callback)],
+                                      as: impostor, method: .none)
+        #expect(try decodeJSON(OAuthErrorBody.self, burned).error == "invalid_grant")
+        let issued = try Self.exchange(app, code: code2, verifier: Self.verifier)
         #expect(issued.status == 200, "\(issued.text)")
         let tokens = try decodeJSON(TokenResponse.self, issued)
         let family = try #require(try app.store.lookUpToken(digest: Secrets.digest(tokens.access_token))?.family)
@@ -252,6 +284,12 @@ struct DiscoveredClientsTests {
         ("http://127.0.0.1:1/callback", "http://localhost:2/callback", false),
         ("https://example.com:1/cb", "https://example.com:2/cb", false),
         ("http://127.0.0.1:1/cb", "http://127.0.0.1.evil.com:2/cb", false),
+        ("http://127.0.0.1:33418/callback", "http://127.0.0.1:1@evil.com/callback", false),
+        ("http://localhost:1/callback", "http://localhost:1@evil.com/callback", false),
+        ("http://[::1]:1/callback", "http://[::1]:1@evil.com/callback", false),
+        ("http://127.0.0.1:1/callback", "http://127.0.0.1:99999999/callback", false),
+        ("http://127.0.0.1:1/callback", "http://127.0.0.1:x/callback", false),
+        ("http://127.0.0.1:1/callback", "http://127.0.0.1:2/callback#f", false),
     ])
     func RFC8252_loopbackRedirectURIsMatchOnAnyPort(registered: String, requested: String, matches: Bool) {
         #expect(RedirectURIPolicy.sameLoopbackURIOnAnyPort(registered, requested) == matches)

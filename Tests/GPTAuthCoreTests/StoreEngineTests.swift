@@ -30,6 +30,10 @@ struct StoreEngineTests {
         #expect(try store.registeredClient(id: "mcpc_0000") == nil)
         #expect(try store.registeredClient(id: "../clients/x") == nil)
         #expect(try store.clientIDs().isEmpty, "not a GPT")
+        #expect(try store.registeredClients() == [client])
+        #expect(try store.removeRegisteredClient(id: "mcpc_00ff"))
+        #expect(try !store.removeRegisteredClient(id: "mcpc_00ff"))
+        #expect(try store.registeredClient(id: "mcpc_00ff") == nil)
     }
 
     // MARK: Codes
@@ -70,6 +74,7 @@ struct StoreEngineTests {
                     case .alreadyUsed: outcomes.append("alreadyUsed")
                     case .expired: outcomes.append("expired")
                     case .unknown: outcomes.append("unknown")
+                    case .issuedToAnotherClient: outcomes.append("anotherClient")
                     }
                 } catch {
                     outcomes.append("error:\(error)")

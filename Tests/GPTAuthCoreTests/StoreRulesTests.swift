@@ -15,23 +15,28 @@ struct StoreRulesTests {
         var spent = fresh
         spent.consumedAt = Self.now
         spent.familyID = "first"
-        // (stored code, at, expected outcome, written?)
-        let rows: [(AuthorizationCodeRecord?, UnixTime, String, Bool)] = [
-            (nil, Self.now, "unknown", false),
-            (fresh, Self.now + 1, "redeemed", true),
-            (fresh, fresh.expiresAt - 1, "redeemed", true),
-            (fresh, fresh.expiresAt, "expired", false),
-            (spent, Self.now + 1, "alreadyUsed(first)", false),
-            (spent, spent.expiresAt + 10, "alreadyUsed(first)", false),  // reuse is recognised after expiry too
+        // (stored code, at, presented by, expected outcome, written?)
+        let rows: [(AuthorizationCodeRecord?, UnixTime, String?, String, Bool)] = [
+            (nil, Self.now, nil, "unknown", false),
+            (fresh, Self.now + 1, nil, "redeemed", true),
+            (fresh, Self.now + 1, fresh.clientID, "redeemed", true),
+            (fresh, fresh.expiresAt - 1, nil, "redeemed", true),
+            (fresh, fresh.expiresAt, nil, "expired", false),
+            (spent, Self.now + 1, nil, "alreadyUsed(first)", false),
+            (spent, spent.expiresAt + 10, nil, "alreadyUsed(first)", false),  // reuse is recognised after expiry too
+            // S06: another client (a public client's id needs no secret) neither spends nor revokes.
+            (fresh, Self.now + 1, "https://evil.example/client.json", "anotherClient", false),
+            (spent, Self.now + 1, "https://evil.example/client.json", "anotherClient", false),
         ]
-        for (stored, at, expected, written) in rows {
-            let (write, outcome) = CodeRedemptionRule.redeem(stored, now: at, familyID: "new")
+        for (stored, at, requester, expected, written) in rows {
+            let (write, outcome) = CodeRedemptionRule.redeem(stored, now: at, familyID: "new", requester: requester)
             let name: String
             switch outcome {
             case .unknown: name = "unknown"
             case .expired: name = "expired"
             case .redeemed(let record): name = "redeemed"; #expect(record.familyID == "new" && record.consumedAt == at)
             case .alreadyUsed(let record): name = "alreadyUsed(\(record.familyID ?? ""))"
+            case .issuedToAnotherClient: name = "anotherClient"
             }
             #expect(name == expected, "at \(at)")
             #expect((write != nil) == written)

@@ -198,14 +198,16 @@ struct TokenEndpointTests {
         try expectInvalidGrant(app.exchange(code: code, client: app.chatGPT, omitRedirectURI: true))
     }
 
-    @Test func S06_anotherClientsCodeIsRefusedAndSpent() throws {
+    @Test func S06_anotherClientsCodeIsRefused_andLeftForItsOwnClient() throws {
         let app = try TestInstallation()
         defer { app.remove() }
         let code = try #require(try Browser(app).signInWithEmail(app.chatGPT).code)
         let stolen = app.exchange(code: code, client: app.exact, redirectURI: app.chatGPT.redirectURI)
         try expectInvalidGrant(stolen)
         #expect(try oauthError(stolen).error_description.contains("another client"))
-        // The stolen attempt spent it: a code gets one try.
+        // Another client's attempt changes nothing (a public client's id needs no secret, so naming
+        // one must not spend or revoke anyone's grant); the code's own client still gets one try.
+        #expect(app.exchange(code: code, client: app.chatGPT).status == 200)
         try expectInvalidGrant(app.exchange(code: code, client: app.chatGPT))
     }
 

@@ -351,9 +351,14 @@ public struct LoginEndpoint: Endpoint {
     /// by a metadata document or register, so the person confirms each one, seeing where it returns.
     func afterSignIn(_ flow: Flow, identity: SignedInIdentity) throws -> Response {
         let pending = flow.pending
-        if let name = pending.oauthClientName {
-            let host = RedirectURIPolicy.origin(of: pending.redirectURI).map { String($0.drop { $0 != "/" }.dropFirst(2)) } ?? pending.redirectURI
-            let app = Page.ConsentApp(name: name, redirectHost: host, loopbackOnly: pending.oauthClientLoopbackOnly == true)
+        if let appID = pending.oauthClientID {
+            func host(_ uri: String) -> String? { RedirectURIPolicy.origin(of: uri).map { String($0.drop { $0 != "/" }.dropFirst(2)) } }
+            // A metadata document names itself: show where it is published, so "ChatGPT" served from
+            // elsewhere does not pass for ChatGPT.
+            let publisher = ClientMetadataDocument.isDocumentURL(appID) ? host(appID) : nil
+            let app = Page.ConsentApp(name: pending.oauthClientName ?? "An app", publisher: publisher,
+                                      redirectHost: host(pending.redirectURI) ?? pending.redirectURI,
+                                      loopbackOnly: pending.oauthClientLoopbackOnly == true)
             return page(200, Page.consent(base: configuration.basePath, gptName: flow.client.name, email: identity.email,
                                           request: flow.handle, csrf: csrf(flow), app: app), flow)
         }

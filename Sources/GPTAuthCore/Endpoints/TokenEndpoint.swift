@@ -85,11 +85,11 @@ public struct TokenEndpoint: Endpoint {
         guard request.method == "POST" else { throw OAuthError(.invalidRequest, "register a client with a POST of its metadata (RFC 7591)") }
         let now = service.clock.now()
         let network = service.network(request)
-        let limit = AbuseLimits.registrations
-        if case .limited(let retryAfter, let first) = try service.store.countEvent(key: "register:net:\(network)", limit, now: now) {
-            if first { log.audit("rate_limited", ["limit": limit.name, "address": network]) }
-            throw OAuthError(.slowDown, "too many clients registered from this network; try again in \(retryAfter) seconds",
-                             retryAfter: retryAfter)
+        for (key, limit) in [("register:net:\(network)", AbuseLimits.registrations), ("register:all", AbuseLimits.registrationsPerDay)] {
+            if case .limited(let retryAfter, let first) = try service.store.countEvent(key: key, limit, now: now) {
+                if first { log.audit("rate_limited", ["limit": limit.name, "address": network]) }
+                throw OAuthError(.slowDown, "too many clients registered; try again in \(retryAfter) seconds", retryAfter: retryAfter)
+            }
         }
         let random = service.random
         switch DynamicClientRegistration.register(body: request.body, mediaType: request.mediaType, network: network, now: now,

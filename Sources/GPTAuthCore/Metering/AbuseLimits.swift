@@ -24,6 +24,9 @@ public enum AbuseLimits {
     public static let clientMetadataFetches = AbuseLimit(limit: 30, window: 600, name: "client metadata documents fetched")
     /// Clients registered per network (S42): each is a record kept while it is used.
     public static let registrations = AbuseLimit(limit: 20, window: 3600, name: "clients registered")
+    /// Clients registered from all networks together per day (S42): a bound on the total that many
+    /// networks (one IPv6 /48 is 65,536 of them) cannot get around.
+    public static let registrationsPerDay = AbuseLimit(limit: 1000, window: 86_400, name: "clients registered (all networks)")
 
     /// Sign-in codes mailed per mailbox, GPT and requesting network (`emailLogin.maxCodesPerHour`).
     public static func codesPerMailbox(_ settings: EmailLoginSettings) -> AbuseLimit {

@@ -10,13 +10,19 @@ public struct AuthorizationCodeGrant: Sendable {
         self.log = log
     }
 
-    /// Exchanges a code for tokens. The code is spent by the first attempt whatever its outcome,
-    /// so a stolen code cannot be tried against several clients.
+    /// Exchanges a code for tokens. The code is spent by its client's first attempt whatever its
+    /// outcome (a wrong verifier or redirect URI included); another client's attempt changes nothing.
     public func exchange(_ body: Parameters, client: AuthenticatedClient, now: UnixTime) throws -> TokenResponse {
         guard let code = try body.nonEmpty("code") else { throw OAuthError(.invalidRequest, "code is required") }
         let familyID = issuance.newFamilyID()
         let record: AuthorizationCodeRecord
-        switch try store.redeemAuthorizationCode(digest: Secrets.digest(code), now: now, familyID: familyID) {
+        switch try store.redeemAuthorizationCode(digest: Secrets.digest(code), now: now, familyID: familyID, requester: client.id) {
+        case .issuedToAnotherClient(let other):
+            // S06: "ensure that the authorization code was issued to the authenticated confidential client"
+            // (for a public client: to the client_id it names). Left unspent: a public client's id
+            // needs no secret, so naming one must not let anyone spend or revoke another's grant.
+            throw OAuthError(.invalidGrant, "the authorization code was issued to another client",
+                             cause: "code of client \(Log.quoted(other.requester)) presented by \(Log.quoted(client.id))")
         case .unknown:
             throw OAuthError(.invalidGrant, "the authorization code is invalid", cause: "unknown authorization code client_id=\(client.id)")
         case .expired:
@@ -31,12 +37,6 @@ public struct AuthorizationCodeGrant: Sendable {
             throw OAuthError(.invalidGrant, "the authorization code has already been used")
         case .redeemed(let redeemed):
             record = redeemed
-        }
-        // S06: "ensure that the authorization code was issued to the authenticated confidential client"
-        // (for a public client: to the client_id it names, with the PKCE verifier checked below).
-        guard Secrets.constantTimeEquals(record.requester, client.id) else {
-            throw OAuthError(.invalidGrant, "the authorization code was issued to another client",
-                             cause: "code of client \(Log.quoted(record.requester)) presented by \(Log.quoted(client.id))")
         }
         // S06 (§4.1.3): redirect_uri "REQUIRED, if ... included in the authorization request, and their
         // values MUST be identical". Left out there (one registered URI), it may be left out here too.

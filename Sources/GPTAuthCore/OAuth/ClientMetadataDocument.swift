@@ -3,6 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// OAuth Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document; the MCP
 /// authorization specification 2025-11-25): a `client_id` that is an https URL names a JSON
@@ -49,12 +52,37 @@ public struct ClientMetadataDocument: Codable, Sendable, Equatable {
         let afterScheme = url.dropFirst("https://".count)
         let authority = afterScheme.prefix { $0 != "/" && $0 != "?" }
         guard !authority.isEmpty, !authority.contains("@") else { return "a client_id URL needs a host and no user name or password" }
+        guard isPlainHost(authority) else {
+            return "a client_id URL's host must be a plain DNS name (letters, digits, - and .) or an IP address"
+        }
         let path = afterScheme.dropFirst(authority.count).prefix { $0 != "?" }
         guard path.count > 1 else { return "a client_id URL must have a path (not just /)" }
         guard !path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == "." || $0 == ".." }) else {
             return "a client_id URL must not have . or .. segments"
         }
         return nil
+    }
+
+    /// `host[:port]` with the host an ASCII DNS name (no trailing dot, no `%`, no other spelling
+    /// that a resolver and curl could read differently, S41), an IPv4 address or `[IPv6]`.
+    static func isPlainHost(_ authority: Substring) -> Bool {
+        var host = authority
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return false }
+            host = authority[...close]
+            guard IPAddress(text: String(host)) != nil else { return false }
+        } else {
+            host = authority.prefix { $0 != ":" }
+            let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+            guard !host.isEmpty, host.count <= 253, labels.allSatisfy({ label in
+                !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+                    && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+            }) else { return false }
+        }
+        let rest = authority.dropFirst(host.count)
+        guard !rest.isEmpty else { return true }
+        let port = rest.dropFirst()
+        return rest.first == ":" && (1...5).contains(port.count) && port.allSatisfy { $0.isASCII && $0.isNumber }
     }
 
     /// The document fetched from `url`, checked (nil problem) or the reason it cannot be used.
@@ -156,6 +184,11 @@ public struct ClientMetadataDocuments: Sendable {
 
     func cachePath(_ url: String) -> String { "\(folder)/\(Secrets.digest(url)).json" }
 
+    /// Documents kept at most (a few KiB each).
+    public static let maximumCached = 1000
+    /// Fetches running at once on one node.
+    public static let concurrentFetches = 2
+
     /// The document `url` names, from the cache while it is fresh, else fetched. `mayFetch` is
     /// asked before each fetch (the per-network limit, S32): a cached document costs nothing.
     public func document(for url: String, now: UnixTime, mayFetch: () throws -> Void) throws -> ClientMetadataDocument {
@@ -165,6 +198,12 @@ public struct ClientMetadataDocuments: Sendable {
             .flatMap { $0.url == url ? $0 : nil }
         if let cached, cached.freshUntil > now { return cached.document }
         try mayFetch()
+        // At most `concurrentFetches` fetches at once on this node: a slow host (or resolver) can
+        // hold a few workers, never every worker of the sign-in.
+        guard let slot = FetchSlot.take(in: folder, of: Self.concurrentFetches) else {
+            throw ClientMetadataError.unreachable("too many apps are being looked up right now; try again in a moment")
+        }
+        defer { slot.release() }
         let fetched: UpstreamResponse
         switch Result(catching: { () throws(ClientMetadataError) -> UpstreamResponse in try fetch(url) }) {
         case .success(let response):
@@ -178,10 +217,16 @@ public struct ClientMetadataDocuments: Sendable {
         case .failure(let problem):
             throw problem
         case .success(let document):
+            let cacheControl = fetched.header("cache-control")
             let keep = Cached(url: url, document: document, fetchedAt: now,
-                              freshUntil: now + ClientMetadataDocument.freshness(cacheControl: fetched.header("cache-control")))
+                              freshUntil: now + ClientMetadataDocument.freshness(cacheControl: cacheControl))
+            // Not kept when the client says `no-store`, nor once the cache holds `maximumCached`
+            // documents (S32: whoever opens /oauth/authorize chooses the URLs).
+            let path = cachePath(url)
+            let storable = !(cacheControl?.lowercased().contains("no-store") ?? false)
+            guard storable, FileIO.exists(path) || FileIO.list(folder).count < Self.maximumCached else { return document }
             do {
-                try FileIO.writeAtomically(cachePath(url), try JSON.encode(keep), sync: false)
+                try FileIO.writeAtomically(path, try JSON.encode(keep), sync: false)
             } catch {
                 log.warning("client_metadata_not_cached", ["client_id": url, "reason": String(describing: error)])
             }
@@ -219,4 +264,23 @@ public struct ClientMetadataDocuments: Sendable {
         }
         return response
     }
+}
+
+/// One of a few fetch slots: a non-blocking `flock` on `<folder>/.fetch-<n>`, released on close (and
+/// by the kernel if the process dies).
+struct FetchSlot {
+    let descriptor: Int32
+
+    static func take(in folder: String, of count: Int) -> FetchSlot? {
+        mkdir(folder, 0o700)
+        for index in 0..<count {
+            let fd = open("\(folder)/.fetch-\(index)", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { continue }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return FetchSlot(descriptor: fd) }
+            close(fd)
+        }
+        return nil
+    }
+
+    func release() { close(descriptor) }
 }

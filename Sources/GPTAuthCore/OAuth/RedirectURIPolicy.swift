@@ -36,12 +36,18 @@ public enum RedirectURIPolicy {
         return !authority.isEmpty && !authority.contains("@")
     }
 
-    /// `http://127.0.0.1…`, `http://localhost…` or `http://[::1]…`.
+    /// `http://127.0.0.1…`, `http://localhost…` or `http://[::1]…`: that host exactly, then nothing,
+    /// a path or query, or a port of 1–5 digits — so `http://127.0.0.1:1@evil.example/` is not one.
     public static func isLoopbackHTTP(_ uri: String) -> Bool {
         let lower = uri.lowercased()
         for host in ["http://127.0.0.1", "http://localhost", "http://[::1]"] where lower.hasPrefix(host) {
-            let next = lower.dropFirst(host.count).first
-            if next == nil || next == ":" || next == "/" { return true }
+            var rest = lower.dropFirst(host.count)
+            if rest.first == ":" {
+                let port = rest.dropFirst().prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+                guard (1...5).contains(port.count), port.allSatisfy({ $0.isASCII && $0.isNumber }) else { return false }
+                rest = rest.dropFirst(1 + port.count)
+            }
+            if rest.isEmpty || rest.first == "/" || rest.first == "?" || rest.first == "#" { return true }
         }
         return false
     }
@@ -50,7 +56,7 @@ public enum RedirectURIPolicy {
     /// the request for loopback IP redirect URIs". Both `http://` on the same loopback host, the same
     /// path and query; only the port may differ. Claude Code's callbacks are of this kind.
     public static func sameLoopbackURIOnAnyPort(_ registered: String, _ requested: String) -> Bool {
-        guard isLoopbackHTTP(registered), isLoopbackHTTP(requested) else { return false }
+        guard isLoopbackHTTP(registered), isLoopbackHTTP(requested), isRegistrable(requested) else { return false }
         func parts(_ uri: String) -> (host: Substring, rest: Substring) {
             let afterScheme = uri.dropFirst("http://".count)
             let authority = afterScheme.prefix { $0 != "/" && $0 != "?" }

@@ -93,13 +93,16 @@ public enum Page {
     /// An app that arrived by discovery (an MCP client), as the consent page names it.
     public struct ConsentApp: Sendable, Equatable {
         public var name: String
+        /// The host its metadata document is published on (nil: a registered client).
+        public var publisher: String?
         /// The host the answer goes back to (a MUST for metadata-document clients).
         public var redirectHost: String
         /// Every redirect URI it declared is on the user's own machine.
         public var loopbackOnly: Bool
 
-        public init(name: String, redirectHost: String, loopbackOnly: Bool) {
+        public init(name: String, publisher: String?, redirectHost: String, loopbackOnly: Bool) {
             self.name = name
+            self.publisher = publisher
             self.redirectHost = redirectHost
             self.loopbackOnly = loopbackOnly
         }
@@ -110,7 +113,7 @@ public enum Page {
         var body: HTML = "<h1>Allow \(app?.name ?? gptName)?</h1><p>Signed in as <strong>\(email)</strong>.</p>"
         if let app {
             body = """
-            \(body)<p><strong>\(app.name)</strong> wants to use <strong>\(gptName)</strong> as you, and will get your email address.</p>
+            \(body)<p><strong>\(app.name)</strong>\(app.publisher.map { " (published by \($0))" } ?? "") wants to use <strong>\(gptName)</strong> as you, and will get your email address.</p>
             <p>After you allow it, you go back to <strong>\(app.redirectHost)</strong>.</p>
             """
             if app.loopbackOnly {

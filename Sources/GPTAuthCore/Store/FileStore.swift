@@ -144,6 +144,16 @@ public struct FileStore: AuthStore {
         return try load(RegisteredClient.self, registeredPath(id))
     }
 
+    public func registeredClients() throws -> [RegisteredClient] {
+        try every("registered", RegisteredClient.self).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+    }
+
+    public func removeRegisteredClient(id: String) throws -> Bool {
+        guard Identifier.isSafe(id), FileIO.exists(registeredPath(id)) else { return false }
+        try FileIO.remove(registeredPath(id))
+        return true
+    }
+
     // MARK: Pending authorizations
 
     public func beginAuthorization(_ pending: PendingAuthorization) throws {
@@ -189,11 +199,12 @@ public struct FileStore: AuthStore {
         try scheduleExpiry(path, at: code.expiresAt + 3600)
     }
 
-    public func redeemAuthorizationCode(digest: String, now: UnixTime, familyID: String) throws -> CodeRedemption {
+    public func redeemAuthorizationCode(digest: String, now: UnixTime, familyID: String, requester: String?) throws -> CodeRedemption {
         guard Identifier.isDigest(digest) else { return .unknown }
         let path = codePath(digest)
         return try locked(path) { () throws -> CodeRedemption in
-            let (spent, outcome) = CodeRedemptionRule.redeem(try load(AuthorizationCodeRecord.self, path), now: now, familyID: familyID)
+            let (spent, outcome) = CodeRedemptionRule.redeem(try load(AuthorizationCodeRecord.self, path), now: now, familyID: familyID,
+                                                              requester: requester)
             if let spent { try save(spent, path) }
             return outcome
         }
@@ -447,7 +458,7 @@ public struct FileStore: AuthStore {
         snapshot.codes = try every("codes", AuthorizationCodeRecord.self).filter { $0.expiresAt + 3600 > now }
         snapshot.pending = try every("pending", PendingAuthorization.self).filter { $0.expiresAt > now }
         snapshot.payments = try every("payments", PaymentSubscription.self)
-        snapshot.registeredClients = try every("registered", RegisteredClient.self)
+        snapshot.registeredClients = try registeredClients()
         return snapshot
     }
 

@@ -57,6 +57,10 @@ public final class MemoryStore: AuthStore {
     }
 
     public func registeredClient(id: String) throws -> RegisteredClient? { try withTables { $0.registered[id] } }
+    public func registeredClients() throws -> [RegisteredClient] {
+        try withTables { $0.registered.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
+    }
+    public func removeRegisteredClient(id: String) throws -> Bool { try withTables { $0.registered.removeValue(forKey: id) != nil } }
 
     // MARK: Pending authorizations
 
@@ -88,9 +92,9 @@ public final class MemoryStore: AuthStore {
         try withTables { $0.codes[code.digest] = code }
     }
 
-    public func redeemAuthorizationCode(digest: String, now: UnixTime, familyID: String) throws -> CodeRedemption {
+    public func redeemAuthorizationCode(digest: String, now: UnixTime, familyID: String, requester: String?) throws -> CodeRedemption {
         try withTables { tables in
-            let (spent, outcome) = CodeRedemptionRule.redeem(tables.codes[digest], now: now, familyID: familyID)
+            let (spent, outcome) = CodeRedemptionRule.redeem(tables.codes[digest], now: now, familyID: familyID, requester: requester)
             if let spent { tables.codes[digest] = spent }
             return outcome
         }

@@ -133,6 +133,14 @@ public final class PostgresStore: AuthStore {
         try Self.record(RegisteredClient.self, try run("SELECT doc FROM registered_clients WHERE id = $1", [id]).first?[0])
     }
 
+    public func registeredClients() throws -> [RegisteredClient] {
+        try run("SELECT doc FROM registered_clients ORDER BY created_at, id").values.compactMap { try Self.record(RegisteredClient.self, $0[0]) }
+    }
+
+    public func removeRegisteredClient(id: String) throws -> Bool {
+        try run("DELETE FROM registered_clients WHERE id = $1 RETURNING id", [id]).count > 0
+    }
+
     // MARK: Pending authorizations
 
     public func beginAuthorization(_ pending: PendingAuthorization) throws {
@@ -171,11 +179,11 @@ public final class PostgresStore: AuthStore {
                 [code.digest, String(code.expiresAt), try Self.text(code)])
     }
 
-    public func redeemAuthorizationCode(digest: String, now: UnixTime, familyID: String) throws -> CodeRedemption {
+    public func redeemAuthorizationCode(digest: String, now: UnixTime, familyID: String, requester: String?) throws -> CodeRedemption {
         try transaction { tx in
             let row = try tx.run("SELECT doc FROM authorization_codes WHERE digest = $1 FOR UPDATE", [digest])
             let (spent, outcome) = CodeRedemptionRule.redeem(try Self.record(AuthorizationCodeRecord.self, row.first?[0]),
-                                                             now: now, familyID: familyID)
+                                                             now: now, familyID: familyID, requester: requester)
             if let spent {
                 try tx.run("UPDATE authorization_codes SET doc = $2 WHERE digest = $1", [digest, try Self.text(spent)])
             }

@@ -354,6 +354,8 @@ public enum CodeRedemption: Sendable, Equatable {
     case alreadyUsed(AuthorizationCodeRecord)
     case expired
     case unknown
+    /// Issued to another client: refused, and nothing changed (S06).
+    case issuedToAnotherClient(AuthorizationCodeRecord)
 }
 
 /// What happened when a refresh token was presented.

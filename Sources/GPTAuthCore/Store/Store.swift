@@ -23,6 +23,10 @@ public protocol AuthStore: Sendable {
     /// Stores a new registration (its id is fresh: an existing one is never replaced).
     func registerClient(_ client: RegisteredClient) throws
     func registeredClient(id: String) throws -> RegisteredClient?
+    /// Every registration, oldest first (`gptauth connector list`).
+    func registeredClients() throws -> [RegisteredClient]
+    /// Forgets a registration (`gptauth connector remove`): its refreshes and code exchanges fail from then on.
+    func removeRegisteredClient(id: String) throws -> Bool
 
     // MARK: Pending authorizations (authorize → login → consent)
     func beginAuthorization(_ pending: PendingAuthorization) throws
@@ -35,8 +39,9 @@ public protocol AuthStore: Sendable {
 
     // MARK: Authorization codes
     func issueAuthorizationCode(_ code: AuthorizationCodeRecord) throws
-    /// Marks the code spent and names the family its tokens will join, in one step (S05).
-    func redeemAuthorizationCode(digest: String, now: UnixTime, familyID: String) throws -> CodeRedemption
+    /// Marks the code spent and names the family its tokens will join, in one step (S05), unless it
+    /// was issued to a client other than `requester` (nil: not checked), which changes nothing.
+    func redeemAuthorizationCode(digest: String, now: UnixTime, familyID: String, requester: String?) throws -> CodeRedemption
 
     // MARK: Tokens
     /// Stores a new family with its first pair; false if the family was revoked before it existed
@@ -132,6 +137,11 @@ public struct SweepBudget: Sendable {
 }
 
 extension AuthStore {
+    /// `redeemAuthorizationCode` whoever presents it (tools and tests).
+    public func redeemAuthorizationCode(digest: String, now: UnixTime, familyID: String) throws -> CodeRedemption {
+        try redeemAuthorizationCode(digest: digest, now: now, familyID: familyID, requester: nil)
+    }
+
     public func admitCall(accessDigest: String, audience: Set<String>, now: UnixTime) throws -> CallAdmission {
         guard let access = try activeAccessToken(digest: accessDigest, now: now) else { return .invalidToken }
         guard audience.contains(access.audienceKey) else { return .otherAudience }

@@ -42,8 +42,9 @@ public struct Configuration: Codable, Sendable, Equatable {
     /// Days the endpoints' own log files in the data folder (`logs/<day>.log`, written when
     /// `GPTAUTH_LOG` is not set: plain CGI on shared hosting) are kept; 0 keeps them all.
     public var logRetentionDays: Int64 = 14
-    /// A PEM file of extra certificate authorities trusted when fetching client metadata documents
-    /// (MCP clients whose `client_id` is a URL); nil: the system's only. For tests and private CAs.
+    /// A PEM file of the certificate authorities trusted when fetching client metadata documents
+    /// (MCP clients whose `client_id` is a URL), instead of the system's; nil: the system's. For
+    /// tests and private CAs.
     public var clientMetadataCAFile: String? = nil
     /// For tests only: fetch client metadata documents from private, loopback and link-local
     /// addresses too. Off in production (S41: a URL someone else names must not reach inside).
