@@ -43,13 +43,17 @@ final class SignInFlowTests: XCTestCase {
         let port = chatgpt.stack.port
         let request = try browser.hidden("request")
         let base = chatgpt.stack.basePath
-        let sent = try browser.submit(port: port, base + "/oauth/login/email",
-                                      [("request", request), ("csrf", try browser.hidden("csrf")), ("email", email)])
+        let posted = try browser.submit(port: port, base + "/oauth/login/email",
+                                        [("request", request), ("csrf", try browser.hidden("csrf")), ("email", email)])
+        XCTAssertEqual(posted.status, 303, "post/redirect/get: \(posted.text)")
+        let sent = try browser.follow()
         XCTAssertEqual(sent.status, 200, sent.text)
         XCTAssertTrue(sent.text.contains("Check your email"))
         let code = try chatgpt.stack.latestCode(to: email.lowercased())
-        var answer = try browser.submit(port: port, base + "/oauth/login/email/verify",
-                                        [("request", request), ("csrf", try browser.hidden("csrf")), ("code", code)])
+        let verified = try browser.submit(port: port, base + "/oauth/login/email/verify",
+                                          [("request", request), ("csrf", try browser.hidden("csrf")), ("code", code)])
+        XCTAssertEqual(verified.status, 303, "post/redirect/get: \(verified.text)")
+        var answer = try browser.follow()
         if expectConsent {
             XCTAssertEqual(answer.status, 200, answer.text)
             XCTAssertTrue(answer.text.contains("will get your email address"), answer.text)
@@ -174,9 +178,11 @@ final class SignInFlowTests: XCTestCase {
         let request = try browser.hidden("request")
         try browser.submit(port: stack.port, "/oauth/login/email", [("request", request), ("csrf", try browser.hidden("csrf")),
                                                                     ("email", "dora@example.com")])
+        try browser.follow()
         try browser.submit(port: stack.port, "/oauth/login/email/verify",
                            [("request", request), ("csrf", try browser.hidden("csrf")),
                             ("code", try stack.latestCode(to: "dora@example.com"))])
+        try browser.follow()
         let cancelled = try browser.submit(port: stack.port, "/oauth/login/consent",
                                            [("request", request), ("csrf", try browser.hidden("csrf")), ("decision", "cancel")])
         XCTAssertEqual(cancelled.status, 303)

@@ -65,13 +65,21 @@ final class TwoNodeTests: XCTestCase {
         XCTAssertEqual(try browser.open(one.authorizationURL()).status, 302)
         XCTAssertEqual(try browser.follow().status, 200)
         let request = try browser.hidden("request")
-        func on(_ node: Stack, _ path: String, _ fields: [(String, String)]) throws -> HTTPResponse {
-            for other in [first, second] where other.port != node.port {
-                if let session = browser.cookie(BrowserSession.cookieName, port: other.port) {
-                    browser.setCookie(BrowserSession.cookieName, session, port: node.port)
+        /// The browser's session cookie, wherever it was set last, on `port` too (one site behind a balancer).
+        func carrySession(to port: UInt16, from ports: [UInt16]) {
+            for other in ports where other != port {
+                if let session = browser.cookie(BrowserSession.cookieName, port: other) {
+                    browser.setCookie(BrowserSession.cookieName, session, port: port)
                 }
             }
-            return try browser.submit(port: node.port, path, [("request", request), ("csrf", try browser.hidden("csrf"))] + fields)
+        }
+        func on(_ node: Stack, _ path: String, _ fields: [(String, String)]) throws -> HTTPResponse {
+            carrySession(to: node.port, from: [first.port, second.port])
+            let answer = try browser.submit(port: node.port, path, [("request", request), ("csrf", try browser.hidden("csrf"))] + fields)
+            // The sign-in forms answer 303 to the sign-in page (post/redirect/get), which a browser opens at once.
+            guard answer.status == 303, let location = answer.header("location"), location.contains("/oauth/login?") else { return answer }
+            carrySession(to: try Browser.split(location).0, from: [node.port])
+            return try browser.follow()
         }
         let sent = try on(second, "/oauth/login/email", [("email", email)])
         XCTAssertTrue(sent.text.contains("Check your email"), sent.text)

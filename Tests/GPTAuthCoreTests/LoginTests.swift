@@ -5,7 +5,7 @@ import Testing
 /// The sign-in pages under `/oauth/login`: email code, Google, consent.
 @Suite("Sign-in pages")
 struct LoginTests {
-    static let postPaths = ["/oauth/login/email", "/oauth/login/email/verify", "/oauth/login/consent"]
+    static let postPaths = ["/oauth/login/email", "/oauth/login/email/verify", "/oauth/login/consent", "/oauth/login/switch"]
 
     /// A 6-digit code that is not `code`.
     private func wrong(_ code: String) -> String { code == "000000" ? "111111" : "000000" }
@@ -157,18 +157,21 @@ struct LoginTests {
         let browser = Browser(app)
         let first = try browser.signInWithEmail(app.chatGPT)
         #expect(first.code != nil)
-        // The returning user skips consent: the code POST itself redirects.
+        // The returning user skips consent: after the code, the browser goes straight back to the client.
         let signIn = try browser.startSignIn(app.chatGPT)
         _ = browser.requestCode(signIn, email: "ada@example.com")
         let verified = browser.enterCode(signIn, code: try app.mailedCode())
         #expect(verified.status == 303)
+        #expect(verified.location?.hasPrefix(TestInstallation.chatGPTRedirectURI) == true)
         // Cancel redirects with 303 too.
         let other = try browser.startSignIn(app.exact)
         _ = browser.requestCode(other, email: "ada@example.com")
         _ = browser.enterCode(other, code: try app.mailedCode())
         #expect(browser.consent(other, decision: "cancel").status == 303)
         #expect(!browser.history.contains { $0.status == 307 || $0.status == 308 })
-        #expect(browser.history.filter { $0.status == 303 }.count == 3)
+        // Three sign-ins, each: the code mailed (303 to the code page), the code verified (303 to
+        // the sign-in page: post/redirect/get), then consent's 303, or the 303 back to the client.
+        #expect(browser.history.filter { $0.status == 303 }.count == 9)
     }
 
     // MARK: Email one-time code
@@ -207,6 +210,72 @@ struct LoginTests {
         #expect(user.consentedAt == app.clock.now())
     }
 
+    // MARK: The pages as a person uses them (issue 13: a review in a real browser)
+
+    @Test func theCodePageSaysTheRealLifetime_offersANewCodeAndAnotherEmail_andNamesTheHost() throws {
+        let app = try TestInstallation { $0.emailLogin?.codeLifetime = 300 }
+        let browser = Browser(app)
+        let signIn = try browser.startSignIn(app.chatGPT)
+        #expect(signIn.page.text.contains("Signing in at <strong>auth.example.com</strong>"))
+        #expect(signIn.page.text.contains(#"autocomplete="email" autofocus"#))
+        let codePage = browser.requestCode(signIn, email: "ada@example.com")
+        #expect(codePage.text.contains("It works for 5 minutes."))
+        #expect(codePage.text.contains(#"autocomplete="one-time-code" required autofocus"#))
+        #expect(codePage.text.contains(#"<input type="hidden" name="email" value="ada@example.com">"#))
+        #expect(codePage.text.contains(#"href="/oauth/login?request=\#(signIn.handle)&amp;choose=email">Use a different email"#))
+        #expect(codePage.text.contains("Signing in at"))
+        _ = try app.newMail()
+        // "Send a new code": the same form as the first, within the same per-address limits.
+        let again = browser.post("/oauth/login/email", form: [("request", signIn.handle), ("csrf", browser.pageCSRF ?? signIn.csrf),
+                                                             ("email", "ada@example.com")])
+        #expect(again.status == 303, "post/redirect/get: a reload mails nothing")
+        #expect(try app.newMail().count == 1)
+        // Reloading the page the 303 led to shows the code page again, and mails nothing.
+        let reloaded = browser.open(try #require(again.location))
+        #expect(reloaded.text.contains("Check your email"))
+        #expect(try app.newMail().isEmpty)
+        // "Use a different email": the provider choice again, for the same sign-in.
+        let choice = browser.open("/oauth/login?request=\(signIn.handle)&choose=email")
+        #expect(choice.text.contains(#"action="/oauth/login/email""#) && !choice.text.contains("Check your email"))
+    }
+
+    @Test func errorsAreAnnouncedToScreenReadersAndTiedToTheirField() throws {
+        let app = try TestInstallation()
+        let browser = Browser(app)
+        let signIn = try browser.startSignIn(app.chatGPT)
+        let badEmail = browser.requestCode(signIn, email: "not an address")
+        #expect(badEmail.text.contains(#"role="alert" id="email-error""#))
+        #expect(badEmail.text.contains(#"aria-invalid="true" aria-describedby="email-error""#))
+        _ = browser.requestCode(signIn, email: "ada@example.com")
+        let code = try app.mailedCode()
+        let wrongCode = browser.enterCode(signIn, code: wrong(code))
+        #expect(wrongCode.status == 400)
+        #expect(wrongCode.text.contains(#"role="alert" id="code-error""#))
+        #expect(wrongCode.text.contains(#"aria-invalid="true" aria-describedby="code-error""#))
+        #expect(!signIn.page.text.contains(#"aria-invalid="true""#) && !signIn.page.text.contains("role=\"alert\""), "no error, no alert")
+    }
+
+    @Test func S04_S13_notYouForgetsTheSignIn_andGoesBackToTheChoiceWith303() throws {
+        let app = try TestInstallation()
+        let browser = Browser(app)
+        let signIn = try browser.startSignIn(app.chatGPT)
+        _ = browser.requestCode(signIn, email: "ada@example.com")
+        let consent = browser.enterCode(signIn, code: try app.mailedCode())
+        #expect(consent.text.contains("Not you? Use another account"))
+        #expect(consent.text.contains(#"action="/oauth/login/switch""#))
+        let switched = browser.post("/oauth/login/switch", form: [("request", signIn.handle), ("csrf", browser.pageCSRF ?? "")])
+        #expect(switched.status == 303)
+        #expect(switched.location == "https://auth.example.com/oauth/login?request=\(signIn.handle)")
+        let pending = try #require(try app.store.pendingAuthorization(idDigest: Secrets.digest(signIn.handle), now: app.clock.now()))
+        #expect(pending.identity == nil && pending.emailChallenge == nil)
+        let choice = browser.open(try #require(switched.location))
+        #expect(choice.status == 200)
+        #expect(choice.text.contains("Sign in to Test GPT"), "the provider choice, not the consent")
+        // Someone else signs in on the same sign-in and gets the code for themselves.
+        let callback = try browser.signInWithEmail(app.chatGPT, email: "bo@example.com")
+        #expect(callback.code != nil)
+    }
+
     @Test func S30_wrongCodesCountAttemptsAndTheCodeDiesAtMaxAttempts() throws {
         let app = try TestInstallation()
         defer { app.remove() }
@@ -228,7 +297,8 @@ struct LoginTests {
         let late = browser.enterCode(signIn, code: code)
         #expect(late.status == 400)
         #expect(late.text.contains("can no longer be used"))
-        #expect(!browser.history.contains { $0.status == 303 })
+        // The only 303 was the one after the code was mailed (post/redirect/get): no sign-in.
+        #expect(browser.history.filter { $0.status == 303 }.count == 1)
         #expect(try app.store.user(clientID: app.chatGPT.id, email: "ada@example.com") == nil)
     }
 
@@ -653,7 +723,7 @@ struct SessionFixationTests {
         _ = browser.requestCode(signIn, email: "ada@example.com")
         let consent = browser.enterCode(signIn, code: try app.mailedCode())
         #expect(consent.status == 200)
-        #expect(consent.setCookies.count == 1)
+        #expect(browser.history.dropLast().last?.setCookies.count == 1, "the 303 after the code sets the new identifier")
         let after = try #require(browser.cookies["gpa_sid"])
         #expect(after != before)
         // Whoever knew the identifier from before sign-in cannot continue this sign-in with it.

@@ -18,6 +18,12 @@ public struct LoginEndpoint: Endpoint {
     }
 
     var configuration: Configuration { service.configuration }
+    /// The issuer's host (and port), named at the foot of the sign-in pages.
+    var issuerHost: String {
+        RedirectURIPolicy.origin(of: configuration.baseURL).map { String($0.drop { $0 != "/" }.dropFirst(2)) } ?? configuration.baseURL
+    }
+    /// The emailed code's lifetime in whole minutes, as the page says it.
+    var codeMinutes: Int64 { max(1, ((configuration.emailLogin?.codeLifetime ?? 600) + 59) / 60) }
     var store: AuthStore { service.store }
 
     public func respond(to request: Request) throws -> Response {
@@ -34,6 +40,8 @@ public struct LoginEndpoint: Endpoint {
             return try finishGoogle(request)
         case ("POST", "/oauth/login/consent"):
             return try decideConsent(request)
+        case ("POST", "/oauth/login/switch"):
+            return try switchAccount(request)
         case ("GET", EmailSignInLock.linkPath):
             return try followSignInLink(request)
         case ("GET", EmailSignInLock.path), ("HEAD", EmailSignInLock.path):
@@ -42,7 +50,7 @@ public struct LoginEndpoint: Endpoint {
             return try unlock(request)
         case (_, "/oauth/login"), (_, "/oauth/login/google"), (_, "/oauth/login/google/callback"):
             throw HTTPError(status: 405, "Open this page in a browser.", headers: [("Allow", "GET")])
-        case (_, "/oauth/login/email"), (_, "/oauth/login/email/verify"), (_, "/oauth/login/consent"):
+        case (_, "/oauth/login/email"), (_, "/oauth/login/email/verify"), (_, "/oauth/login/consent"), (_, "/oauth/login/switch"):
             throw HTTPError(status: 405, "This form must be submitted from the sign-in page.", headers: [("Allow", "POST")])
         default:
             throw HTTPError(status: 404, "There is no such sign-in page.")
@@ -98,17 +106,33 @@ public struct LoginEndpoint: Endpoint {
 
     // MARK: Provider choice
 
+    /// `GET /oauth/login?request=…`: where the sign-in stands — the provider choice, the code
+    /// page once a code was mailed (`choose` shows the choice again: "Use a different email"),
+    /// then consent or the way back. Every form posted here answers 303 to this page (post/redirect/
+    /// get, S04), so Back and reload never post a code or mail one again.
     func showSignIn(_ request: Request) throws -> Response {
-        let flow = try flow(request, handle: try request.query().single("request"))
+        let query = try request.query()
+        let flow = try flow(request, handle: try query.single("request"))
         if let identity = flow.pending.identity {
             return try afterSignIn(flow, identity: identity)
+        }
+        if try query.single("choose") == nil, let challenge = flow.pending.emailChallenge, challenge.expiresAt > service.clock.now() {
+            return challenge.link == true
+                ? page(200, Page.checkEmailForLink(gptName: flow.client.name, email: challenge.email), flow)
+                : page(200, Page.enterCode(base: configuration.basePath, gptName: flow.client.name, email: challenge.email,
+                                           request: flow.handle, csrf: csrf(flow), minutes: codeMinutes, host: issuerHost), flow)
         }
         return signInPage(flow)
     }
 
+    /// This sign-in's page (`showSignIn`), where a posted form sends the browser.
+    func backToSignIn(_ flow: Flow, headers: [(String, String)] = []) -> Response {
+        .redirect(configuration.baseURL + "/oauth/login?" + FormEncoding.encode([("request", flow.handle)]), status: 303, headers: headers)
+    }
+
     func signInPage(_ flow: Flow, error: String? = nil, status: Int = 200) -> Response {
         page(status, Page.signIn(base: configuration.basePath, gptName: flow.client.name, request: flow.handle, csrf: csrf(flow),
-                                 google: google != nil, email: configuration.emailLogin != nil, error: error), flow)
+                                 google: google != nil, email: configuration.emailLogin != nil, error: error, host: issuerHost), flow)
     }
 
     // MARK: Email one-time code
@@ -160,12 +184,8 @@ public struct LoginEndpoint: Endpoint {
             log.error("mail_failed", ["reason": error.description])
             throw HTTPError.unavailable("We could not send the email just now. Please try again in a minute.")
         }
-        if paused {
-            log.info("sign_in_link_sent", ["client_id": flow.client.id])
-            return page(200, Page.checkEmailForLink(gptName: flow.client.name, email: email), flow)
-        }
-        log.info("otp_sent", ["client_id": flow.client.id])
-        return page(200, Page.enterCode(base: configuration.basePath, gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow)), flow)
+        log.info(paused ? "sign_in_link_sent" : "otp_sent", ["client_id": flow.client.id])
+        return backToSignIn(flow)
     }
 
     /// Codes mailed per requesting network per hour (S30, S33).
@@ -211,11 +231,12 @@ public struct LoginEndpoint: Endpoint {
             throw Self.expired
         case .some(.signedIn(let email)):
             let identity = SignedInIdentity(email: email, name: "", provider: "email", subject: email)
-            return try signedIn(flow, identity: identity)
+            return try signedIn(flow, identity: identity, fromForm: true)
         case .some(.wrongCode(let email, let remaining)):
             log.info("otp_wrong", ["client_id": flow.client.id, "remaining": String(remaining)])
             return page(400, Page.enterCode(base: configuration.basePath, gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow),
-                                            error: "That code is not right. \(remaining) \(remaining == 1 ? "try" : "tries") left."), flow)
+                                            error: "That code is not right. \(remaining) \(remaining == 1 ? "try" : "tries") left.",
+                                            minutes: codeMinutes, host: issuerHost), flow)
         case .some(.exhausted), .some(.noCode):
             // The try that used up a code is audited once; later posts for it are refused quietly (S32).
             if outcome == .exhausted {
@@ -326,7 +347,10 @@ public struct LoginEndpoint: Endpoint {
     /// Records the sign-in on the pending authorization and the user list, then continues.
     /// S34: the browser gets a new session identifier here; the one it had before signing in is
     /// worth nothing after it.
-    func signedIn(_ flow: Flow, identity: SignedInIdentity) throws -> Response {
+    /// `fromForm`: the sign-in came from a posted form (the emailed code), which answers 303 to the
+    /// sign-in page (post/redirect/get: Back and reload post nothing again); a GET (Google's
+    /// callback, a mailed link) shows the next page itself.
+    func signedIn(_ flow: Flow, identity: SignedInIdentity, fromForm: Bool = false) throws -> Response {
         let now = service.clock.now()
         var identity = identity
         if flow.client.oneUserPerMailbox == true { identity.email = EmailAddress.mailbox(identity.email) }
@@ -339,6 +363,7 @@ public struct LoginEndpoint: Endpoint {
         }) != nil else { throw Self.expired }
         _ = try store.recordSignIn(clientID: flow.client.id, identity: identity, now: now)
         log.audit("signed_in", ["client_id": flow.client.id, "email": identity.email, "provider": identity.provider])
+        if fromForm { return backToSignIn(flow, headers: [fresh.setCookie(for: configuration)]) }
         var flow = flow
         flow.session = fresh
         var response = try afterSignIn(flow, identity: identity)
@@ -360,10 +385,11 @@ public struct LoginEndpoint: Endpoint {
                                       redirectHost: host(pending.redirectURI) ?? pending.redirectURI,
                                       loopbackOnly: pending.oauthClientLoopbackOnly == true)
             return page(200, Page.consent(base: configuration.basePath, gptName: flow.client.name, email: identity.email,
-                                          request: flow.handle, csrf: csrf(flow), app: app), flow)
+                                          request: flow.handle, csrf: csrf(flow), app: app, host: issuerHost), flow)
         }
         if try store.user(clientID: flow.client.id, email: identity.email)?.consentedAt == nil {
-            return page(200, Page.consent(base: configuration.basePath, gptName: flow.client.name, email: identity.email, request: flow.handle, csrf: csrf(flow)), flow)
+            return page(200, Page.consent(base: configuration.basePath, gptName: flow.client.name, email: identity.email, request: flow.handle,
+                                          csrf: csrf(flow), host: issuerHost), flow)
         }
         return try issueCode(flow, identity: identity)
     }
@@ -387,6 +413,19 @@ public struct LoginEndpoint: Endpoint {
         default:
             throw HTTPError(status: 400, "Choose Allow or Cancel.")
         }
+    }
+
+    /// "Not you? Use another account" (the consent page): the sign-in is forgotten on this pending
+    /// authorization, and the browser goes back to the provider choice (303, S04).
+    func switchAccount(_ request: Request) throws -> Response {
+        let (flow, _) = try postedFlow(request)
+        guard try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: service.clock.now(), { (pending: inout PendingAuthorization) -> Bool in
+            pending.identity = nil
+            pending.emailChallenge = nil
+            return true
+        }) != nil else { throw Self.expired }
+        log.info("account_switch", ["client_id": flow.client.id])
+        return backToSignIn(flow)
     }
 
     /// Issues the authorization code (RFC 6749 §4.1.2) and redirects with 303 (S04).

@@ -305,7 +305,16 @@ public struct DeploymentDoctor {
             }
             var fields = form.hidden
             for (name, value) in values.sorted(by: { $0.key < $1.key }) { fields.append((name, value)) }
-            return probe("sign-in", post(resolve(form.action, against: page.url), fields))
+            guard let answer = probe("sign-in", post(resolve(form.action, against: page.url), fields)) else { return nil }
+            // The sign-in forms answer 303 to the sign-in page (post/redirect/get), which a browser opens at once.
+            if answer.status == 303, let location = answer.header("location") {
+                let next = resolve(location, against: page.url)
+                if RedirectURIPolicy.origin(of: next) == RedirectURIPolicy.origin(of: page.url),
+                   URLComponents(string: next)?.path.hasSuffix("/oauth/login") == true {
+                    return probe("sign-in", get(next))
+                }
+            }
+            return answer
         }
 
         func authorizationRequest(_ authorizeURL: String, clientID: String, callback: String, state: String) -> String {

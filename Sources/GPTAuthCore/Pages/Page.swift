@@ -1,7 +1,11 @@
 /// The sign-in pages. Every page goes through `layout`, and is served by `Response.html`, which
 /// adds the security headers (S26, S27).
 public enum Page {
-    static func layout(title: String, _ body: HTML) -> String {
+    /// `host`: the server the person is signing in at, named under the form (they should see whose
+    /// page this is, as on Google's and Auth0's).
+    static func layout(title: String, host: String? = nil, _ body: HTML) -> String {
+        var body = body
+        if let host { body = "\(body)<p class=\"host\">Signing in at <strong>\(host)</strong></p>" }
         let page: HTML = """
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8">
@@ -15,7 +19,10 @@ public enum Page {
         button,.button{display:block;width:100%;box-sizing:border-box;padding:11px;font-size:16px;border-radius:8px;border:0;background:#1d1d1f;color:#fff;cursor:pointer;text-align:center;text-decoration:none;margin-bottom:10px}
         .secondary{background:#e8e8ed;color:#1d1d1f}.error{color:#b00020}.notice{color:#555;font-size:14px}
         .warning{color:#6b4000;background:#fff4dc;border-radius:8px;padding:8px 12px}
-        .or{text-align:center;color:#888;margin:12px 0}
+        .or{text-align:center;color:#888;margin:12px 0}.host{color:#666;font-size:13px;margin:20px 0 0;text-align:center}
+        .link{display:block;text-align:center;margin:4px 0 0;color:#1d1d1f}
+        input[aria-invalid=true]{border-color:#b00020}
+        @media (max-width:480px){main{margin:16px;padding:24px 20px}}
         </style></head>
         <body><main>
         \(body)
@@ -53,9 +60,9 @@ public enum Page {
     /// "Sign in to <GPT name>" with the configured providers.
     /// `base`: the path GPTAuth is served under (`Configuration.basePath`), before every link and form action.
     public static func signIn(base: String = "", gptName: String, request: String, csrf: String, google: Bool, email: Bool,
-                              error: String? = nil) -> String {
+                              error: String? = nil, host: String? = nil) -> String {
         var body: HTML = "<h1>Sign in to \(gptName)</h1>"
-        if let error { body = "\(body)<p class=\"error\">\(error)</p>" }
+        if let error { body = "\(body)\(alert(error, id: "email-error"))" }
         if google {
             let link = base + "/oauth/login/google?" + FormEncoding.encode([("request", request)])
             body = "\(body)<a class=\"button\" href=\"\(link)\">Continue with Google</a>"
@@ -66,27 +73,47 @@ public enum Page {
             \(body)<form method="post" action="\(base)/oauth/login/email">
             \(hidden(request: request, csrf: csrf))
             <label for="email">Email address</label>
-            <input id="email" type="email" name="email" required maxlength="254" autocomplete="email">
+            <input id="email" type="email" name="email" required maxlength="254" autocomplete="email" autofocus\(invalid(error, id: "email-error"))>
             <button type="submit">Email me a sign-in code</button>
             </form>
             """
         }
-        return layout(title: "Sign in to \(gptName)", body)
+        return layout(title: "Sign in to \(gptName)", host: host, body)
+    }
+
+    /// An error announced to screen readers (`role="alert"`), which the field it is about names
+    /// with `aria-describedby` (`invalid`).
+    static func alert(_ message: String, id: String) -> HTML {
+        "<p class=\"error\" role=\"alert\" id=\"\(id)\">\(message)</p>"
+    }
+
+    static func invalid(_ error: String?, id: String) -> HTML {
+        error == nil ? "" : " aria-invalid=\"true\" aria-describedby=\"\(id)\""
     }
 
     /// "Enter the code we sent to …".
-    public static func enterCode(base: String = "", gptName: String, email: String, request: String, csrf: String, error: String? = nil) -> String {
-        var body: HTML = "<h1>Check your email</h1><p>We sent a 6-digit code to <strong>\(email)</strong>. It works for a few minutes.</p>"
-        if let error { body = "\(body)<p class=\"error\">\(error)</p>" }
+    /// `minutes`: the code's real lifetime (`emailLogin.codeLifetime`).
+    public static func enterCode(base: String = "", gptName: String, email: String, request: String, csrf: String, error: String? = nil,
+                                 minutes: Int64 = 10, host: String? = nil) -> String {
+        let lifetime = minutes == 1 ? "1 minute" : "\(minutes) minutes"
+        var body: HTML = "<h1>Check your email</h1><p>We sent a 6-digit code to <strong>\(email)</strong>. It works for \(lifetime).</p>"
+        if let error { body = "\(body)\(alert(error, id: "code-error"))" }
+        let another = base + "/oauth/login?" + FormEncoding.encode([("request", request), ("choose", "email")])
         body = """
         \(body)<form method="post" action="\(base)/oauth/login/email/verify">
         \(hidden(request: request, csrf: csrf))
         <label for="code">Sign-in code</label>
-        <input id="code" type="text" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required>
+        <input id="code" type="text" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required autofocus\(invalid(error, id: "code-error"))>
         <button type="submit">Sign in to \(gptName)</button>
         </form>
+        <form method="post" action="\(base)/oauth/login/email">
+        \(hidden(request: request, csrf: csrf))
+        <input type="hidden" name="email" value="\(email)">
+        <button type="submit" class="secondary">Send a new code</button>
+        </form>
+        <a class="link" href="\(another)">Use a different email</a>
         """
-        return layout(title: "Enter your code", body)
+        return layout(title: "Enter your code", host: host, body)
     }
 
     /// The consent page shown the first time a user meets a GPT.
@@ -109,7 +136,7 @@ public enum Page {
     }
 
     public static func consent(base: String = "", gptName: String, email: String, request: String, csrf: String,
-                               app: ConsentApp? = nil) -> String {
+                               app: ConsentApp? = nil, host: String? = nil) -> String {
         var body: HTML = "<h1>Allow \(app?.name ?? gptName)?</h1><p>Signed in as <strong>\(email)</strong>.</p>"
         if let app {
             body = """
@@ -128,8 +155,12 @@ public enum Page {
         <button type="submit" name="decision" value="allow">Allow</button>
         <button type="submit" name="decision" value="cancel" class="secondary">Cancel</button>
         </form>
+        <form method="post" action="\(base)/oauth/login/switch">
+        \(hidden(request: request, csrf: csrf))
+        <button type="submit" class="secondary">Not you? Use another account</button>
+        </form>
         """
-        return layout(title: "Allow \(app?.name ?? gptName)?", body)
+        return layout(title: "Allow \(app?.name ?? gptName)?", host: host, body)
     }
 
     /// After a sign-in link was mailed to a paused mailbox (S33).

@@ -519,12 +519,20 @@ final class Browser {
         return String(rest[..<end])
     }
 
+    /// The sign-in forms answer 303 to the sign-in page (post/redirect/get), which a browser opens
+    /// at once: the page that follows, as the person sees it (`history` keeps the 303).
+    func followingSignIn(_ response: Response) -> Response {
+        guard response.status == 303, let location = response.location,
+              Form.withoutQuery(location) == app.configuration.baseURL + "/oauth/login" else { return response }
+        return open(location)
+    }
+
     func requestCode(_ signIn: SignIn, email: String, extra: [(String, String)] = []) -> Response {
-        post("/oauth/login/email", form: [("request", signIn.handle), ("csrf", pageCSRF ?? signIn.csrf), ("email", email)] + extra)
+        followingSignIn(post("/oauth/login/email", form: [("request", signIn.handle), ("csrf", pageCSRF ?? signIn.csrf), ("email", email)] + extra))
     }
 
     func enterCode(_ signIn: SignIn, code: String, extra: [(String, String)] = []) -> Response {
-        post("/oauth/login/email/verify", form: [("request", signIn.handle), ("csrf", pageCSRF ?? signIn.csrf), ("code", code)] + extra)
+        followingSignIn(post("/oauth/login/email/verify", form: [("request", signIn.handle), ("csrf", pageCSRF ?? signIn.csrf), ("code", code)] + extra))
     }
 
     func consent(_ signIn: SignIn, decision: String = "allow", extra: [(String, String)] = []) -> Response {
