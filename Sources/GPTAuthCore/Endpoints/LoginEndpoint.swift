@@ -19,9 +19,7 @@ public struct LoginEndpoint: Endpoint {
 
     var configuration: Configuration { service.configuration }
     /// The issuer's host (and port), named at the foot of the sign-in pages.
-    var issuerHost: String {
-        RedirectURIPolicy.origin(of: configuration.baseURL).map { String($0.drop { $0 != "/" }.dropFirst(2)) } ?? configuration.baseURL
-    }
+    var issuerHost: String { RedirectURIPolicy.authority(of: configuration.baseURL) ?? configuration.baseURL }
     /// The emailed code's lifetime in whole minutes, as the page says it.
     var codeMinutes: Int64 { max(1, ((configuration.emailLogin?.codeLifetime ?? 600) + 59) / 60) }
     var store: AuthStore { service.store }
@@ -377,12 +375,11 @@ public struct LoginEndpoint: Endpoint {
     func afterSignIn(_ flow: Flow, identity: SignedInIdentity) throws -> Response {
         let pending = flow.pending
         if let appID = pending.oauthClientID {
-            func host(_ uri: String) -> String? { RedirectURIPolicy.origin(of: uri).map { String($0.drop { $0 != "/" }.dropFirst(2)) } }
             // A metadata document names itself: show where it is published, so "ChatGPT" served from
             // elsewhere does not pass for ChatGPT.
-            let publisher = ClientMetadataDocument.isDocumentURL(appID) ? host(appID) : nil
+            let publisher = ClientMetadataDocument.isDocumentURL(appID) ? RedirectURIPolicy.authority(of: appID) : nil
             let app = Page.ConsentApp(name: pending.oauthClientName ?? "An app", publisher: publisher,
-                                      redirectHost: host(pending.redirectURI) ?? pending.redirectURI,
+                                      redirectHost: RedirectURIPolicy.authority(of: pending.redirectURI) ?? pending.redirectURI,
                                       loopbackOnly: pending.oauthClientLoopbackOnly == true)
             return page(200, Page.consent(base: configuration.basePath, gptName: flow.client.name, email: identity.email,
                                           request: flow.handle, csrf: csrf(flow), app: app, host: issuerHost), flow)

@@ -76,6 +76,13 @@ public enum RedirectURIPolicy {
         return String(uri[..<schemeEnd.upperBound]) + authority
     }
 
+    /// `host[:port]` of an absolute URI (what the sign-in pages name: where the person is, where
+    /// an app sends them back, where its metadata document is published).
+    public static func authority(of uri: String) -> String? {
+        guard let origin = origin(of: uri), let scheme = origin.range(of: "://") else { return nil }
+        return String(origin[scheme.upperBound...])
+    }
+
     /// `uri` with the response parameters added to its query (RFC 6749 §4.1.2: "retaining any
     /// existing query component").
     public static func appending(_ parameters: [(String, String)], to uri: String) -> String {
