@@ -21,6 +21,8 @@ public enum Page {
         .warning{color:#6b4000;background:#fff4dc;border-radius:8px;padding:8px 12px}
         .or{text-align:center;color:#888;margin:12px 0}.host{color:#666;font-size:13px;margin:20px 0 0;text-align:center}
         .link{display:block;text-align:center;margin:4px 0 0;color:#1d1d1f}
+        button.plain{background:none;color:#1d1d1f;text-decoration:underline;padding:4px;margin:0}
+        p.error{background:#fdecee;border-radius:8px;padding:8px 12px}
         input[aria-invalid=true]{border-color:#b00020}
         @media (max-width:480px){main{margin:16px;padding:24px 20px}}
         </style></head>
@@ -157,7 +159,7 @@ public enum Page {
         </form>
         <form method="post" action="\(base)/oauth/login/switch">
         \(hidden(request: request, csrf: csrf))
-        <button type="submit" class="secondary">Not you? Use another account</button>
+        <button type="submit" class="plain">Not you? Use another account</button>
         </form>
         """
         return layout(title: "Allow \(app?.name ?? gptName)?", host: host, body)
