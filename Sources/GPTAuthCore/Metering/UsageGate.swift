@@ -66,38 +66,43 @@ public struct UsageGate: Sendable {
 
     /// Token, audience and user, as `admit` checks them, without counting or applying the plan.
     public func verify(_ request: Request, audience: Set<String>, now: UnixTime) throws -> Admission {
-        guard let access = try store.activeAccessToken(digest: Secrets.digest(try token(of: request)), now: now) else {
-            throw GateRefusal.unauthorized(.unknown)
+        switch try store.checkCall(accessDigest: Secrets.digest(try token(of: request)), audience: audience, now: now) {
+        case .refused(let refusal):
+            throw try self.refusal(refusal, now: now)
+        case .passed(let access, let plan):
+            // Nothing was counted: the counter is not read (an empty one stands in).
+            return Admission(access: access, plan: plan?.name, remainingToday: nil,
+                             usage: UsageCounter(clientID: access.clientID, userID: access.userID, email: access.email, now: now))
         }
-        guard audience.contains(access.audienceKey) else { throw GateRefusal.unauthorized(.otherAudience) }
-        let user = try store.user(clientID: access.clientID, email: access.email)
-        if user?.blocked == true { throw GateRefusal.blocked("Your access to this GPT has been turned off by its owner.") }
-        let plan = CallMetering.plan(for: user, in: try store.planBook(clientID: access.clientID))
-        // Nothing was counted: the counter is not read (an empty one stands in).
-        return Admission(access: access, plan: plan?.name, remainingToday: nil,
-                         usage: UsageCounter(clientID: access.clientID, userID: access.userID, email: access.email, now: now))
     }
 
     /// One store step (`AuthStore.admitCall`): one round trip on PostgreSQL.
     public func admit(_ request: Request, audience: Set<String>, now: UnixTime) throws -> Admission {
         let token = try token(of: request)
-        switch try store.admitCall(accessDigest: Secrets.digest(token), audience: audience, now: now) {
+        let admission = try store.admitCall(accessDigest: Secrets.digest(token), audience: audience, now: now)
+        guard case .counted(let access, let plan, let usage, let remaining) = admission else { throw try refusal(admission, now: now) }
+        return Admission(access: access, plan: plan, remainingToday: remaining, usage: usage)
+    }
+
+    /// What the caller reads of a call the store did not admit.
+    func refusal(_ admission: CallAdmission, now: UnixTime) throws -> GateRefusal {
+        switch admission {
         case .invalidToken:
-            throw GateRefusal.unauthorized(.unknown)
+            return .unauthorized(.unknown)
         case .otherAudience:
-            throw GateRefusal.unauthorized(.otherAudience)
+            return .unauthorized(.otherAudience)
         case .blocked:
-            throw GateRefusal.blocked("Your access to this GPT has been turned off by its owner.")
+            return .blocked("Your access to this GPT has been turned off by its owner.")
         case .overLimit(let access, let exceeded):
             let book = try store.planBook(clientID: access.clientID)
             // The links are a courtesy: a store hiccup reading them must not turn the answer into a 5xx.
             let links = (try? upgrades?.links(for: access, book: book, store: store, now: now)) ?? nil
-            throw GateRefusal.quotaExceeded(exceeded, message: UsageLimits.message(exceeded, book: book, now: now, upgrade: links?.upgrade,
-                                                                                   portal: links?.portal),
-                                            retryAfter: max(1, exceeded.resetsAt - now),
-                                            status: book?.plan(named: exceeded.plan)?.overLimitStatus ?? GateRefusal.defaultOverLimitStatus)
-        case .counted(let access, let plan, let usage, let remaining):
-            return Admission(access: access, plan: plan, remainingToday: remaining, usage: usage)
+            return .quotaExceeded(exceeded, message: UsageLimits.message(exceeded, book: book, now: now, upgrade: links?.upgrade,
+                                                                         portal: links?.portal),
+                                  retryAfter: max(1, exceeded.resetsAt - now),
+                                  status: book?.plan(named: exceeded.plan)?.overLimitStatus ?? GateRefusal.defaultOverLimitStatus)
+        case .counted:
+            preconditionFailure("an admitted call is not a refusal")
         }
     }
 }

@@ -142,12 +142,23 @@ extension AuthStore {
         try redeemAuthorizationCode(digest: digest, now: now, familyID: familyID, requester: nil)
     }
 
-    public func admitCall(accessDigest: String, audience: Set<String>, now: UnixTime) throws -> CallAdmission {
-        guard let access = try activeAccessToken(digest: accessDigest, now: now) else { return .invalidToken }
-        guard audience.contains(access.audienceKey) else { return .otherAudience }
+    /// The protected call's checks before anything is counted: the access token active and for one
+    /// of `audience`, its user not blocked; and the plan that applies. `admitCall` counts the call
+    /// after them; the MCP gate (`GPTAUTH_METER off`) stops here.
+    public func checkCall(accessDigest: String, audience: Set<String>, now: UnixTime) throws -> CallCheck {
+        guard let access = try activeAccessToken(digest: accessDigest, now: now) else { return .refused(.invalidToken) }
+        guard audience.contains(access.audienceKey) else { return .refused(.otherAudience) }
         let user = try user(clientID: access.clientID, email: access.email)
-        if user?.blocked == true { return .blocked(access) }
-        let plan = CallMetering.plan(for: user, in: try planBook(clientID: access.clientID))
+        if user?.blocked == true { return .refused(.blocked(access)) }
+        return .passed(access, plan: CallMetering.plan(for: user, in: try planBook(clientID: access.clientID)))
+    }
+
+    public func admitCall(accessDigest: String, audience: Set<String>, now: UnixTime) throws -> CallAdmission {
+        let (access, plan): (AccessTokenRecord, Plan?)
+        switch try checkCall(accessDigest: accessDigest, audience: audience, now: now) {
+        case .refused(let refusal): return refusal
+        case .passed(let passed, let applied): (access, plan) = (passed, applied)
+        }
         switch try recordCall(clientID: access.clientID, userID: access.userID, email: access.email, plan: plan, now: now) {
         case .counted(let usage, let remaining):
             return .counted(access, plan: plan?.name, usage: usage, remainingToday: remaining)
@@ -165,6 +176,14 @@ extension AuthStore {
     public func sweepExpired(now: UnixTime) throws {
         try sweepExpired(now: now, budget: .unbounded)
     }
+}
+
+/// `AuthStore.checkCall`'s answer.
+public enum CallCheck: Sendable, Equatable {
+    /// Refused before counting: an invalid token, another audience, a blocked user.
+    case refused(CallAdmission)
+    /// The token, its audience and its user pass; `plan` applies to the call.
+    case passed(AccessTokenRecord, plan: Plan?)
 }
 
 /// What the store says of one protected call.
