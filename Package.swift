@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "greeting", targets: ["greeting"]),
         .executable(name: "check", targets: ["check"]),
         .executable(name: "billing", targets: ["billing"]),
+        .executable(name: "admin", targets: ["admin"]),
         .executable(name: "gptauth", targets: ["gptauth"]),
     ],
     dependencies: [
@@ -54,6 +55,7 @@ let package = Package(
         .executableTarget(name: "greeting", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "check", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "billing", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
+        .executableTarget(name: "admin", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(
             name: "gptauth",
             dependencies: ["GPTAuthCore", "GPTAuthNetworking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -78,7 +80,7 @@ let package = Package(
         // Depends on the executables so `swift test` builds them before the suite starts them.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GPTAuthCore", "authorize", "login", "verify-token", "greeting", "check", "billing", "gptauth", "store-stress", "fault-worker"],
+            dependencies: ["GPTAuthCore", "authorize", "login", "verify-token", "greeting", "check", "billing", "admin", "gptauth", "store-stress", "fault-worker"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

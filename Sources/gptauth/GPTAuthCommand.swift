@@ -7,7 +7,7 @@ struct GPTAuthCommand: ParsableCommand {
         commandName: "gptauth",
         abstract: "Operate a GPTAuth installation: its data folder, its GPTs (OAuth clients) and their users.",
         subcommands: [Init.self, MigrateCommand.self, StoreCommand.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self, AuditCommand.self,
-                      SweepCommand.self, HostingCommand.self, BillingCommand.self, ResourceCommand.self, ConnectorCommand.self, DoctorCommand.self]
+                      SweepCommand.self, HostingCommand.self, BillingCommand.self, ResourceCommand.self, ConnectorCommand.self, OwnerCommand.self, DoctorCommand.self]
     )
 }
 
@@ -81,7 +81,7 @@ func printJSON<T: Encodable>(_ value: T) throws {
 }
 
 func timestamp(_ time: UnixTime) -> String {
-    Date(timeIntervalSince1970: TimeInterval(time)).formatted(.iso8601)
+    UTCDay.iso8601(time)
 }
 
 // MARK: init
@@ -175,6 +175,9 @@ struct Init: ParsableCommand {
         let providers = [google != nil ? "Google" : nil, noEmailLogin ? nil : "emailed code"].compactMap { $0 }.joined(separator: ", ")
         say("Sign-in: \(providers)")
         say("Next: gptauth client add --data \(path) --name \"My GPT\" --chatgpt")
+        say("The console (\(configuration.baseURL)/admin/): open this link within 30 minutes to become its first owner:")
+        say("  \(ConsoleSetup.link(configuration: configuration, now: SystemClock().now()))")
+        say("(or: gptauth owner add --data \(path) you@example.com)")
     }
 }
 

@@ -17,9 +17,9 @@ extension SignInFlowTests {
         get throws {
             let python = ProcessInfo.processInfo.environment["GPTAUTH_TEST_MCP_PYTHON"]
                 ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                    .appendingPathComponent(".build/mcp-venv/bin/python").path
+                    .appendingPathComponent(".build/test-venv/bin/python").path
             guard FileManager.default.isExecutableFile(atPath: python) else {
-                throw HTTPClientError("no Python with the MCP SDK at \(python): run the tests with deploy/test, which makes it")
+                throw HTTPClientError("no Python with the MCP SDK and selenium at \(python): run the tests with deploy/test, which makes it")
             }
             return python
         }

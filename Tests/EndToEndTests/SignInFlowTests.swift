@@ -71,22 +71,7 @@ final class SignInFlowTests: XCTestCase {
     /// Runs the browser part through "Continue with Google" (the stand-in), for tests that need a
     /// signed-in user but not an emailed code (codes mailed per network are limited, S30).
     func signInWithGoogle(_ chatgpt: ChatGPT, email: String, extra: [(String, String)] = []) throws -> [String: String] {
-        let stack = try stack
-        try stack.google.nextUser(email: email, name: "", subject: "g-" + email)
-        let browser = Browser()
-        try browser.open(chatgpt.authorizationURL(extra: extra))
-        let page = try browser.follow()
-        let link = try XCTUnwrap(FormReader.link(in: page.text, containing: "/oauth/login/google"), page.text)
-        try browser.open(stack.issuer + link)
-        var step = try browser.follow()  // the stand-in's consent → our callback → … the consent page
-        for _ in 0..<3 where step.header("location") != nil {
-            if step.header("location")!.hasPrefix(chatgpt.callback + "?") { return step.locationQuery }  // consented before
-            step = try browser.follow()
-        }
-        let answer = try browser.submit(port: stack.port, "/oauth/login/consent",
-                                        [("request", try browser.hidden("request")), ("csrf", try browser.hidden("csrf")), ("decision", "allow")])
-        XCTAssertEqual(answer.status, 303, answer.text)
-        return answer.locationQuery
+        try stack.signInWithGoogle(chatgpt, email: email, extra: extra)
     }
 
     /// Code → tokens, checked against what ChatGPT needs.

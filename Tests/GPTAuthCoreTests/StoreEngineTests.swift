@@ -36,6 +36,43 @@ struct StoreEngineTests {
         #expect(try store.registeredClient(id: "mcpc_00ff") == nil)
     }
 
+    // MARK: Console owners
+
+    @Test(arguments: StoreEngine.all)
+    func consoleOwners_areAddedOnce_changedUnderTheirLock_andRemoved(_ engine: StoreEngine) throws {
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
+        #expect(try store.owners().isEmpty)
+        // Many processes (or nodes) adding the same address at once: exactly one adds it.
+        let added = SharedList<Bool>()
+        runOnThreads(8) { _ in
+            let handle = opened.another()
+            if (try? handle.updateOwner(email: "Owner@Example.com") { owner -> Bool in
+                guard owner == nil else { return false }
+                owner = Owner(email: "owner@example.com", addedAt: Self.now, addedBy: "test")
+                return true
+            }) == true { added.append(true) }
+        }
+        #expect(added.values.count == 1)
+        #expect(try store.owner(email: "OWNER@example.com")?.email == "owner@example.com", "found whatever the case")
+        // Sign-out from several places at once: every bump counts.
+        runOnThreads(4) { _ in _ = try? opened.another().updateOwner(email: "owner@example.com") { $0?.sessionGeneration += 1 } }
+        #expect(try store.owner(email: "owner@example.com")?.sessionGeneration == 5)
+        try store.updateOwner(email: "second@example.com") { $0 = Owner(email: "second@example.com", addedAt: Self.now, addedBy: "owner@example.com") }
+        #expect(try store.owners().map(\.email) == ["owner@example.com", "second@example.com"])
+        let removed = try store.updateOwner(email: "owner@example.com") { owner -> Bool in
+            defer { owner = nil }
+            return owner != nil
+        }
+        #expect(removed)
+        #expect(try store.owner(email: "owner@example.com") == nil)
+        #expect(try store.owners().map(\.email) == ["second@example.com"])
+        // Nothing made where a change leaves none.
+        try store.updateOwner(email: "nobody@example.com") { _ in }
+        #expect(try store.owners().count == 1)
+    }
+
     // MARK: Codes
 
     @Test(arguments: StoreEngine.all)

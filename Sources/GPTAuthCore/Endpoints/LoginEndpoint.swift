@@ -72,7 +72,8 @@ public struct LoginEndpoint: Endpoint {
     func flow(_ request: Request, handle: String?) throws -> Flow {
         guard let handle, handle.utf8.count == 43,
               let pending = try store.pendingAuthorization(idDigest: Secrets.digest(handle), now: service.clock.now()),
-              let client = try store.client(id: pending.clientID) else { throw Self.expired }
+              let client = pending.clientID == ConsoleSignIn.clientID ? ConsoleSignIn.client(configuration)
+                                                                        : try store.client(id: pending.clientID) else { throw Self.expired }
         guard let session = BrowserSession.existing(request, key: configuration.macKey),
               Secrets.constantTimeEquals(session.digest, pending.sessionDigest) else {
             throw HTTPError(status: 400, "This sign-in was started in another browser window. Go back to the GPT and start again here.")
@@ -359,7 +360,8 @@ public struct LoginEndpoint: Endpoint {
             pending.sessionDigest = fresh.digest
             return true
         }) != nil else { throw Self.expired }
-        _ = try store.recordSignIn(clientID: flow.client.id, identity: identity, now: now)
+        // An owner signing in to the console becomes no GPT's user.
+        if flow.client.id != ConsoleSignIn.clientID { _ = try store.recordSignIn(clientID: flow.client.id, identity: identity, now: now) }
         log.audit("signed_in", ["client_id": flow.client.id, "email": identity.email, "provider": identity.provider])
         if fromForm { return backToSignIn(flow, headers: [fresh.setCookie(for: configuration)]) }
         var flow = flow
@@ -374,6 +376,8 @@ public struct LoginEndpoint: Endpoint {
     /// by a metadata document or register, so the person confirms each one, seeing where it returns.
     func afterSignIn(_ flow: Flow, identity: SignedInIdentity) throws -> Response {
         let pending = flow.pending
+        // The console is this installation's own page: nothing to consent to (`ConsoleSignIn`).
+        if pending.clientID == ConsoleSignIn.clientID { return try issueCode(flow, identity: identity) }
         if let appID = pending.oauthClientID {
             // A metadata document names itself: show where it is published, so "ChatGPT" served from
             // elsewhere does not pass for ChatGPT.

@@ -25,17 +25,20 @@ public struct SetCookie: Sendable {
     public var path: String
     public var maxAge: Int?
     public var secure: Bool
+    /// `Lax` (the sign-in pages: they are reached from ChatGPT and Google) or `Strict` (the console).
+    public var sameSite: String
 
-    public init(name: String, value: String, path: String, maxAge: Int? = nil, secure: Bool) {
+    public init(name: String, value: String, path: String, maxAge: Int? = nil, secure: Bool, sameSite: String = "Lax") {
         self.name = name
         self.value = value
         self.path = path
         self.maxAge = maxAge
         self.secure = secure
+        self.sameSite = sameSite
     }
 
     public var headerValue: String {
-        var parts = ["\(name)=\(value)", "Path=\(path)", "HttpOnly", "SameSite=Lax"]
+        var parts = ["\(name)=\(value)", "Path=\(path)", "HttpOnly", "SameSite=\(sameSite)"]
         if let maxAge { parts.append("Max-Age=\(maxAge)") }
         if secure { parts.append("Secure") }
         return parts.joined(separator: "; ")

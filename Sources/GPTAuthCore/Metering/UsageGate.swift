@@ -91,8 +91,8 @@ public struct UsageGate: Sendable {
             return .unauthorized(.unknown)
         case .otherAudience:
             return .unauthorized(.otherAudience)
-        case .blocked:
-            return .blocked("Your access to this GPT has been turned off by its owner.")
+        case .blocked(let access):
+            return .blocked("Your access to this GPT has been turned off by its owner.", GateRefusal.Caller(access))
         case .overLimit(let access, let exceeded):
             let book = try store.planBook(clientID: access.clientID)
             // The links are a courtesy: a store hiccup reading them must not turn the answer into a 5xx.
@@ -100,7 +100,8 @@ public struct UsageGate: Sendable {
             return .quotaExceeded(exceeded, message: UsageLimits.message(exceeded, book: book, now: now, upgrade: links?.upgrade,
                                                                          portal: links?.portal),
                                   retryAfter: max(1, exceeded.resetsAt - now),
-                                  status: book?.plan(named: exceeded.plan)?.overLimitStatus ?? GateRefusal.defaultOverLimitStatus)
+                                  status: book?.plan(named: exceeded.plan)?.overLimitStatus ?? GateRefusal.defaultOverLimitStatus,
+                                  caller: GateRefusal.Caller(access))
         case .counted:
             preconditionFailure("an admitted call is not a refusal")
         }
@@ -112,27 +113,39 @@ public enum GateRefusal: Error, Sendable, Equatable {
     /// 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
     case unauthorized(BearerChallenge)
     /// 403: the GPT's owner blocked this user.
-    case blocked(String)
+    case blocked(String, Caller)
     /// The plan's daily or monthly limit is reached: the plan's over-limit status (`Plan.overLimitStatus`;
     /// 402 by default, so ChatGPT does not back off the whole action as it does after 429s), with
     /// `Retry-After` until the limit resets (not on a 200).
-    case quotaExceeded(QuotaExceeded, message: String, retryAfter: Int64, status: Int)
+    case quotaExceeded(QuotaExceeded, message: String, retryAfter: Int64, status: Int, caller: Caller)
 
     public static let defaultOverLimitStatus = 402
+
+    /// Whose call was refused: the GPT and the user, for the audit trail (the console counts a
+    /// GPT's refusals from it).
+    public struct Caller: Sendable, Equatable {
+        public var clientID: String
+        public var email: String
+
+        init(_ access: AccessTokenRecord) {
+            clientID = access.clientID
+            email = access.email
+        }
+    }
 
     public var status: Int {
         switch self {
         case .unauthorized: return 401
         case .blocked: return 403
-        case .quotaExceeded(_, _, _, let status): return status
+        case .quotaExceeded(_, _, _, let status, _): return status
         }
     }
 
     public var body: ErrorBody {
         switch self {
         case .unauthorized(let challenge): return ErrorBody(error: "invalid_token", message: challenge.description)
-        case .blocked(let message): return ErrorBody(error: "access_blocked", message: message)
-        case .quotaExceeded(_, let message, _, let status):
+        case .blocked(let message, _): return ErrorBody(error: "access_blocked", message: message)
+        case .quotaExceeded(_, let message, _, let status, _):
             return ErrorBody(error: status == 402 ? "payment_required" : "quota_exceeded", message: message)
         }
     }
@@ -143,11 +156,11 @@ public enum GateRefusal: Error, Sendable, Equatable {
         switch self {
         case .unauthorized:
             return
-        case .blocked:
-            log.audit("blocked_call", ["address": request.remoteAddress])
-        case .quotaExceeded(let exceeded, _, _, _):
+        case .blocked(_, let caller):
+            log.audit("blocked_call", ["client_id": caller.clientID, "email": caller.email, "address": request.remoteAddress])
+        case .quotaExceeded(let exceeded, _, _, _, let caller):
             log.audit("rate_limited", ["limit": "plan \(exceeded.plan) per \(exceeded.period.rawValue)",
-                                       "address": request.remoteAddress])
+                                       "client_id": caller.clientID, "email": caller.email, "address": request.remoteAddress])
         }
     }
 
@@ -156,7 +169,7 @@ public enum GateRefusal: Error, Sendable, Equatable {
         switch self {
         case .unauthorized(let challenge): return challenge.response
         case .blocked: return .json(403, body)
-        case .quotaExceeded(_, _, let retryAfter, let status):
+        case .quotaExceeded(_, _, let retryAfter, let status, _):
             return .json(status, body, headers: status == 200 ? [] : [("Retry-After", String(retryAfter))])
         }
     }

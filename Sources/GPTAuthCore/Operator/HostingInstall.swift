@@ -6,7 +6,7 @@ import Glibc
 /// and maps every path to them, with nothing but files the account may write (no `ScriptAlias`,
 /// no environment variables: suexec drops them, and `.htaccess` cannot set a script alias).
 ///
-/// - `<docroot>/gptauth-bin/`: the five endpoint programs, `.gptauth-data` (the data folder's
+/// - `<docroot>/gptauth-bin/`: the six endpoint programs, `.gptauth-data` (the data folder's
 ///   path, read at start: `DataFolderLocation`), `.gptauth-client-id` (the GPT the sample greeting
 ///   API serves), and an `.htaccess` of ours that runs the programs as CGI, passes `Authorization`
 ///   to them (`CGIPassAuth`) and refuses the dot files to the web.
@@ -20,7 +20,7 @@ import Glibc
 public enum HostingInstall {
     /// The endpoints a hosting account serves (the `check` gate is nginx's `auth_request`, which
     /// Apache has not).
-    public static let programs = ["authorize", "login", "verify-token", "greeting", "billing"]
+    public static let programs = ["authorize", "login", "verify-token", "greeting", "billing", "admin"]
     public static let programFolder = "gptauth-bin"
     public static let clientIDName = ".gptauth-client-id"
     static let begin = "# BEGIN GPTAuth (written by `gptauth hosting install`, which rewrites everything up to END GPTAuth)"
@@ -43,6 +43,7 @@ public enum HostingInstall {
         RewriteRule ^oauth/(token|revoke|introspect|register)$ \(programFolder)/verify-token [END]
         RewriteRule ^api/greeting$ \(programFolder)/greeting [END]
         RewriteRule ^billing/(upgrade|stripe/webhook)$ \(programFolder)/billing [END]
+        RewriteRule ^admin(/.*)?$ \(programFolder)/admin [END]
         </IfModule>
         \(end)
 

@@ -34,6 +34,8 @@ public struct EscapingInterpolation: StringInterpolationProtocol {
     public mutating func appendLiteral(_ literal: String) { markup += literal }
     public mutating func appendInterpolation(_ text: String) { markup += HTML(text: text).description }
     public mutating func appendInterpolation(_ html: HTML) { markup += html.description }
+    /// Numbers need no escaping.
+    public mutating func appendInterpolation(_ number: Int) { markup += String(number) }
 }
 
 extension HTML: ExpressibleByStringInterpolation {

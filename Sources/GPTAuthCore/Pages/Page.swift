@@ -19,7 +19,7 @@ public enum Page {
         button,.button{display:block;width:100%;box-sizing:border-box;padding:11px;font-size:16px;border-radius:8px;border:0;background:#1d1d1f;color:#fff;cursor:pointer;text-align:center;text-decoration:none;margin-bottom:10px}
         .secondary{background:#e8e8ed;color:#1d1d1f}.error{color:#b00020}.notice{color:#555;font-size:14px}
         .warning{color:#6b4000;background:#fff4dc;border-radius:8px;padding:8px 12px}
-        .or{text-align:center;color:#888;margin:12px 0}.host{color:#666;font-size:13px;margin:20px 0 0;text-align:center}
+        .or{text-align:center;color:#666;margin:12px 0}.host{color:#666;font-size:13px;margin:20px 0 0;text-align:center}
         .link{display:block;text-align:center;margin:4px 0 0;color:#1d1d1f}
         button.plain{background:none;color:#1d1d1f;text-decoration:underline;padding:4px;margin:0}
         p.error{background:#fdecee;border-radius:8px;padding:8px 12px}

@@ -22,6 +22,8 @@ extension HTTPResponseError {
 public enum ErrorStyle: Sendable {
     /// A readable page (the sign-in pages).
     case page
+    /// A readable page in the console's layout.
+    case console
     /// `{"error": …, "message": …}` (the APIs).
     case json
     /// RFC 6749 §5.2: `{"error": …, "error_description": …}` with `Cache-Control: no-store` (S28),
@@ -34,6 +36,8 @@ extension HTTPError: HTTPResponseError {
         switch style {
         case .page:
             return Response.html(status, Page.error(message: message), headers: headers)
+        case .console:
+            return Response.html(status, ConsolePage.problem(message: message), headers: headers)
         case .json:
             return Response.json(status, ErrorBody(error: ErrorBody.code(status), message: message), headers: headers)
         case .oauth:
@@ -77,6 +81,7 @@ extension OAuthError: HTTPResponseError {
         switch style {
         case .oauth, .json: return response
         case .page: return Response.html(status, Page.error(message: description))
+        case .console: return Response.html(status, ConsolePage.problem(message: description))
         }
     }
 

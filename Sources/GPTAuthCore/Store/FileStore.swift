@@ -53,6 +53,8 @@ public struct FileStore: AuthStore {
     private func paymentPath(_ id: String) -> String { "\(folder)/payments/\(id).json" }
     /// Fanned out by the id's last two characters (its first ones are the `mcpc_` prefix).
     private func registeredPath(_ id: String) -> String { "\(folder)/registered/\(id.suffix(2))/\(id).json" }
+    /// By the address's digest: an address is not a safe file name.
+    private func ownerPath(_ email: String) -> String { "\(folder)/owners/\(Secrets.digest(email.lowercased()).prefix(32)).json" }
     private func limitPath(_ key: String) -> String { "\(folder)/limits/\(Secrets.digest(key)).json" }
     private func planPath(_ clientID: String) -> String { "\(folder)/plans/\(clientID).json" }
     private func usagePath(clientID: String, userID: String) -> String {
@@ -152,6 +154,28 @@ public struct FileStore: AuthStore {
         guard Identifier.isSafe(id), FileIO.exists(registeredPath(id)) else { return false }
         try FileIO.remove(registeredPath(id))
         return true
+    }
+
+    // MARK: Console owners
+
+    public func owner(email: String) throws -> Owner? {
+        try load(Owner.self, ownerPath(email))
+    }
+
+    public func owners() throws -> [Owner] {
+        try every("owners", Owner.self).sorted { $0.email < $1.email }
+    }
+
+    public func updateOwner<T>(email: String, _ change: (inout Owner?) throws -> T) throws -> T {
+        let path = ownerPath(email)
+        return try locked(path) { () throws -> T in
+            let before = try load(Owner.self, path)
+            var record = before
+            let result = try change(&record)
+            if let record, record != before { try save(record, path) }
+            if record == nil, before != nil { try FileIO.remove(path) }
+            return result
+        }
     }
 
     // MARK: Pending authorizations
@@ -325,6 +349,11 @@ public struct FileStore: AuthStore {
         return try load(User.self, userPath(clientID: clientID, email: email))
     }
 
+    public func user(clientID: String, id: String) throws -> User? {
+        guard Identifier.isSafe(clientID), Identifier.isSafe(id) else { return nil }
+        return try load(User.self, userPath(clientID: clientID, id: id))
+    }
+
     public func recordConsent(clientID: String, email: String, now: UnixTime) throws {
         let path = userPath(clientID: clientID, email: email)
         try locked(path) { () throws in
@@ -459,6 +488,7 @@ public struct FileStore: AuthStore {
         snapshot.pending = try every("pending", PendingAuthorization.self).filter { $0.expiresAt > now }
         snapshot.payments = try every("payments", PaymentSubscription.self)
         snapshot.registeredClients = try registeredClients()
+        snapshot.owners = try owners()
         return snapshot
     }
 

@@ -19,6 +19,7 @@ public final class MemoryStore: AuthStore {
         var events: [String: EventWindow] = [:]
         var payments: [String: PaymentSubscription] = [:]
         var registered: [String: RegisteredClient] = [:]
+        var owners: [String: Owner] = [:]
     }
 
     private let tables = Mutex(Tables())
@@ -61,6 +62,18 @@ public final class MemoryStore: AuthStore {
         try withTables { $0.registered.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
     }
     public func removeRegisteredClient(id: String) throws -> Bool { try withTables { $0.registered.removeValue(forKey: id) != nil } }
+
+    public func owner(email: String) throws -> Owner? { try withTables { $0.owners[email.lowercased()] } }
+    public func owners() throws -> [Owner] { try withTables { $0.owners.values.sorted { $0.email < $1.email } } }
+
+    public func updateOwner<T>(email: String, _ change: (inout Owner?) throws -> T) throws -> T {
+        try withTables { tables -> T in
+            var record = tables.owners[email.lowercased()]
+            let result = try change(&record)
+            tables.owners[email.lowercased()] = record
+            return result
+        }
+    }
 
     // MARK: Pending authorizations
 
@@ -169,6 +182,10 @@ public final class MemoryStore: AuthStore {
 
     public func user(clientID: String, email: String) throws -> User? {
         try withTables { $0.users[Self.userKey(clientID, userID(clientID: clientID, email: email))] }
+    }
+
+    public func user(clientID: String, id: String) throws -> User? {
+        try withTables { $0.users[Self.userKey(clientID, id)] }
     }
 
     public func recordConsent(clientID: String, email: String, now: UnixTime) throws {

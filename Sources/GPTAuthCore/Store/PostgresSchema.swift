@@ -8,7 +8,15 @@
 /// stored only as SHA-256 digests, as in the file store (S17). Times are Unix seconds.
 public enum PostgresSchema {
     public static let migrations: [(version: Int, sql: String)] = [(1, version1), (2, version2), (3, version3), (4, version4),
-                                                                   (5, version5)]
+                                                                   (5, version5), (6, version6)]
+
+    /// The builder's console: who may open it (`Owner`).
+    static let version6 = """
+    CREATE TABLE owners (
+        email text PRIMARY KEY,
+        doc jsonb NOT NULL
+    );
+    """
 
     /// OAuth clients that registered themselves (RFC 7591; `RegisteredClient`).
     static let version5 = """

@@ -141,6 +141,33 @@ public final class PostgresStore: AuthStore {
         try run("DELETE FROM registered_clients WHERE id = $1 RETURNING id", [id]).count > 0
     }
 
+    // MARK: Console owners
+
+    public func owner(email: String) throws -> Owner? {
+        try Self.record(Owner.self, try run("SELECT doc FROM owners WHERE email = $1", [email.lowercased()]).first?[0])
+    }
+
+    public func owners() throws -> [Owner] {
+        try run("SELECT doc FROM owners ORDER BY email").values.compactMap { try Self.record(Owner.self, $0[0]) }
+    }
+
+    public func updateOwner<T>(email: String, _ change: (inout Owner?) throws -> T) throws -> T {
+        let key = email.lowercased()
+        return try transaction { tx -> T in
+            // The row may not exist yet: the lock is on the address, so two nodes adding it take turns.
+            _ = try tx.run("SELECT pg_advisory_xact_lock(hashtextextended('owner/' || $1, 0))", [key])
+            let before = try Self.record(Owner.self, try tx.run("SELECT doc FROM owners WHERE email = $1", [key]).first?[0])
+            var record = before
+            let result = try change(&record)
+            if let record, record != before {
+                try tx.run("INSERT INTO owners VALUES ($1, $2) ON CONFLICT (email) DO UPDATE SET doc = EXCLUDED.doc", [key, try Self.text(record)])
+            } else if record == nil, before != nil {
+                try tx.run("DELETE FROM owners WHERE email = $1", [key])
+            }
+            return result
+        }
+    }
+
     // MARK: Pending authorizations
 
     public func beginAuthorization(_ pending: PendingAuthorization) throws {
@@ -310,6 +337,10 @@ public final class PostgresStore: AuthStore {
     public func user(clientID: String, email: String) throws -> User? {
         try Self.record(User.self, try run("SELECT doc FROM users WHERE client_id = $1 AND id = $2",
                                            [clientID, userID(clientID: clientID, email: email)]).first?[0])
+    }
+
+    public func user(clientID: String, id: String) throws -> User? {
+        try Self.record(User.self, try run("SELECT doc FROM users WHERE client_id = $1 AND id = $2", [clientID, id]).first?[0])
     }
 
     public func recordConsent(clientID: String, email: String, now: UnixTime) throws {
@@ -530,6 +561,9 @@ public final class PostgresStore: AuthStore {
                 try tx.run("INSERT INTO registered_clients VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
                            [registered.id, String(registered.createdAt), try Self.text(registered)])
             }
+            for owner in snapshot.owners {
+                try tx.run("INSERT INTO owners VALUES ($1, $2) ON CONFLICT (email) DO NOTHING", [owner.email.lowercased(), try Self.text(owner)])
+            }
             for pending in snapshot.pending {
                 try tx.run("INSERT INTO pending_authorizations VALUES ($1, $2, $3) ON CONFLICT (id_digest) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at",
                            [pending.idDigest, String(pending.expiresAt), try Self.text(pending)])
@@ -559,6 +593,7 @@ public final class PostgresStore: AuthStore {
                                                 snapshot.payments.map(\.id))),
             ("registered clients", try count("SELECT count(*) FROM registered_clients WHERE id = ANY ($1::text[])",
                                              snapshot.registeredClients.map(\.id))),
+            ("console owners", try count("SELECT count(*) FROM owners WHERE email = ANY ($1::text[])", snapshot.owners.map { $0.email.lowercased() })),
         ]
     }
 

@@ -380,3 +380,24 @@ public enum Allowance: Sendable, Equatable {
         return false
     }
 }
+
+/// Someone who may open the builder's console (`gptauth owner add`, or the setup link
+/// `gptauth init` prints): every GPT of this installation is theirs to see and change.
+public struct Owner: Codable, Sendable, Equatable {
+    /// Lower-case, as `EmailAddress.normalized` gives it (the sign-in pages' address).
+    public var email: String
+    public var addedAt: UnixTime
+    /// Who added them: `gptauth` (the CLI), `setup link`, or an owner's address.
+    public var addedBy: String
+    /// Sign-out bumps it: every console session issued before it ends (`ConsoleSession`).
+    public var sessionGeneration: Int
+    public var lastSignInAt: UnixTime?
+
+    public init(email: String, addedAt: UnixTime, addedBy: String) {
+        self.email = email
+        self.addedAt = addedAt
+        self.addedBy = addedBy
+        self.sessionGeneration = 1
+        self.lastSignInAt = nil
+    }
+}

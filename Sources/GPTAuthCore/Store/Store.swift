@@ -28,6 +28,14 @@ public protocol AuthStore: Sendable {
     /// Forgets a registration (`gptauth connector remove`): its refreshes and code exchanges fail from then on.
     func removeRegisteredClient(id: String) throws -> Bool
 
+    // MARK: Console owners
+    func owner(email: String) throws -> Owner?
+    /// Every owner, by address.
+    func owners() throws -> [Owner]
+    /// Reads and changes the owner `email` under its lock: nil before means none yet, nil after
+    /// removes them. Exactly one change at a time for an address, with any number of processes.
+    func updateOwner<T>(email: String, _ change: (inout Owner?) throws -> T) throws -> T
+
     // MARK: Pending authorizations (authorize → login → consent)
     func beginAuthorization(_ pending: PendingAuthorization) throws
     func pendingAuthorization(idDigest: String, now: UnixTime) throws -> PendingAuthorization?
@@ -62,6 +70,8 @@ public protocol AuthStore: Sendable {
     /// Creates the user on first sign-in (exactly one per GPT and address) or updates last-seen.
     func recordSignIn(clientID: String, identity: SignedInIdentity, now: UnixTime) throws -> User
     func user(clientID: String, email: String) throws -> User?
+    /// A user by id (`userID(clientID:email:)`), as the console's links name them.
+    func user(clientID: String, id: String) throws -> User?
     func recordConsent(clientID: String, email: String, now: UnixTime) throws
     func users(clientID: String?) throws -> [User]
 

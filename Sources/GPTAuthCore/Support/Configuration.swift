@@ -79,6 +79,8 @@ public struct Configuration: Codable, Sendable, Equatable {
     public var googleCallbackURL: String { baseURL + "/oauth/login/google/callback" }
     /// The path of GPTAuth's cookies (`<basePath>/oauth`).
     public var cookiePath: String { basePath + "/oauth" }
+    /// The builder's console and the path of its cookies (`<basePath>/admin`).
+    public var consolePath: String { basePath + "/admin" }
 
     /// Cookies carry `Secure` whenever the issuer is https (S15).
     public var secureCookies: Bool { issuer.lowercased().hasPrefix("https://") }

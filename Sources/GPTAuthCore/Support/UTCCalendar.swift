@@ -50,6 +50,18 @@ public struct UTCDay: Sendable, Equatable, Comparable {
         month == 12 ? UTCDay.start(year: year + 1, month: 1, day: 1) : UTCDay.start(year: year, month: month + 1, day: 1)
     }
 
+    /// `2026-11-29T14:05:09Z` (ISO 8601, what the CSV export and the CLI print).
+    public static func iso8601(_ time: UnixTime) -> String {
+        let seconds = ((time % 86_400) + 86_400) % 86_400
+        return "\(UTCDay(time).text)T\(two(seconds / 3600)):\(two(seconds % 3600 / 60)):\(two(seconds % 60))Z"
+    }
+
+    /// `2026-11-29 14:05 UTC` (the console's tables).
+    public static func minutes(_ time: UnixTime) -> String {
+        let seconds = ((time % 86_400) + 86_400) % 86_400
+        return "\(UTCDay(time).text) \(two(seconds / 3600)):\(two(seconds % 3600 / 60)) UTC"
+    }
+
     public static func < (a: UTCDay, b: UTCDay) -> Bool { (a.year, a.month, a.day) < (b.year, b.month, b.day) }
 
     private static func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }

@@ -328,6 +328,7 @@ final class TestInstallation {
             return AuthorizeEndpoint(service: service, upstream: google)
         }
         if path.hasPrefix("/oauth/login") { return LoginEndpoint(service: service, upstream: google) }
+        if path == "/admin" || path.hasPrefix("/admin/") { return AdminEndpoint(service: service) }
         if ["/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/register"].contains(path) { return TokenEndpoint(service: service) }
         if path == "/api/greeting" { return GreetingEndpoint(service: service, defaultAudience: audience) }
         return nil
