@@ -18,6 +18,7 @@ struct BenchSeed: ParsableCommand {
     @Option(help: "How many users' tokens to write out (spread evenly over all users).") var sample: Int = 20_000
     @Option(help: "Writer threads.") var threads: Int = 2
     @Option(help: "Pending sign-ins that expired ten minutes ago: a clean-up backlog (bench/cleanup).") var expired: Int = 0
+    @Flag(help: "Users only (sign-in and consent, no tokens): the console's users list (bench/console).") var usersOnly = false
 
     func run() throws {
         let service = try Service.load(dataFolder: data)
@@ -38,8 +39,10 @@ struct BenchSeed: ParsableCommand {
             var index = worker
             while index < users {
                 do {
-                    let pair = try signIn(index, client: client.id, store: store, issuance: issuance, now: now)
-                    if index % stride == 0 { access.append(pair.access_token); refresh.append(pair.refresh_token) }
+                    if let pair = try signIn(index, client: client.id, store: store, issuance: issuance, now: now), index % stride == 0 {
+                        access.append(pair.access_token)
+                        refresh.append(pair.refresh_token)
+                    }
                 } catch {
                     samples.fail("user \(index): \(error)")
                     return
@@ -75,12 +78,14 @@ struct BenchSeed: ParsableCommand {
                      Double(users) / seeded, codes, expired))
     }
 
-    /// One user's first sign-in, consent and code exchange, as the login and token endpoints do it.
-    func signIn(_ index: Int, client: String, store: AuthStore, issuance: TokenIssuance, now: UnixTime) throws -> TokenResponse {
+    /// One user's first sign-in, consent and code exchange, as the login and token endpoints do it
+    /// (no exchange with `--users-only`: nil).
+    func signIn(_ index: Int, client: String, store: AuthStore, issuance: TokenIssuance, now: UnixTime) throws -> TokenResponse? {
         let email = "user\(index)@bench.example"
         let user = try store.recordSignIn(clientID: client, identity: SignedInIdentity(email: email, name: "User \(index)",
                                                                                         provider: "email", subject: email), now: now)
         try store.recordConsent(clientID: client, email: email, now: now)
+        if usersOnly { return nil }
         let family = issuance.newFamily(id: issuance.newFamilyID(), clientID: client, userID: user.id, email: user.email,
                                         scope: "profile", now: now)
         let pair = issuance.pair(for: family, now: now)

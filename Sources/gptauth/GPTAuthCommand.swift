@@ -7,7 +7,7 @@ struct GPTAuthCommand: ParsableCommand {
         commandName: "gptauth",
         abstract: "Operate a GPTAuth installation: its data folder, its GPTs (OAuth clients) and their users.",
         subcommands: [Init.self, MigrateCommand.self, StoreCommand.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self, AuditCommand.self,
-                      SweepCommand.self, HostingCommand.self, BillingCommand.self, ResourceCommand.self, ConnectorCommand.self, OwnerCommand.self, DoctorCommand.self]
+                      SweepCommand.self, HostingCommand.self, BillingCommand.self, ResourceCommand.self, ConnectorCommand.self, OwnerCommand.self, MetricsCommand.self, DoctorCommand.self]
     )
 }
 
@@ -333,7 +333,7 @@ struct ClientCommand: ParsableCommand {
 
 struct UsersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "users", abstract: "Your GPTs' users: the email list and their usage.",
-                                                    subcommands: [List.self, Export.self])
+                                                    subcommands: [List.self, Export.self, Reindex.self])
 
     struct Options: ParsableArguments {
         @OptionGroup var folder: DataFolder
@@ -374,6 +374,25 @@ struct UsersCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The same as list; with --csv, your email list for a spreadsheet.")
         @OptionGroup var options: Options
         func run() throws { try options.run() }
+    }
+
+    struct Reindex: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rebuild a GPT's users index (the console's users list) from the users' records.",
+            discussion: "Only the file store keeps one. Needed only after a crash between a first sign-in and its index entry left a user out of the console's list.")
+        @OptionGroup var folder: DataFolder
+        @OptionGroup var gpt: ClientOption
+
+        func run() throws {
+            let service = try folder.service()
+            let client = try gpt.existing(service)
+            guard let files = service.store as? FileStore else { say("The database needs no index rebuilt."); return }
+            let page = try asOperator(service) { () throws -> UsersPage in
+                try files.forgetUserIndex(clientID: client.id)
+                return try files.usersPage(clientID: client.id, offset: 0, limit: 0)
+            }
+            say("\(client.name): \(page.total) users indexed.")
+        }
     }
 }
 

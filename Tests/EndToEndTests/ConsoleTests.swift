@@ -55,6 +55,7 @@ final class ConsoleTests: XCTestCase {
             stack.repo.appendingPathComponent("Tests/EndToEndTests/Fixtures/console_browser.py").path,
             "--base", stack.issuer, "--mail-folder", stack.data.appendingPathComponent("mail").path, "--owner", Self.owner,
             "--client", stack.gptA.id, "--user-email", user, "--user-token", token, "--screenshots", screenshots.path,
+            "--google-port", String(stack.google.port),
         ], environment: [:])
         print("Console screenshots (1280x800 and 390x844): \(screenshots.path)")
         let line = try XCTUnwrap(result.output.split(separator: "\n").last, result.errors)
@@ -74,6 +75,12 @@ final class ConsoleTests: XCTestCase {
         XCTAssertTrue(schema.contains("tokenUrl: \"\(stack.issuer)/oauth/token\""), schema)
         XCTAssertTrue(try stack.cliOK(["client", "list", "--data", stack.data.path]).contains(clientID))
         XCTAssertNotNil(["Copied", "Select and copy"].firstIndex(of: seen["copy_button"] as? String ?? ""), "the copy button ran")
+
+        // Its sign-in pages, dressed in the console: name, uploaded logo (loaded), colour, privacy link.
+        let branded = try XCTUnwrap(seen["branded"] as? [String: Any])
+        XCTAssertEqual(branded["logo_loaded"] as? Bool, true)
+        XCTAssertEqual(branded["privacy_link"] as? String, "https://builder.example/privacy")
+        XCTAssertEqual(branded["button_colour"] as? String, "rgb(11, 110, 79)")
 
         // Plan, block and the refused call; the CSV; the audit trail.
         XCTAssertEqual(seen["plan_row"] as? Bool, true)
@@ -101,8 +108,9 @@ final class ConsoleTests: XCTestCase {
         XCTAssertEqual((seen["console_errors"] as? [Any])?.count, 0, "\(seen["console_errors"] ?? "")")
         XCTAssertEqual((seen["violations"] as? [Any])?.count, 0, "\(seen["violations"] ?? "")")
         let pages = (seen["pages"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
-        XCTAssertEqual(Set(pages), ["console-sign-in", "sign-in-choice", "sign-in-code", "overview", "gpt-registered", "gpt", "users",
-                                    "user", "user-blocked", "audit", "signed-out"])
+        XCTAssertEqual(Set(pages), ["console-sign-in", "sign-in-choice", "sign-in-code", "overview", "gpt-registered", "gpt-branded",
+                                    "branded-sign-in", "branded-consent", "gpt", "users", "user", "user-blocked", "audit", "setup-refused",
+                                    "sign-in-problem", "signed-out"])
         let shots = try FileManager.default.contentsOfDirectory(atPath: screenshots.path).filter { $0.hasSuffix(".png") }
         XCTAssertEqual(shots.count, pages.count * 2, shots.joined(separator: " "))
     }
@@ -242,6 +250,22 @@ final class ConsoleTests: XCTestCase {
         XCTAssertEqual(stray.status, 400, stray.text)
         XCTAssertTrue(stray.text.contains("another browser"), stray.text)
         XCTAssertFalse(stray.headers("set-cookie").contains { $0.hasPrefix("gpa_console=") && !$0.hasPrefix("gpa_console=;") })
+    }
+
+    func test_metrics_forPrometheus_fromThisMachineOnly() throws {
+        let stack = try stack
+        _ = try signedInUser("metrics@users.example")
+        let metrics = try stack.http.get("/admin/metrics")
+        XCTAssertEqual(metrics.status, 200, metrics.text)
+        XCTAssertEqual(metrics.header("content-type"), "text/plain; version=0.0.4; charset=utf-8")
+        XCTAssertTrue(metrics.text.contains("# TYPE gptauth_sign_ins_total counter\n"), metrics.text)
+        XCTAssertTrue(metrics.text.contains("gptauth_sign_ins_total{gpt=\"\(stack.gptA.id)\",provider=\"google\"} "), metrics.text)
+        XCTAssertTrue(metrics.text.contains("gptauth_tokens_issued_total{gpt=\"\(stack.gptA.id)\"} "), metrics.text)
+        XCTAssertTrue(metrics.text.contains("gptauth_calls_admitted_total{gpt=\"\(stack.gptA.id)\"} "), metrics.text)
+        // Through a proxy, 127.0.0.1 is everyone: then only the bearer secret reads them.
+        let proxied = try stack.http.get("/admin/metrics", headers: [("X-Forwarded-For", "203.0.113.9")])
+        XCTAssertEqual(proxied.status, 401, proxied.text)
+        XCTAssertFalse(proxied.text.contains("gptauth_"), proxied.text)
     }
 
     func test_setupLink_claimsTheFirstOwner_once() throws {

@@ -42,6 +42,43 @@ struct FileStoreTests {
 
     // MARK: Housekeeping
 
+    @Test func theUsersIndex_startsWithANewGPT_isRebuiltWhenMissingOrTorn_andReadsOnlyItsPage() throws {
+        let app = try TestInstallation()
+        defer { app.remove() }
+        let store = app.store
+        let gpt = try app.register(name: "Indexed GPT")
+        let index = "user-index/\(gpt.id).list"
+        #expect(app.fileExists(index), "a new GPT starts with an empty index")
+        for n in 0..<60 {
+            _ = try store.recordSignIn(clientID: gpt.id, identity: SignedInIdentity(email: "u\(n)@example.com", name: "", provider: "email",
+                                                                                     subject: "u\(n)@example.com"), now: Self.now + Int64(n))
+        }
+        let size = try FileManager.default.attributesOfItem(atPath: app.folder + "/" + index)[.size] as? Int
+        #expect(size == 60 * 33, "one 33-byte entry per user")
+        let page = try store.usersPage(clientID: gpt.id, offset: 10, limit: 5)
+        #expect(page.users.map(\.email) == ["u49@example.com", "u48@example.com", "u47@example.com", "u46@example.com", "u45@example.com"])
+        // Torn: a write cut short leaves a partial entry; the index is rebuilt from the records.
+        let handle = try #require(FileHandle(forWritingAtPath: app.folder + "/" + index))
+        handle.seekToEndOfFile()
+        handle.write(Data("\n0123".utf8))
+        try handle.close()
+        #expect(try store.usersPage(clientID: gpt.id, offset: 0, limit: 2).users.map(\.email) == ["u59@example.com", "u58@example.com"])
+        #expect(try FileManager.default.attributesOfItem(atPath: app.folder + "/" + index)[.size] as? Int == 60 * 33)
+        // Missing (an installation from before the index, or `gptauth users reindex`): built on the first read.
+        try store.forgetUserIndex(clientID: gpt.id)
+        #expect(!app.fileExists(index))
+        #expect(try store.usersPage(clientID: gpt.id, offset: 0, limit: 50).total == 60)
+        #expect(app.fileExists(index))
+        // While the index is missing, a first sign-in adds no entry of its own: the rebuild has it.
+        try store.forgetUserIndex(clientID: gpt.id)
+        _ = try store.recordSignIn(clientID: gpt.id, identity: SignedInIdentity(email: "late@example.com", name: "", provider: "email",
+                                                                                 subject: "late@example.com"), now: Self.now + 100)
+        #expect(!app.fileExists(index))
+        let rebuilt = try store.usersPage(clientID: gpt.id, offset: 0, limit: 1)
+        #expect(rebuilt.total == 61)
+        #expect(rebuilt.users.map(\.email) == ["late@example.com"])
+    }
+
     @Test func sweepRemovesWhatExpiredAndKeepsWhatLives() throws {
         let app = try TestInstallation()
         defer { app.remove() }

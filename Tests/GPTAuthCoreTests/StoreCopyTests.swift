@@ -38,13 +38,16 @@ struct StoreCopyTests {
                                                       registeredFrom: "192.0.2.1")
         try files.registerClient(registered)
         try files.updateOwner(email: "owner@example.com") { $0 = Owner(email: "owner@example.com", addedAt: Self.now, addedBy: "gptauth") }
+        var branding = Branding()
+        branding.displayName = "A's pages"
+        try files.saveBranding(branding, clientID: "gptc_a")
         let at = Self.now + 2 * 86_400 + 1
 
         let target = try StoreEngine.postgres.open()
         defer { target.close() }
         let database = try #require(target.store as? PostgresStore)
         let snapshot = try files.snapshot(now: at)
-        #expect(snapshot.counts.map(\.count) == [1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1], "the expired family and its tokens stay behind")
+        #expect(snapshot.counts.map(\.count) == [1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1], "the expired family and its tokens stay behind")
         try database.importSnapshot(snapshot)
         #expect(try database.counts(of: snapshot).map(\.count) == snapshot.counts.map(\.count))
 
@@ -52,6 +55,7 @@ struct StoreCopyTests {
         #expect(try database.clients() == [client])
         #expect(try database.registeredClient(id: "mcpc_0a") == registered)
         #expect(try database.owner(email: "owner@example.com") == files.owner(email: "owner@example.com"))
+        #expect(try database.branding(clientID: "gptc_a") == branding)
         #expect(try database.updatePaymentSubscription(id: "sub_1") { $0 } == payment)
         #expect(try database.users(clientID: "gptc_a") == files.users(clientID: "gptc_a"))
         #expect(try database.usage(clientID: "gptc_a", userID: ada) == files.usage(clientID: "gptc_a", userID: ada))

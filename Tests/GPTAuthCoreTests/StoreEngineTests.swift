@@ -73,6 +73,33 @@ struct StoreEngineTests {
         #expect(try store.owners().count == 1)
     }
 
+    // MARK: The console's users list
+
+    @Test(arguments: StoreEngine.all)
+    func usersPage_newestFirst_aPageAtATime_withTheTotal(_ engine: StoreEngine) throws {
+        let opened = try engine.open()
+        defer { opened.close() }
+        let store = opened.store
+        func signIn(_ n: Int) throws {
+            let email = "user\(n)@example.com"
+            _ = try store.recordSignIn(clientID: "gptc_a", identity: SignedInIdentity(email: email, name: "", provider: "email", subject: email),
+                                       now: Self.now + Int64(n))
+        }
+        for n in 0..<70 { try signIn(n) }
+        #expect(try store.usersPage(clientID: "gptc_a", offset: 0, limit: 50).total == 70)
+        // More users after the first read (the file store's index then exists and is extended).
+        for n in 70..<120 { try signIn(n) }
+        try signIn(5)  // a returning user is not listed twice
+        let first = try store.usersPage(clientID: "gptc_a", offset: 0, limit: 50)
+        #expect(first.total == 120)
+        #expect(first.users.map(\.email) == (70..<120).reversed().map { "user\($0)@example.com" })
+        let last = try store.usersPage(clientID: "gptc_a", offset: 100, limit: 50)
+        #expect(last.users.map(\.email) == (0..<20).reversed().map { "user\($0)@example.com" })
+        #expect(try store.usersPage(clientID: "gptc_a", offset: 120, limit: 50).users.isEmpty)
+        #expect(try store.usersPage(clientID: "gptc_b", offset: 0, limit: 50) == UsersPage(users: [], total: 0))
+        #expect(try store.user(clientID: "gptc_a", id: userID(clientID: "gptc_a", email: "user7@example.com"))?.email == "user7@example.com")
+    }
+
     // MARK: Codes
 
     @Test(arguments: StoreEngine.all)

@@ -21,12 +21,8 @@ public struct UpgradeSeal: Sendable {
     let referenceKey: [UInt8]
 
     public init(secret: [UInt8]) {
-        func derive(_ purpose: String) -> [UInt8] {
-            HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: secret), info: Array(purpose.utf8), outputByteCount: 32)
-                .withUnsafeBytes { Array($0) }
-        }
-        linkKey = derive("gptauth upgrade link v1")
-        referenceKey = derive("gptauth payment reference v1")
+        linkKey = SealedFields.key("gptauth upgrade link v1", from: secret)
+        referenceKey = SealedFields.key("gptauth payment reference v1", from: secret)
     }
 
     /// Who the link is for, and until when.
@@ -81,18 +77,32 @@ public struct UpgradeSeal: Sendable {
         return Reference(clientID: fields[1], userID: fields[2], plan: fields[3])
     }
 
-    private func seal(_ fields: [String], key: [UInt8]) -> String {
+    private func seal(_ fields: [String], key: [UInt8]) -> String { SealedFields.seal(fields, key: key) }
+
+    private func open(_ token: String, key: [UInt8]) -> [String]? { SealedFields.open(token, key: key) }
+}
+
+/// Lines sealed with AES-GCM (a random 96-bit nonce per seal), base64url: the upgrade links, the
+/// checkout references, the console's once-shown secret. Opened only under the key that sealed them.
+enum SealedFields {
+    static func seal(_ fields: [String], key: [UInt8]) -> String {
         let plain = Array(fields.joined(separator: "\n").utf8)
-        // A random 96-bit nonce per seal; `combined` is nonce + ciphertext + tag.
+        // `combined` is nonce + ciphertext + tag.
         guard let box = try? AES.GCM.seal(plain, using: SymmetricKey(data: key)), let combined = box.combined else { return "" }
         return Base64URL.encode(Array(combined))
     }
 
-    private func open(_ token: String, key: [UInt8]) -> [String]? {
+    static func open(_ token: String, key: [UInt8]) -> [String]? {
         guard token.utf8.count <= 2048, let bytes = Base64URL.decode(token), bytes.count > 28,
               let box = try? AES.GCM.SealedBox(combined: bytes),
               let plain = try? AES.GCM.open(box, using: SymmetricKey(data: key)) else { return nil }
         return String(decoding: plain, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    /// A 256-bit key for one purpose, derived from the installation's key (HKDF-SHA256).
+    static func key(_ purpose: String, from secret: [UInt8]) -> [UInt8] {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: secret), info: Array(purpose.utf8), outputByteCount: 32)
+            .withUnsafeBytes { Array($0) }
     }
 }
 

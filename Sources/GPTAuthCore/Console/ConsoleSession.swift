@@ -61,7 +61,9 @@ public struct ConsoleSession: Sendable, Equatable {
     public static func check(_ session: ConsoleSession?, owner: Owner?, now: UnixTime) -> Check {
         guard let session else { return .refused(.none) }
         guard let owner else { return .refused(.notOwner) }
-        guard session.generation == owner.sessionGeneration else { return .refused(.signedOut) }
+        // A session from before the owner was (re)added, or from before a sign-out, is over: removing an
+        // owner and adding them again does not bring back a cookie they had.
+        guard session.generation == owner.sessionGeneration, session.issuedAt >= owner.addedAt else { return .refused(.signedOut) }
         guard session.issuedAt <= now + 60, session.lastSeen <= now + 60, session.issuedAt <= session.lastSeen else { return .refused(.none) }
         guard now - session.issuedAt < lifetime else { return .refused(.expired) }
         guard now - session.lastSeen < idleTimeout else { return .refused(.idle) }
@@ -118,5 +120,29 @@ public struct ConsoleSession: Sendable, Equatable {
     public static func clearCookie(for configuration: Configuration) -> (String, String) {
         ("Set-Cookie", SetCookie(name: cookieName, value: "", path: configuration.consolePath, maxAge: 0,
                                  secure: configuration.secureCookies, sameSite: "Strict").headerValue)
+    }
+}
+
+/// A GPT's new client secret on its way to the page that shows it once: registering a GPT and
+/// rotating its secret answer 303 (post/redirect/get, S04: a reload must not register or rotate
+/// again), and the secret crosses that redirect sealed (AES-GCM, `SealedFields`) in a short-lived
+/// cookie of the console's path, bound to the GPT and the owner's session. The page that opens it
+/// clears it, so it shows once; it is never stored.
+public enum ConsoleSecretReveal {
+    public static let cookieName = "gpa_console_secret"
+    /// Long enough for the redirect, short enough not to linger.
+    public static let lifetime: Int64 = 120
+
+    static func key(_ macKey: [UInt8]) -> [UInt8] { SealedFields.key("gptauth console secret v1", from: macKey) }
+
+    public static func seal(_ secret: String, clientID: String, session: ConsoleSession, now: UnixTime, key: [UInt8]) -> String {
+        SealedFields.seal(["s1", clientID, session.nonce, String(now + lifetime), secret], key: Self.key(key))
+    }
+
+    /// The secret, if `value` was sealed for this GPT and this session and has not expired.
+    public static func open(_ value: String?, clientID: String, session: ConsoleSession, now: UnixTime, key: [UInt8]) -> String? {
+        guard let value, let fields = SealedFields.open(value, key: Self.key(key)), fields.count == 5, fields[0] == "s1",
+              fields[1] == clientID, fields[2] == session.nonce, let expiry = UnixTime(fields[3]), now < expiry else { return nil }
+        return fields[4]
     }
 }

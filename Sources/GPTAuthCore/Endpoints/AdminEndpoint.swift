@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The builder's console under `/admin/`: an owner signs in (`ConsoleSignIn`) and sees every GPT
 /// with its users and usage, changes plans, blocks users, copies the GPT editor's settings and
 /// downloads the email list. Every page needs an owner's session (`ConsoleSession`); every form
@@ -14,9 +16,30 @@ public struct AdminEndpoint: Endpoint {
     /// Audit events on one page.
     public static let auditShown = 500
 
+    /// Big GPTs whose call sums a page found stale: summed again after the response has gone.
+    let staleSums = StaleSums()
+
+    final class StaleSums: Sendable {
+        private let ids = Mutex<Set<String>>([])
+        func add(_ id: String) { ids.withLock { _ = $0.insert(id) } }
+        func take() -> Set<String> { ids.withLock { ids in defer { ids = [] }; return ids } }
+    }
+
     public init(service: Service) {
         self.service = service
         self.log = service.log(Self.component)
+    }
+
+    /// Sums the calls of the big GPTs a page or a scrape found stale (`ConsoleFigures`), once the
+    /// answer has gone: at a million users it takes a while, and no page waits for it.
+    public func afterResponse() {
+        for clientID in staleSums.take() {
+            do {
+                try ConsoleFigures.refresh(clientID, store: store, now: service.clock.now(), dataFolder: service.dataFolder)
+            } catch {
+                log.error("console_sums_failed", ["client_id": clientID, "reason": String(describing: error)])
+            }
+        }
     }
 
     var configuration: Configuration { service.configuration }
@@ -34,6 +57,8 @@ public struct AdminEndpoint: Endpoint {
             return try finishSignIn(request)
         case ("GET", "/admin/setup"), ("HEAD", "/admin/setup"):
             return try setup(request)
+        case ("GET", "/admin/metrics"):
+            return try metrics(request)
         case ("GET", _), ("HEAD", _):
             return try ownerPage(request)
         case ("POST", _):
@@ -77,13 +102,18 @@ public struct AdminEndpoint: Endpoint {
             let message = if case .refused(let text) = outcome { text } else { "Sign in again." }
             return page(400, ConsolePage.signIn(base: base, message: message), headers: done)
         }
-        // The setup link claims the first owner: only while there is none.
-        if try store.owner(email: email) == nil, ConsoleSetup.isValid(request.cookie(ConsoleSignIn.setupCookie), now: now, key: key),
-           try store.owners().isEmpty {
-            try store.updateOwner(email: email) { owner in
-                if owner == nil { owner = Owner(email: email, addedAt: now, addedBy: "setup link") }
+        // The setup link claims the first owner: only while there is none, checked again under the
+        // operator lock so that two browsers holding the link make one owner.
+        if try store.owner(email: email) == nil, ConsoleSetup.isValid(request.cookie(ConsoleSignIn.setupCookie), now: now, key: key) {
+            let claimed = try asOperator { () throws -> Bool in
+                guard try store.owners().isEmpty else { return false }
+                return try store.updateOwner(email: email) { owner -> Bool in
+                    guard owner == nil else { return false }
+                    owner = Owner(email: email, addedAt: now, addedBy: "setup link")
+                    return true
+                }
             }
-            log.audit("owner_added", ["email": email, "owner": email, "by": "setup link"])
+            if claimed { log.audit("owner_added", ["email": email, "owner": email, "by": "setup link"]) }
         }
         let owner = try store.updateOwner(email: email) { owner -> Owner? in
             owner?.lastSignInAt = now
@@ -107,6 +137,18 @@ public struct AdminEndpoint: Endpoint {
         }
         return page(200, ConsolePage.setup(base: base, valid: true),
                     headers: [cookie(ConsoleSignIn.setupCookie, token, maxAge: Int(ConsoleSetup.lifetime), sameSite: "Lax")])
+    }
+
+    /// `GET /admin/metrics` (`ConsoleMetrics`): for Prometheus, not for a browser session.
+    func metrics(_ request: Request) throws -> Response {
+        guard ConsoleMetrics.allows(request, configuration: configuration) else {
+            log.warning("metrics_refused", ["address": service.network(request)])
+            throw HTTPError(status: 401, "The metrics need the bearer secret `gptauth metrics token` made.",
+                            headers: [("WWW-Authenticate", "Bearer realm=\"gptauth-metrics\"")])
+        }
+        let text = ConsoleMetrics.text(try ConsoleMetrics.collect(service: service, now: service.clock.now(), stale: staleSums.add))
+        return Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"), ("Cache-Control", "no-store"),
+                                               ("X-Content-Type-Options", "nosniff")], body: Array(text.utf8))
     }
 
     // MARK: The owner's session
@@ -150,7 +192,7 @@ public struct AdminEndpoint: Endpoint {
         var response: Response
         switch request.path {
         case "/admin/": response = try overview(signed, query)
-        case "/admin/gpt": response = try gptPage(signed, query)
+        case "/admin/gpt": response = try gptPage(signed, query, request: request)
         case "/admin/users": response = try usersPage(signed, query)
         case "/admin/user": response = try userPage(signed, query)
         case "/admin/export": response = try export(signed, query)
@@ -163,7 +205,10 @@ public struct AdminEndpoint: Endpoint {
 
     /// A form's POST: an owner's session and its CSRF token, or 403 and nothing changed.
     func ownerAction(_ request: Request) throws -> Response {
-        let form = try request.bodyParameters()
+        // The branding form uploads a logo (multipart); every other form is url-encoded.
+        let multipart = request.mediaType == "multipart/form-data"
+            ? try MultipartForm(body: request.body, contentType: request.params["CONTENT_TYPE"] ?? "") : nil
+        let form = try multipart?.fields ?? request.bodyParameters()
         guard case .success(let signed) = try owner(request) else {
             throw HTTPError(status: 403, "Your console session has ended, so nothing was changed. Sign in again.")
         }
@@ -176,6 +221,7 @@ public struct AdminEndpoint: Endpoint {
         case "/admin/gpt/register": return try registerGPT(signed, form)
         case "/admin/gpt/rotate-secret": return try rotateSecret(signed, form)
         case "/admin/gpt/callbacks": return try changeCallbacks(signed, form)
+        case "/admin/gpt/branding": return try changeBranding(signed, form, logo: multipart?.files["logo"])
         case "/admin/plans": return try savePlan(signed, form)
         case "/admin/plans/remove": return try removePlan(signed, form)
         case "/admin/user/plan", "/admin/user/block", "/admin/user/unblock", "/admin/user/revoke": return try changeUser(signed, form, request.path)
@@ -194,7 +240,9 @@ public struct AdminEndpoint: Endpoint {
     /// What a `done=` code after a 303 says (fixed sentences: nothing from the URL reaches the page).
     static let doneMessages = [
         "plan-saved": "The plan is saved.", "plan-removed": "The plan is removed; its users fall back to the default plan.",
-        "callbacks-saved": "The callback URLs are saved.", "user-plan": "The user's plan is changed.",
+        "registered": "The GPT is registered. Copy its secret now: it is shown only this once.",
+        "rotated": "The old secret no longer works. Paste the new one into the GPT editor now: it is shown only this once.",
+        "callbacks-saved": "The callback URLs are saved.", "branding-saved": "The sign-in pages are saved.", "user-plan": "The user's plan is changed.",
         "user-blocked": "The user is blocked: their next call is refused.", "user-unblocked": "The user is unblocked.",
         "user-revoked": "The user's sign-ins are revoked: their next call is refused until they sign in again.",
     ]
@@ -209,7 +257,9 @@ public struct AdminEndpoint: Endpoint {
     func overview(_ signed: Signed, status: Int, message: String? = nil, error: String? = nil) throws -> Response {
         let now = service.clock.now()
         let events = try ParsedAuditEvent.read(service.auditTrail, since: UTCDay(now - Int64(ConsoleFigures.days - 1) * 86_400))
-        let figures = try store.clients().map { try ConsoleFigures.figures(for: $0, store: store, events: events, now: now) }
+        let figures = try store.clients().map {
+            try ConsoleFigures.figures(for: $0, store: store, events: events, now: now, dataFolder: service.dataFolder, stale: staleSums.add)
+        }
         return page(status, ConsolePage.overview(base: base, viewer: signed.viewer, figures: figures, message: message, error: error))
     }
 
@@ -219,14 +269,22 @@ public struct AdminEndpoint: Endpoint {
     }
 
     func gptView(_ client: Client, secret: String? = nil) throws -> ConsolePage.GPTView {
-        ConsolePage.GPTView(client: client, settings: EditorSettings(client: client, secret: secret, configuration: configuration),
-                            plans: try store.planBook(clientID: client.id) ?? PlanBook(),
-                            openAPI: ActionSchema.openAPI(for: client, configuration: configuration), secret: secret)
+        let branding = try store.branding(clientID: client.id) ?? Branding()
+        return ConsolePage.GPTView(client: client, settings: EditorSettings(client: client, secret: secret, configuration: configuration),
+                                   plans: try store.planBook(clientID: client.id) ?? PlanBook(),
+                                   openAPI: ActionSchema.openAPI(for: client, configuration: configuration), secret: secret,
+                                   branding: branding, logo: branding.logo == nil ? nil : LoginEndpoint.brand(branding, clientID: client.id, base: base)?.logo)
     }
 
-    func gptPage(_ signed: Signed, _ query: Parameters, error: String? = nil, status: Int = 200) throws -> Response {
+    /// A GPT's page; right after registration or rotation, with its new secret, once
+    /// (`ConsoleSecretReveal`: the cookie that carried it is cleared here).
+    func gptPage(_ signed: Signed, _ query: Parameters, error: String? = nil, status: Int = 200, request: Request? = nil) throws -> Response {
         let client = try client(try query.single("client"))
-        return page(status, ConsolePage.gpt(base: base, viewer: signed.viewer, view: try gptView(client), message: try done(query), error: error))
+        let secret = ConsoleSecretReveal.open(request?.cookie(ConsoleSecretReveal.cookieName), clientID: client.id, session: signed.session,
+                                              now: service.clock.now(), key: key)
+        let clear = request?.cookie(ConsoleSecretReveal.cookieName) == nil ? [] : [cookie(ConsoleSecretReveal.cookieName, "", maxAge: 0, sameSite: "Strict")]
+        return page(status, ConsolePage.gpt(base: base, viewer: signed.viewer, view: try gptView(client, secret: secret), message: try done(query),
+                                            error: error), headers: clear)
     }
 
     func usersPage(_ signed: Signed, _ query: Parameters) throws -> Response {
@@ -241,11 +299,10 @@ public struct AdminEndpoint: Endpoint {
             users = found.map { [$0] } ?? []
             total = users.count
         } else {
-            let all = try store.users(clientID: client.id)
-            total = all.count
-            offset = min(max(0, Int(try query.single("from") ?? "") ?? 0), max(0, total - 1))
-            // Newest first.
-            users = Array(all.reversed().dropFirst(offset).prefix(Self.pageSize))
+            // One page's records, newest first, however many users there are (`usersPage`).
+            offset = min(max(0, Int(try query.single("from") ?? "") ?? 0), 1_000_000_000)
+            let page = try store.usersPage(clientID: client.id, offset: offset, limit: Self.pageSize)
+            (users, total) = (page.users, page.total)
         }
         let rows = try users.map { ConsolePage.UserRow(user: $0, usage: try store.usage(clientID: client.id, userID: $0.id)?.rolled(to: service.clock.now())) }
         return page(200, ConsolePage.users(base: base, viewer: signed.viewer, client: client, rows: rows, search: search, offset: offset,
@@ -320,9 +377,16 @@ public struct AdminEndpoint: Endpoint {
             return try overview(signed, status: 400, error: error.description)
         }
         log.audit("client_added", ["client_id": registered.client.id, "name": registered.client.name, "owner": signed.session.email])
-        // The secret is shown on this answer only: it is stored as a digest (S17).
-        return page(201, ConsolePage.gpt(base: base, viewer: signed.viewer, view: try gptView(registered.client, secret: registered.secret),
-                                         message: "\(registered.client.name) is registered. Copy its secret now."))
+        return revealing(registered.secret, of: registered.client.id, signed, done: "registered")
+    }
+
+    /// 303 to the GPT's page (S04: a reload registers or rotates nothing), the new secret sealed in
+    /// a cookie for that page to show once; it is stored only as its digest (S17).
+    func revealing(_ secret: String, of clientID: String, _ signed: Signed, done: String) -> Response {
+        let sealed = ConsoleSecretReveal.seal(secret, clientID: clientID, session: signed.session, now: service.clock.now(), key: key)
+        var response = back("/admin/gpt", [("client", clientID), ("done", done)])
+        response.headers.append(cookie(ConsoleSecretReveal.cookieName, sealed, maxAge: Int(ConsoleSecretReveal.lifetime), sameSite: "Strict"))
+        return response
     }
 
     func rotateSecret(_ signed: Signed, _ form: Parameters) throws -> Response {
@@ -331,8 +395,7 @@ public struct AdminEndpoint: Endpoint {
             try ClientRegistration.rotateSecret(clientID: client.id, store: store, now: service.clock.now(), random: service.random)
         }
         log.audit("secret_rotated", ["client_id": client.id, "owner": signed.session.email])
-        return page(200, ConsolePage.gpt(base: base, viewer: signed.viewer, view: try gptView(rotated.client, secret: rotated.secret),
-                                         message: "The old secret no longer works. Paste the new one into the GPT editor now."))
+        return revealing(rotated.secret, of: rotated.client.id, signed, done: "rotated")
     }
 
     func changeCallbacks(_ signed: Signed, _ form: Parameters) throws -> Response {
@@ -350,6 +413,23 @@ public struct AdminEndpoint: Endpoint {
         }
         log.audit("client_changed", ["client_id": client.id, "owner": signed.session.email])
         return back("/admin/gpt", [("client", client.id), ("done", "callbacks-saved")])
+    }
+
+    func changeBranding(_ signed: Signed, _ form: Parameters, logo: [UInt8]?) throws -> Response {
+        let client = try client(try form.single("client"))
+        do {
+            try asOperator {
+                let branding = try Branding.from(displayName: try form.single("display_name"), accentColour: try form.single("accent_colour"),
+                                                 privacyURL: try form.single("privacy_url"), termsURL: try form.single("terms_url"),
+                                                 logoURL: try form.single("logo_url"), upload: logo, removeLogo: try form.single("remove_logo") == "on",
+                                                 current: try store.branding(clientID: client.id))
+                try store.saveBranding(branding, clientID: client.id)
+            }
+        } catch let error as BrandingError {
+            return try gptPage(signed, Parameters([("client", client.id)]), error: error.description, status: 400)
+        }
+        log.audit("branding_changed", ["client_id": client.id, "owner": signed.session.email])
+        return back("/admin/gpt", [("client", client.id), ("done", "branding-saved")])
     }
 
     func savePlan(_ signed: Signed, _ form: Parameters) throws -> Response {
@@ -401,6 +481,15 @@ public struct AdminEndpoint: Endpoint {
         let client = try client(try form.single("client"))
         let user = try found(client, userID: try form.single("user"))
         let now = service.clock.now()
+        let (event, done) = try asOperator { () throws -> (String, String) in try changeUser(client, user, form, path, now: now) }
+        let changed = try store.user(clientID: client.id, email: user.email)
+        log.audit(event, ["client_id": client.id, "email": user.email, "plan": changed?.plan ?? "default",
+                          "blocked": changed?.blocked == true ? "yes" : "no", "owner": signed.session.email])
+        return back("/admin/user", [("client", client.id), ("user", user.id), ("done", done)])
+    }
+
+    /// One change to one user (under the operator lock, as the CLI's): its audit event and `done` code.
+    func changeUser(_ client: Client, _ user: User, _ form: Parameters, _ path: String, now: UnixTime) throws -> (String, String) {
         let event: String, done: String
         switch path {
         case "/admin/user/plan":
@@ -422,10 +511,7 @@ public struct AdminEndpoint: Endpoint {
             _ = try store.revokeUserTokens(clientID: client.id, userID: user.id, reason: "revoked by owner", now: now)
             (event, done) = ("user_tokens_revoked", "user-revoked")
         }
-        let changed = try store.user(clientID: client.id, email: user.email)
-        log.audit(event, ["client_id": client.id, "email": user.email, "plan": changed?.plan ?? "default",
-                          "blocked": changed?.blocked == true ? "yes" : "no", "owner": signed.session.email])
-        return back("/admin/user", [("client", client.id), ("user", user.id), ("done", done)])
+        return (event, done)
     }
 
     // MARK: Responses

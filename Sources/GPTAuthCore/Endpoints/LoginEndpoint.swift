@@ -40,6 +40,8 @@ public struct LoginEndpoint: Endpoint {
             return try decideConsent(request)
         case ("POST", "/oauth/login/switch"):
             return try switchAccount(request)
+        case ("GET", "/oauth/login/logo"), ("HEAD", "/oauth/login/logo"):
+            return try logo(request)
         case ("GET", EmailSignInLock.linkPath):
             return try followSignInLink(request)
         case ("GET", EmailSignInLock.path), ("HEAD", EmailSignInLock.path):
@@ -63,6 +65,22 @@ public struct LoginEndpoint: Endpoint {
         var pending: PendingAuthorization
         var client: Client
         var session: BrowserSession
+        /// How the GPT's owner dressed its pages (nil: as they are).
+        var branding: Branding?
+        /// Where an uploaded logo is served (`logoURL(for:base:)`), set with `branding`.
+        var brand: Page.Brand?
+
+        /// The GPT's name as its pages and emails show it.
+        var name: String { branding?.displayName ?? client.name }
+    }
+
+    /// The page dress of a GPT's branding.
+    static func brand(_ branding: Branding?, clientID: String, base: String) -> Page.Brand? {
+        guard let branding, !branding.isEmpty else { return nil }
+        let logo = branding.logo.map { base + "/oauth/login/logo?" + FormEncoding.encode([("client", clientID), ("v", String($0.digest.prefix(16)))]) }
+            ?? branding.logoURL
+        return Page.Brand(logo: logo, accent: branding.accentColour, accentText: branding.accentColour.map(Branding.textColour(on:)),
+                          privacy: branding.privacyURL, terms: branding.termsURL)
     }
 
     static let expired = HTTPError(status: 400,
@@ -78,7 +96,9 @@ public struct LoginEndpoint: Endpoint {
               Secrets.constantTimeEquals(session.digest, pending.sessionDigest) else {
             throw HTTPError(status: 400, "This sign-in was started in another browser window. Go back to the GPT and start again here.")
         }
-        return Flow(handle: handle, pending: pending, client: client, session: session)
+        let branding = try store.branding(clientID: client.id)
+        return Flow(handle: handle, pending: pending, client: client, session: session, branding: branding,
+                    brand: Self.brand(branding, clientID: client.id, base: configuration.basePath))
     }
 
     /// For a form POST: the flow, after checking the CSRF token bound to the session (S13).
@@ -97,10 +117,27 @@ public struct LoginEndpoint: Endpoint {
     /// A page of this sign-in: its forms may end in a 303 to the GPT's callback (CSP form-action,
     /// which browsers also apply to the redirects that follow a form's POST). ChatGPT's two hosts
     /// redirect to each other, so a ChatGPT callback allows both.
+    /// A logo the builder serves from their own site is the one image from elsewhere (CSP img-src).
     func page(_ status: Int, _ html: String, _ flow: Flow) -> Response {
         let targets = RedirectURIPolicy.isChatGPTCallback(flow.pending.redirectURI)
             ? RedirectURIPolicy.chatGPTOrigins : RedirectURIPolicy.origin(of: flow.pending.redirectURI).map { [$0] } ?? []
-        return .html(status, html, formTargets: targets)
+        let images = flow.branding?.logo == nil ? flow.branding?.logoURL.flatMap(RedirectURIPolicy.origin(of:)).map { [$0] } ?? [] : []
+        return .html(status, html, formTargets: targets, images: images)
+    }
+
+    /// `GET /oauth/login/logo?client=…&v=…`: a GPT's uploaded logo, with the type its bytes were
+    /// recognised as (`Branding.imageType`); cached for a day when `v` names this very image.
+    func logo(_ request: Request) throws -> Response {
+        let query = try request.query()
+        guard let clientID = try query.single("client"), let logo = try store.branding(clientID: clientID)?.logo else {
+            throw HTTPError(status: 404, "There is no such logo.")
+        }
+        let current = try query.single("v") == String(logo.digest.prefix(16))
+        return Response(status: 200, headers: [
+            ("Content-Type", logo.contentType), ("X-Content-Type-Options", "nosniff"),
+            ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+            ("Cache-Control", current ? "public, max-age=86400, immutable" : "no-cache"),
+        ], body: logo.bytes)
     }
 
     // MARK: Provider choice
@@ -117,9 +154,9 @@ public struct LoginEndpoint: Endpoint {
         }
         if try query.single("choose") == nil, let challenge = flow.pending.emailChallenge, challenge.expiresAt > service.clock.now() {
             return challenge.link == true
-                ? page(200, Page.checkEmailForLink(gptName: flow.client.name, email: challenge.email), flow)
-                : page(200, Page.enterCode(base: configuration.basePath, gptName: flow.client.name, email: challenge.email,
-                                           request: flow.handle, csrf: csrf(flow), minutes: codeMinutes, host: issuerHost), flow)
+                ? page(200, Page.checkEmailForLink(gptName: flow.name, email: challenge.email, brand: flow.brand), flow)
+                : page(200, Page.enterCode(base: configuration.basePath, gptName: flow.name, email: challenge.email,
+                                           request: flow.handle, csrf: csrf(flow), minutes: codeMinutes, host: issuerHost, brand: flow.brand), flow)
         }
         return signInPage(flow)
     }
@@ -130,8 +167,8 @@ public struct LoginEndpoint: Endpoint {
     }
 
     func signInPage(_ flow: Flow, error: String? = nil, status: Int = 200) -> Response {
-        page(status, Page.signIn(base: configuration.basePath, gptName: flow.client.name, request: flow.handle, csrf: csrf(flow),
-                                 google: google != nil, email: configuration.emailLogin != nil, error: error, host: issuerHost), flow)
+        page(status, Page.signIn(base: configuration.basePath, gptName: flow.name, request: flow.handle, csrf: csrf(flow),
+                                 google: google != nil, email: configuration.emailLogin != nil, error: error, host: issuerHost, brand: flow.brand), flow)
     }
 
     // MARK: Email one-time code
@@ -171,12 +208,12 @@ public struct LoginEndpoint: Endpoint {
         // The link that turns codes back on goes only to the mailbox's own spelling: at a domain where
         // `name+tag@` is someone else's inbox, that someone must not lift `name@`'s pause.
         let message = paused
-            ? EmailSignInLock.signInLinkMessage(to: email, gptName: flow.client.name, minutes: settings.codeLifetime / 60,
+            ? EmailSignInLock.signInLinkMessage(to: email, gptName: flow.name, minutes: settings.codeLifetime / 60,
                                                 link: configuration.baseURL + EmailSignInLock.linkPath + "?"
                                                     + FormEncoding.encode([("request", flow.handle), ("token", secret)]),
                                                 unlock: email == mailbox ? EmailSignInLock.link(baseURL: configuration.baseURL, email: mailbox,
                                                                                                 now: now, key: configuration.macKey) : nil)
-            : EmailOneTimeCode.message(code: secret, to: email, gptName: flow.client.name, minutes: settings.codeLifetime / 60)
+            : EmailOneTimeCode.message(code: secret, to: email, gptName: flow.name, minutes: settings.codeLifetime / 60)
         do {
             try mailer.send(message, now: now, random: service.random)
         } catch {
@@ -210,7 +247,7 @@ public struct LoginEndpoint: Endpoint {
             return signInPage(flow, error: "That code can no longer be used. Ask for a new one.", status: 400)
         }
         guard challenge.link != true else {
-            return page(400, Page.checkEmailForLink(gptName: flow.client.name, email: challenge.email), flow)
+            return page(400, Page.checkEmailForLink(gptName: flow.name, email: challenge.email, brand: flow.brand), flow)
         }
         // S33: every try is counted against its mailbox before it is checked, in one locked step,
         // so however many processes answer, no more than `maxFailuresPerDay` tries a day are checked.
@@ -233,9 +270,9 @@ public struct LoginEndpoint: Endpoint {
             return try signedIn(flow, identity: identity, fromForm: true)
         case .some(.wrongCode(let email, let remaining)):
             log.info("otp_wrong", ["client_id": flow.client.id, "remaining": String(remaining)])
-            return page(400, Page.enterCode(base: configuration.basePath, gptName: flow.client.name, email: email, request: flow.handle, csrf: csrf(flow),
+            return page(400, Page.enterCode(base: configuration.basePath, gptName: flow.name, email: email, request: flow.handle, csrf: csrf(flow),
                                             error: "That code is not right. \(remaining) \(remaining == 1 ? "try" : "tries") left.",
-                                            minutes: codeMinutes, host: issuerHost), flow)
+                                            minutes: codeMinutes, host: issuerHost, brand: flow.brand), flow)
         case .some(.exhausted), .some(.noCode):
             // The try that used up a code is audited once; later posts for it are refused quietly (S32).
             if outcome == .exhausted {
@@ -385,12 +422,12 @@ public struct LoginEndpoint: Endpoint {
             let app = Page.ConsentApp(name: pending.oauthClientName ?? "An app", publisher: publisher,
                                       redirectHost: RedirectURIPolicy.authority(of: pending.redirectURI) ?? pending.redirectURI,
                                       loopbackOnly: pending.oauthClientLoopbackOnly == true)
-            return page(200, Page.consent(base: configuration.basePath, gptName: flow.client.name, email: identity.email,
-                                          request: flow.handle, csrf: csrf(flow), app: app, host: issuerHost), flow)
+            return page(200, Page.consent(base: configuration.basePath, gptName: flow.name, email: identity.email,
+                                          request: flow.handle, csrf: csrf(flow), app: app, host: issuerHost, brand: flow.brand), flow)
         }
         if try store.user(clientID: flow.client.id, email: identity.email)?.consentedAt == nil {
-            return page(200, Page.consent(base: configuration.basePath, gptName: flow.client.name, email: identity.email, request: flow.handle,
-                                          csrf: csrf(flow), host: issuerHost), flow)
+            return page(200, Page.consent(base: configuration.basePath, gptName: flow.name, email: identity.email, request: flow.handle,
+                                          csrf: csrf(flow), host: issuerHost, brand: flow.brand), flow)
         }
         return try issueCode(flow, identity: identity)
     }

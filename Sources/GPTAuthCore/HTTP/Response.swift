@@ -44,10 +44,11 @@ public struct Response: Sendable {
     /// also governs where a form's POST is redirected, so the sign-in pages, whose forms end in a
     /// 303 to the GPT's callback, name that callback's origin.
     /// `scripts`: CSP sources (`'sha256-…'`) of the page's own inline scripts (the console's copy buttons).
+    /// `images`: origins besides ours that images may load from (a GPT's logo on the builder's site).
     public static func html(_ status: Int, _ html: String, headers extra: [(String, String)] = [],
-                            formTargets: [String] = [], scripts: [String] = []) -> Response {
-        var headers = formTargets.isEmpty && scripts.isEmpty ? pageHeaders
-            : [("Content-Security-Policy", policy(formTargets: formTargets, scripts: scripts))] + pageHeaders.dropFirst()
+                            formTargets: [String] = [], scripts: [String] = [], images: [String] = []) -> Response {
+        var headers = formTargets.isEmpty && scripts.isEmpty && images.isEmpty ? pageHeaders
+            : [("Content-Security-Policy", policy(formTargets: formTargets, scripts: scripts, images: images))] + pageHeaders.dropFirst()
         headers += [("Content-Type", "text/html; charset=utf-8")] + extra
         return Response(status: status, headers: headers, body: Array(html.utf8))
     }
@@ -59,11 +60,12 @@ public struct Response: Sendable {
 
     /// The page's Content-Security-Policy: nothing loads but our inline style and images, no framing
     /// (S26), and forms post only to us (and to `formTargets`).
-    static func policy(formTargets: [String] = [], scripts: [String] = []) -> String {
-        let targets = (["'self'"] + formTargets.filter { !$0.contains(where: { $0 == ";" || $0 == "," || $0.isWhitespace }) })
-            .joined(separator: " ")
+    static func policy(formTargets: [String] = [], scripts: [String] = [], images: [String] = []) -> String {
+        func sources(_ list: [String]) -> [String] { list.filter { !$0.contains(where: { $0 == ";" || $0 == "," || $0 == "'" || $0.isWhitespace }) } }
+        let targets = (["'self'"] + sources(formTargets)).joined(separator: " ")
         let script = scripts.isEmpty ? "" : "script-src " + scripts.joined(separator: " ") + "; "
-        return "default-src 'none'; " + script + "style-src 'unsafe-inline'; img-src 'self' data:; form-action \(targets); "
+        let image = (["'self'", "data:"] + sources(images)).joined(separator: " ")
+        return "default-src 'none'; " + script + "style-src 'unsafe-inline'; img-src \(image); form-action \(targets); "
             + "frame-ancestors 'none'; base-uri 'none'"
     }
 

@@ -11,4 +11,10 @@ public enum OperatorLock {
     public static func writeConfiguration(_ configuration: Configuration, dataFolder: String) throws -> Bool {
         try FileIO.createExclusively(dataFolder + "/config.json", try JSON.encodePretty(configuration), sync: true)
     }
+
+    /// Replaces `config.json` (mode 0600, atomically: a reader sees the old file or the new one).
+    /// Hold the lock (`holding`) around the read and this write.
+    public static func replaceConfiguration(_ configuration: Configuration, dataFolder: String) throws {
+        try FileIO.writeAtomically(dataFolder + "/config.json", try JSON.encodePretty(configuration), sync: true)
+    }
 }

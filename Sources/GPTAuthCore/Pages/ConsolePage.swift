@@ -165,7 +165,8 @@ public enum ConsolePage {
             <td class="n">\(figure.users)</td><td class="n">\(figure.signInsToday)</td><td class="n">\(figure.callsToday)</td>
             <td class="n">\(figure.calls)</td><td class="n">\(figure.refusals)</td></tr>
             """
-            charts = "\(charts)<section><h2>\(figure.client.name): calls per day, last \(ConsoleFigures.days) days</h2>\(figure.chart.svg)</section>"
+            let asOf: HTML = figure.callsAsOf.map { "<p class=\"notice\">Calls as summed at \(time($0)) (every \(Int(ConsoleFigures.staleAfter / 60)) minutes for a GPT of more than \(ConsoleFigures.liveLimit) users).</p>" } ?? ""
+            charts = "\(charts)<section><h2>\(figure.client.name): calls per day, last \(ConsoleFigures.days) days</h2>\(asOf)\(figure.chart.svg)</section>"
         }
         if figures.isEmpty { rows = "<tr><td colspan=\"6\">No GPT yet: register one below.</td></tr>" }
         return layout(title: "Overview", base: base, viewer: viewer, """
@@ -194,13 +195,19 @@ public enum ConsolePage {
         public var openAPI: String
         /// Shown once, right after registration or rotation.
         public var secret: String?
+        public var branding: Branding
+        /// Where its uploaded logo is served (nil: none uploaded).
+        public var logo: String?
 
-        public init(client: Client, settings: EditorSettings, plans: PlanBook, openAPI: String, secret: String?) {
+        public init(client: Client, settings: EditorSettings, plans: PlanBook, openAPI: String, secret: String?, branding: Branding = Branding(),
+                    logo: String? = nil) {
             self.client = client
             self.settings = settings
             self.plans = plans
             self.openAPI = openAPI
             self.secret = secret
+            self.branding = branding
+            self.logo = logo
         }
     }
 
@@ -267,11 +274,39 @@ public enum ConsolePage {
         <option value="402">402 Payment Required</option><option value="429">429 Too Many Requests</option><option value="200">200 with the message</option></select></div>
         <div><label><input type="checkbox" name="default" value="on"> Default plan</label></div>
         <div><button type="submit">Save plan</button></div></div></form></section>
+        \(brandingForm(base: base, hidden: hiddenClient, view: view))
         <section><h2>The action's schema (OpenAPI)</h2>
         <p class="notice">Paste into Configure → Actions → Schema, then replace the sample path with your API's. The OAuth URLs in it are this server's.</p>
         <p><button type="button" class="copy" data-copy="openapi" hidden>Copy the schema</button></p>
         <pre id="openapi" tabindex="0" aria-label="OpenAPI schema">\(view.openAPI)</pre></section>
         """)
+    }
+
+    /// "Sign-in pages": the GPT's branding (`Branding`), as a form with a logo upload.
+    static func brandingForm(base: String, hidden: HTML, view: GPTView) -> HTML {
+        let branding = view.branding
+        let current: HTML = view.logo.map { logo -> HTML in
+            """
+            <p><img src="\(logo)" alt="The current logo" height="48"></p>
+            <label><input type="checkbox" name="remove_logo" value="on"> Remove the uploaded logo</label>
+            """
+        } ?? ""
+        return """
+        <section><h2>Sign-in pages</h2>
+        <p class="notice">What this GPT's users see when they sign in: its name, a logo, the buttons' colour, and links to your privacy policy and terms.</p>
+        <form method="post" action="\(base)/admin/gpt/branding" enctype="multipart/form-data">\(hidden)
+        <div class="row"><div><label for="brand-name">Name shown</label><input id="brand-name" type="text" name="display_name" maxlength="100"
+        value="\(branding.displayName ?? "")" placeholder="\(view.client.name)"></div>
+        <div><label for="brand-accent">Button colour (#rrggbb)</label><input id="brand-accent" type="text" name="accent_colour" maxlength="7"
+        pattern="#[0-9a-fA-F]{6}" value="\(branding.accentColour ?? "")" placeholder="#1d1d1f"></div></div>
+        \(current)
+        <label for="brand-logo">Upload a logo (PNG, JPEG, GIF or WebP, at most 48 KiB)</label>
+        <input id="brand-logo" type="file" name="logo" accept="image/png,image/jpeg,image/gif,image/webp">
+        <label for="brand-logo-url">Or a logo on your site (https://…)</label><input id="brand-logo-url" type="url" name="logo_url" maxlength="2000" size="50" value="\(branding.logoURL ?? "")">
+        <label for="brand-privacy">Privacy policy (https://…)</label><input id="brand-privacy" type="url" name="privacy_url" maxlength="2000" size="50" value="\(branding.privacyURL ?? "")">
+        <label for="brand-terms">Terms of use (https://…)</label><input id="brand-terms" type="url" name="terms_url" maxlength="2000" size="50" value="\(branding.termsURL ?? "")">
+        <p><button type="submit">Save the sign-in pages</button></p></form></section>
+        """
     }
 
     // MARK: Users

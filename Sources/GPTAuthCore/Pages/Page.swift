@@ -1,10 +1,40 @@
 /// The sign-in pages. Every page goes through `layout`, and is served by `Response.html`, which
 /// adds the security headers (S26, S27).
 public enum Page {
+    /// How a GPT's owner dressed its sign-in pages (`Branding`, set in the console).
+    public struct Brand: Sendable, Equatable {
+        /// The logo's address: ours (`/oauth/login/logo`) or the builder's https image.
+        public var logo: String?
+        /// `#rrggbb` for the main buttons, with the text colour readable on it.
+        public var accent: String?
+        public var accentText: String?
+        public var privacy: String?
+        public var terms: String?
+
+        public init(logo: String? = nil, accent: String? = nil, accentText: String? = nil, privacy: String? = nil, terms: String? = nil) {
+            self.logo = logo
+            self.accent = accent
+            self.accentText = accentText
+            self.privacy = privacy
+            self.terms = terms
+        }
+    }
+
     /// `host`: the server the person is signing in at, named under the form (they should see whose
-    /// page this is, as on Google's and Auth0's).
-    static func layout(title: String, host: String? = nil, _ body: HTML) -> String {
+    /// page this is, as on Google's and Auth0's). `brand`: the GPT's logo, colour and legal links.
+    static func layout(title: String, host: String? = nil, brand: Brand? = nil, _ body: HTML) -> String {
         var body = body
+        var style: HTML = ""
+        if let brand {
+            if let logo = brand.logo { body = "<img class=\"logo\" src=\"\(logo)\" alt=\"\" height=\"48\">\(body)" }
+            if let accent = brand.accent, Branding.isColour(accent), let text = brand.accentText, Branding.isColour(text) {
+                style = "button:not(.secondary):not(.plain),a.button{background:\(accent);color:\(text)}"
+            }
+            var links: [HTML] = []
+            if let privacy = brand.privacy { links.append("<a href=\"\(privacy)\">Privacy policy</a>") }
+            if let terms = brand.terms { links.append("<a href=\"\(terms)\">Terms of use</a>") }
+            if !links.isEmpty { body = "\(body)<p class=\"legal\">\(HTML(markup: links.map(\.description).joined(separator: " · ")))</p>" }
+        }
         if let host { body = "\(body)<p class=\"host\">Signing in at <strong>\(host)</strong></p>" }
         let page: HTML = """
         <!doctype html>
@@ -24,8 +54,9 @@ public enum Page {
         button.plain{background:none;color:#1d1d1f;text-decoration:underline;padding:4px;margin:0}
         p.error{background:#fdecee;border-radius:8px;padding:8px 12px}
         input[aria-invalid=true]{border-color:#b00020}
+        .logo{display:block;max-width:100%;height:48px;width:auto;margin:0 0 16px}.legal{text-align:center;font-size:13px;margin:16px 0 0}.legal a{color:#444}
         @media (max-width:480px){main{margin:16px;padding:24px 20px}}
-        </style></head>
+        \(style)</style></head>
         <body><main>
         \(body)
         </main></body></html>
@@ -62,7 +93,7 @@ public enum Page {
     /// "Sign in to <GPT name>" with the configured providers.
     /// `base`: the path GPTAuth is served under (`Configuration.basePath`), before every link and form action.
     public static func signIn(base: String = "", gptName: String, request: String, csrf: String, google: Bool, email: Bool,
-                              error: String? = nil, host: String? = nil) -> String {
+                              error: String? = nil, host: String? = nil, brand: Brand? = nil) -> String {
         var body: HTML = "<h1>Sign in to \(gptName)</h1>"
         if let error { body = "\(body)\(alert(error, id: "email-error"))" }
         if google {
@@ -80,7 +111,7 @@ public enum Page {
             </form>
             """
         }
-        return layout(title: "Sign in to \(gptName)", host: host, body)
+        return layout(title: "Sign in to \(gptName)", host: host, brand: brand, body)
     }
 
     /// An error announced to screen readers (`role="alert"`), which the field it is about names
@@ -96,7 +127,7 @@ public enum Page {
     /// "Enter the code we sent to …".
     /// `minutes`: the code's real lifetime (`emailLogin.codeLifetime`).
     public static func enterCode(base: String = "", gptName: String, email: String, request: String, csrf: String, error: String? = nil,
-                                 minutes: Int64 = 10, host: String? = nil) -> String {
+                                 minutes: Int64 = 10, host: String? = nil, brand: Brand? = nil) -> String {
         let lifetime = minutes == 1 ? "1 minute" : "\(minutes) minutes"
         var body: HTML = "<h1>Check your email</h1><p>We sent a 6-digit code to <strong>\(email)</strong>. It works for \(lifetime).</p>"
         if let error { body = "\(body)\(alert(error, id: "code-error"))" }
@@ -115,7 +146,7 @@ public enum Page {
         </form>
         <a class="link" href="\(another)">Use a different email</a>
         """
-        return layout(title: "Enter your code", host: host, body)
+        return layout(title: "Enter your code", host: host, brand: brand, body)
     }
 
     /// The consent page shown the first time a user meets a GPT.
@@ -138,7 +169,7 @@ public enum Page {
     }
 
     public static func consent(base: String = "", gptName: String, email: String, request: String, csrf: String,
-                               app: ConsentApp? = nil, host: String? = nil) -> String {
+                               app: ConsentApp? = nil, host: String? = nil, brand: Brand? = nil) -> String {
         var body: HTML = "<h1>Allow \(app?.name ?? gptName)?</h1><p>Signed in as <strong>\(email)</strong>.</p>"
         if let app {
             body = """
@@ -162,12 +193,12 @@ public enum Page {
         <button type="submit" class="plain">Not you? Use another account</button>
         </form>
         """
-        return layout(title: "Allow \(app?.name ?? gptName)?", host: host, body)
+        return layout(title: "Allow \(app?.name ?? gptName)?", host: host, brand: brand, body)
     }
 
     /// After a sign-in link was mailed to a paused mailbox (S33).
-    public static func checkEmailForLink(gptName: String, email: String) -> String {
-        layout(title: "Check your email", """
+    public static func checkEmailForLink(gptName: String, email: String, brand: Brand? = nil) -> String {
+        layout(title: "Check your email", brand: brand, """
         <h1>Check your email</h1>
         <p>Too many wrong codes were typed for <strong>\(email)</strong> today, so we sent a sign-in link instead of a code.</p>
         <p>Open it in this browser to sign in to <strong>\(gptName)</strong>.</p>

@@ -53,6 +53,7 @@ public struct FileStore: AuthStore {
     private func paymentPath(_ id: String) -> String { "\(folder)/payments/\(id).json" }
     /// Fanned out by the id's last two characters (its first ones are the `mcpc_` prefix).
     private func registeredPath(_ id: String) -> String { "\(folder)/registered/\(id.suffix(2))/\(id).json" }
+    private func brandingPath(_ clientID: String) -> String { "\(folder)/brands/\(clientID).json" }
     /// By the address's digest: an address is not a safe file name.
     private func ownerPath(_ email: String) -> String { "\(folder)/owners/\(Secrets.digest(email.lowercased()).prefix(32)).json" }
     private func limitPath(_ key: String) -> String { "\(folder)/limits/\(Secrets.digest(key)).json" }
@@ -60,6 +61,8 @@ public struct FileStore: AuthStore {
     private func usagePath(clientID: String, userID: String) -> String {
         "\(folder)/usage/\(clientID)/\(userID.prefix(2))/\(userID).json"
     }
+    /// A GPT's users in the order they first signed in: one fixed-width entry per user.
+    private func userIndexPath(_ clientID: String) -> String { "\(folder)/user-index/\(clientID).list" }
     private func userFamiliesPath(clientID: String, userID: String) -> String {
         "\(folder)/user-families/\(clientID)/\(userID.prefix(2))/\(userID).list"
     }
@@ -116,6 +119,15 @@ public struct FileStore: AuthStore {
         guard Identifier.isSafe(client.id) else { throw StoreError.corrupt("unsafe client id") }
         let path = clientPath(client.id)
         try FileIO.writeAtomically(path, try JSON.encodePretty(client), sync: true)
+        // A GPT without users yet starts with an empty users index, which its first users extend.
+        if !FileIO.exists(userIndexPath(client.id)) {
+            let lock = try indexLock(client.id)
+            defer { lock.release() }
+            if !FileIO.exists("\(folder)/users/\(client.id)") && !FileIO.exists(userIndexPath(client.id)) {
+                try FileIO.makeFolders("\(folder)/user-index")
+                _ = try FileIO.createExclusively(userIndexPath(client.id), [], sync: false)
+            }
+        }
     }
 
     public func removeClient(id: String) throws -> Bool {
@@ -154,6 +166,18 @@ public struct FileStore: AuthStore {
         guard Identifier.isSafe(id), FileIO.exists(registeredPath(id)) else { return false }
         try FileIO.remove(registeredPath(id))
         return true
+    }
+
+    // MARK: Branding
+
+    public func branding(clientID: String) throws -> Branding? {
+        guard Identifier.isSafe(clientID) else { return nil }
+        return try load(Branding.self, brandingPath(clientID))
+    }
+
+    public func saveBranding(_ branding: Branding, clientID: String) throws {
+        guard Identifier.isSafe(clientID) else { throw StoreError.corrupt("unsafe client id") }
+        if branding.isEmpty { try FileIO.remove(brandingPath(clientID)) } else { try save(branding, brandingPath(clientID)) }
     }
 
     // MARK: Console owners
@@ -335,7 +359,12 @@ public struct FileStore: AuthStore {
             }
             let user = User.signedIn(nil, clientID: clientID, identity: identity, now: now)
             let bytes = try JSON.encode(user)
-            if try FileIO.createExclusively(path, bytes, sync: sync) { return user }
+            if try FileIO.createExclusively(path, bytes, sync: sync) {
+                // The sign-in stands even if its index entry cannot be written (a lock held too long,
+                // a full disk): the user is then missing from the console's list until `users reindex`.
+                try? indexNewUser(clientID: clientID, userID: user.id)
+                return user
+            }
             // Lost a race with another process creating the same user: theirs is the one (an empty
             // file, left by a power loss right after its creation, is replaced).
             if let existing = try load(User.self, path) { return existing }
@@ -347,6 +376,86 @@ public struct FileStore: AuthStore {
     public func user(clientID: String, email: String) throws -> User? {
         guard Identifier.isSafe(clientID) else { return nil }
         return try load(User.self, userPath(clientID: clientID, email: email))
+    }
+
+    // The users index (`usersPage`): `user-index/<client id>.list`, one entry per user in the order
+    // they first signed in, each a line break and the 32 hex digits of the user id (33 bytes), so
+    // page k is one pread at a known offset. A new user's entry is appended right after their record
+    // is created, under the index's lock; a folder without an index (an installation from before it,
+    // or one whose index was removed) has it built from the users' records on the first page read,
+    // under the same lock (one per GPT). A crash between a record and its entry leaves that user out until the
+    // index is rebuilt (`gptauth users reindex`); an entry that does not parse (a torn write) has it
+    // rebuilt at once. A new GPT starts with an empty index (`saveClient`).
+
+    private static let indexEntry = 33
+
+    /// One lock per GPT: building one GPT's index never holds up another's first sign-ins.
+    private func indexLock(_ clientID: String) throws(StoreError) -> FileLock { try FileLock(path: "\(folder)/locks/user-index-\(clientID)") }
+
+    /// Appends a new user's entry, if the GPT's index exists (otherwise the next read builds it,
+    /// with this user). Called inside the user's record lock; the index lock is only ever taken
+    /// after a record's, never before one.
+    private func indexNewUser(clientID: String, userID: String) throws(StoreError) {
+        let lock = try indexLock(clientID)
+        defer { lock.release() }
+        let path = userIndexPath(clientID)
+        guard FileIO.exists(path) else { return }
+        try FileIO.appendLine(path, userID)
+    }
+
+    /// Builds a GPT's index from its users' records (oldest first), replacing any.
+    private func rebuildUserIndex(clientID: String) throws(StoreError) {
+        let lock = try indexLock(clientID)
+        defer { lock.release() }
+        var users: [User] = []
+        for shard in FileIO.list("\(folder)/users/\(clientID)") {
+            for name in FileIO.list("\(folder)/users/\(clientID)/\(shard)") where name.hasSuffix(".json") {
+                if let user = try? load(User.self, "\(folder)/users/\(clientID)/\(shard)/\(name)") { users.append(user) }
+            }
+        }
+        users.sort { ($0.firstSeen, $0.email) < ($1.firstSeen, $1.email) }
+        try FileIO.makeFolders("\(folder)/user-index")
+        try FileIO.writeAtomically(userIndexPath(clientID), Array(users.map { "\n" + $0.id }.joined().utf8), sync: sync)
+    }
+
+    /// The ids of page `offset..<offset+limit` of a GPT's users, newest first (the index's last
+    /// entries), and how many there are; nil when the index is missing or damaged.
+    private func indexPage(clientID: String, offset: Int, limit: Int) throws(StoreError) -> (ids: [String], total: Int)? {
+        let path = userIndexPath(clientID)
+        guard let size = FileIO.size(path), size % Self.indexEntry == 0 else { return nil }
+        let total = size / Self.indexEntry
+        let end = max(0, total - max(0, offset))
+        let first = max(0, end - max(0, limit))
+        guard end > first else { return ([], total) }
+        guard let bytes = try FileIO.read(path, from: first * Self.indexEntry, count: (end - first) * Self.indexEntry),
+              bytes.count == (end - first) * Self.indexEntry else { return nil }
+        var ids: [String] = []
+        for start in stride(from: 0, to: bytes.count, by: Self.indexEntry) {
+            let entry = bytes[start..<start + Self.indexEntry]
+            guard entry.first == UInt8(ascii: "\n"), entry.dropFirst().allSatisfy({ Hex.value($0) != nil }) else { return nil }
+            ids.append(String(decoding: entry.dropFirst(), as: UTF8.self))
+        }
+        return (ids.reversed(), total)
+    }
+
+    public func usersPage(clientID: String, offset: Int, limit: Int) throws -> UsersPage {
+        guard Identifier.isSafe(clientID) else { return UsersPage(users: [], total: 0) }
+        var found = try indexPage(clientID: clientID, offset: offset, limit: limit)
+        if found == nil {
+            try rebuildUserIndex(clientID: clientID)
+            found = try indexPage(clientID: clientID, offset: offset, limit: limit)
+        }
+        guard let (ids, total) = found else { throw StoreError.corrupt(userIndexPath(clientID)) }
+        // A user whose entry was appended after a rebuild had already listed them appears once.
+        var seen = Set<String>()
+        return UsersPage(users: try ids.filter { seen.insert($0).inserted }.compactMap { try load(User.self, userPath(clientID: clientID, id: $0)) },
+                         total: total)
+    }
+
+    /// Forgets a GPT's users index: the next page read builds it again from the users' records.
+    public func forgetUserIndex(clientID: String) throws {
+        guard Identifier.isSafe(clientID) else { return }
+        try FileIO.remove(userIndexPath(clientID))
     }
 
     public func user(clientID: String, id: String) throws -> User? {
@@ -489,6 +598,9 @@ public struct FileStore: AuthStore {
         snapshot.payments = try every("payments", PaymentSubscription.self)
         snapshot.registeredClients = try registeredClients()
         snapshot.owners = try owners()
+        for client in snapshot.clients {
+            if let branding = try branding(clientID: client.id) { snapshot.brandings.append((client.id, branding)) }
+        }
         return snapshot
     }
 

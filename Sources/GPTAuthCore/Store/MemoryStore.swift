@@ -20,6 +20,7 @@ public final class MemoryStore: AuthStore {
         var payments: [String: PaymentSubscription] = [:]
         var registered: [String: RegisteredClient] = [:]
         var owners: [String: Owner] = [:]
+        var brandings: [String: Branding] = [:]
     }
 
     private let tables = Mutex(Tables())
@@ -62,6 +63,11 @@ public final class MemoryStore: AuthStore {
         try withTables { $0.registered.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
     }
     public func removeRegisteredClient(id: String) throws -> Bool { try withTables { $0.registered.removeValue(forKey: id) != nil } }
+
+    public func branding(clientID: String) throws -> Branding? { try withTables { $0.brandings[clientID] } }
+    public func saveBranding(_ branding: Branding, clientID: String) throws {
+        try withTables { $0.brandings[clientID] = branding.isEmpty ? nil : branding }
+    }
 
     public func owner(email: String) throws -> Owner? { try withTables { $0.owners[email.lowercased()] } }
     public func owners() throws -> [Owner] { try withTables { $0.owners.values.sorted { $0.email < $1.email } } }
@@ -182,6 +188,11 @@ public final class MemoryStore: AuthStore {
 
     public func user(clientID: String, email: String) throws -> User? {
         try withTables { $0.users[Self.userKey(clientID, userID(clientID: clientID, email: email))] }
+    }
+
+    public func usersPage(clientID: String, offset: Int, limit: Int) throws -> UsersPage {
+        let all = try users(clientID: clientID)
+        return UsersPage(users: Array(all.reversed().dropFirst(max(0, offset)).prefix(max(0, limit))), total: all.count)
     }
 
     public func user(clientID: String, id: String) throws -> User? {

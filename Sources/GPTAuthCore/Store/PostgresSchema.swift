@@ -10,10 +10,16 @@ public enum PostgresSchema {
     public static let migrations: [(version: Int, sql: String)] = [(1, version1), (2, version2), (3, version3), (4, version4),
                                                                    (5, version5), (6, version6)]
 
-    /// The builder's console: who may open it (`Owner`).
+    /// The builder's console: who may open it (`Owner`), its users list, newest first, a page at a
+    /// time (`usersPage`), and how each GPT's sign-in pages look (`Branding`).
     static let version6 = """
     CREATE TABLE owners (
         email text PRIMARY KEY,
+        doc jsonb NOT NULL
+    );
+    CREATE INDEX users_newest ON users (client_id, first_seen DESC, id DESC);
+    CREATE TABLE brandings (
+        client_id text PRIMARY KEY,
         doc jsonb NOT NULL
     );
     """

@@ -141,6 +141,21 @@ public final class PostgresStore: AuthStore {
         try run("DELETE FROM registered_clients WHERE id = $1 RETURNING id", [id]).count > 0
     }
 
+    // MARK: Branding
+
+    public func branding(clientID: String) throws -> Branding? {
+        try Self.record(Branding.self, try run("SELECT doc FROM brandings WHERE client_id = $1", [clientID]).first?[0])
+    }
+
+    public func saveBranding(_ branding: Branding, clientID: String) throws {
+        if branding.isEmpty {
+            _ = try run("DELETE FROM brandings WHERE client_id = $1", [clientID])
+        } else {
+            _ = try run("INSERT INTO brandings VALUES ($1, $2) ON CONFLICT (client_id) DO UPDATE SET doc = EXCLUDED.doc",
+                    [clientID, try Self.text(branding)])
+        }
+    }
+
     // MARK: Console owners
 
     public func owner(email: String) throws -> Owner? {
@@ -337,6 +352,13 @@ public final class PostgresStore: AuthStore {
     public func user(clientID: String, email: String) throws -> User? {
         try Self.record(User.self, try run("SELECT doc FROM users WHERE client_id = $1 AND id = $2",
                                            [clientID, userID(clientID: clientID, email: email)]).first?[0])
+    }
+
+    public func usersPage(clientID: String, offset: Int, limit: Int) throws -> UsersPage {
+        let total = Int(try run("SELECT count(*) FROM users WHERE client_id = $1", [clientID])[0, 0] ?? "") ?? 0
+        let rows = try run("SELECT doc FROM users WHERE client_id = $1 ORDER BY first_seen DESC, id DESC LIMIT $2 OFFSET $3",
+                           [clientID, String(max(0, limit)), String(max(0, offset))])
+        return UsersPage(users: try rows.values.compactMap { try Self.record(User.self, $0[0]) }, total: total)
     }
 
     public func user(clientID: String, id: String) throws -> User? {
@@ -561,6 +583,10 @@ public final class PostgresStore: AuthStore {
                 try tx.run("INSERT INTO registered_clients VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
                            [registered.id, String(registered.createdAt), try Self.text(registered)])
             }
+            for (clientID, branding) in snapshot.brandings {
+                try tx.run("INSERT INTO brandings VALUES ($1, $2) ON CONFLICT (client_id) DO UPDATE SET doc = EXCLUDED.doc",
+                           [clientID, try Self.text(branding)])
+            }
             for owner in snapshot.owners {
                 try tx.run("INSERT INTO owners VALUES ($1, $2) ON CONFLICT (email) DO NOTHING", [owner.email.lowercased(), try Self.text(owner)])
             }
@@ -593,6 +619,7 @@ public final class PostgresStore: AuthStore {
                                                 snapshot.payments.map(\.id))),
             ("registered clients", try count("SELECT count(*) FROM registered_clients WHERE id = ANY ($1::text[])",
                                              snapshot.registeredClients.map(\.id))),
+            ("brandings", try count("SELECT count(*) FROM brandings WHERE client_id = ANY ($1::text[])", snapshot.brandings.map(\.clientID))),
             ("console owners", try count("SELECT count(*) FROM owners WHERE email = ANY ($1::text[])", snapshot.owners.map { $0.email.lowercased() })),
         ]
     }

@@ -28,6 +28,11 @@ public protocol AuthStore: Sendable {
     /// Forgets a registration (`gptauth connector remove`): its refreshes and code exchanges fail from then on.
     func removeRegisteredClient(id: String) throws -> Bool
 
+    // MARK: How a GPT's sign-in pages look (the console's branding form)
+    func branding(clientID: String) throws -> Branding?
+    /// Replaces a GPT's branding; an empty one removes it.
+    func saveBranding(_ branding: Branding, clientID: String) throws
+
     // MARK: Console owners
     func owner(email: String) throws -> Owner?
     /// Every owner, by address.
@@ -74,6 +79,9 @@ public protocol AuthStore: Sendable {
     func user(clientID: String, id: String) throws -> User?
     func recordConsent(clientID: String, email: String, now: UnixTime) throws
     func users(clientID: String?) throws -> [User]
+    /// One page of a GPT's users, newest first, and how many it has: reading a page reads that
+    /// page's records, not every user (the console's users list, at a million users).
+    func usersPage(clientID: String, offset: Int, limit: Int) throws -> UsersPage
 
     // MARK: Plans and usage
     func planBook(clientID: String) throws -> PlanBook?
@@ -185,6 +193,18 @@ extension AuthStore {
     /// Everything that is due, without a budget (`gptauth sweep`, tests).
     public func sweepExpired(now: UnixTime) throws {
         try sweepExpired(now: now, budget: .unbounded)
+    }
+}
+
+/// `AuthStore.usersPage`'s answer.
+public struct UsersPage: Sendable, Equatable {
+    public var users: [User]
+    /// The GPT's users in all.
+    public var total: Int
+
+    public init(users: [User], total: Int) {
+        self.users = users
+        self.total = total
     }
 }
 

@@ -49,6 +49,9 @@ public struct Configuration: Codable, Sendable, Equatable {
     /// For tests only: fetch client metadata documents from private, loopback and link-local
     /// addresses too. Off in production (S41: a URL someone else names must not reach inside).
     public var clientMetadataAllowPrivateAddresses: Bool = false
+    /// SHA-256 of the bearer secret that reads `/admin/metrics` (`gptauth metrics token`); without
+    /// one, only a request from this machine's loopback address, through no proxy, reads them.
+    public var metricsTokenDigest: String? = nil
 
     public init(issuer: String, secretKey: String, google: GoogleSettings? = nil,
                 emailLogin: EmailLoginSettings? = EmailLoginSettings(), mail: MailSettings) {
@@ -221,6 +224,7 @@ extension Configuration {
         store = try c.decodeIfPresent(String.self, forKey: .store)
         clientMetadataCAFile = try c.decodeIfPresent(String.self, forKey: .clientMetadataCAFile)
         try set(.clientMetadataAllowPrivateAddresses, &clientMetadataAllowPrivateAddresses)
+        metricsTokenDigest = try c.decodeIfPresent(String.self, forKey: .metricsTokenDigest)
     }
 }
 
@@ -246,7 +250,8 @@ extension Configuration: FlatJSONDecodable {
               let logRetentionDays = flat.optional("logRetentionDays", flat.integer),
               let store = flat.optional("store", flat.string),
               let clientMetadataCAFile = flat.optional("clientMetadataCAFile", flat.string),
-              let clientMetadataAllowPrivateAddresses = flat.optionalBool("clientMetadataAllowPrivateAddresses") else { return nil }
+              let clientMetadataAllowPrivateAddresses = flat.optionalBool("clientMetadataAllowPrivateAddresses"),
+              let metricsTokenDigest = flat.optional("metricsTokenDigest", flat.string) else { return nil }
         self.init(issuer: issuer, secretKey: secretKey, google: google, emailLogin: emailLogin, mail: mail)
         if let accessTokenLifetime { self.accessTokenLifetime = accessTokenLifetime }
         if let refreshTokenLifetime { self.refreshTokenLifetime = refreshTokenLifetime }
@@ -261,6 +266,7 @@ extension Configuration: FlatJSONDecodable {
         self.store = store
         self.clientMetadataCAFile = clientMetadataCAFile
         if let clientMetadataAllowPrivateAddresses { self.clientMetadataAllowPrivateAddresses = clientMetadataAllowPrivateAddresses }
+        self.metricsTokenDigest = metricsTokenDigest
     }
 }
 

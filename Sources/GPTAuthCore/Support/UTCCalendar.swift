@@ -31,6 +31,8 @@ public struct UTCDay: Sendable, Equatable, Comparable {
 
     /// The day named `YYYY-MM-DD`, or nil.
     public static func parse(_ text: String) -> UTCDay? {
+        // Four-digit years only: a longer one would overflow the day arithmetic.
+        guard text.utf8.count == 10 else { return nil }
         let parts = text.split(separator: "-")
         guard parts.count == 3, let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
               (1...12).contains(m), (1...31).contains(d) else { return nil }

@@ -18,8 +18,12 @@ import os
 import re
 import sys
 import time
+import secrets
+import struct
 import urllib.error
+import urllib.parse
 import urllib.request
+import zlib
 
 from axe_selenium_python import Axe
 from selenium import webdriver
@@ -32,6 +36,16 @@ SIZES = [(1280, 800), (390, 844)]
 # axe-core 4.x, as axe-playwright-python ships it (installed without its Playwright dependency: only
 # the script is used, through axe-selenium-python, whose own copy is axe-core 3).
 AXE_SCRIPT = os.path.join(importlib.util.find_spec("axe_playwright_python").submodule_search_locations[0], "axe.min.js")
+
+
+def write_png(path, size=24, rgb=(11, 110, 79)):
+    """A real PNG (a square of one colour), for the logo upload."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    rows = b"".join(b"\x00" + bytes(rgb) * size for _ in range(size))
+    with open(path, "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 class Journey:
@@ -59,13 +73,15 @@ class Journey:
     def wait_title(self, part, timeout=20):
         WebDriverWait(self.driver, timeout).until(lambda d: part in d.title)
 
-    def page(self, name):
-        """Checks the page now shown: browser console, accessibility; screenshots at both sizes."""
+    def page(self, name, error_status=False):
+        """Checks the page now shown: browser console, accessibility; screenshots at both sizes.
+        `error_status`: the page is an error page, whose 4xx status the browser logs."""
         self.shot += 1
         for entry in self.driver.get_log("browser"):
             message = entry.get("message", "")
+            expected = error_status and "Failed to load resource: the server responded with a status of 4" in message
             # The browser asks for /favicon.ico by itself; the test nginx has none.
-            if entry.get("level") == "SEVERE" and "favicon.ico" not in message:
+            if entry.get("level") == "SEVERE" and "favicon.ico" not in message and not expected:
                 self.seen["console_errors"].append({"page": name, "message": message})
             elif "Content Security Policy" in message or "Refused to" in message:
                 self.seen["console_errors"].append({"page": name, "message": message})
@@ -164,6 +180,40 @@ class Journey:
         self.seen["copy_button"] = copy.text
         self.page("gpt-registered")
 
+        self.step("dress the new GPT's sign-in pages")
+        driver.find_element(By.ID, "brand-name").send_keys("Recipe Pal")
+        driver.find_element(By.ID, "brand-accent").send_keys("#0b6e4f")
+        logo = os.path.join(self.downloads, "logo.png")
+        write_png(logo)
+        driver.find_element(By.ID, "brand-logo").send_keys(logo)
+        driver.find_element(By.ID, "brand-privacy").send_keys("https://builder.example/privacy")
+        self.click_button("Save the sign-in pages")
+        WebDriverWait(driver, 20).until(lambda d: "The sign-in pages are saved." in self.text())
+        self.page("gpt-branded")
+
+        self.step("the sign-in page a user of that GPT sees")
+        callback = "https://chatgpt.com/aip/g-%s/oauth/callback" % secrets.token_hex(20)
+        driver.get(base + "/oauth/authorize?" + urllib.parse.urlencode({"response_type": "code", "client_id": client_id,
+                                                                      "redirect_uri": callback, "state": "s1", "scope": "email"}))
+        self.wait_title("Sign in to Recipe Pal")
+        self.seen["branded"] = {
+            "logo_loaded": driver.execute_script("const i = document.querySelector('img.logo'); return !!i && i.complete && i.naturalWidth > 0"),
+            "privacy_link": driver.execute_script("const a = [...document.querySelectorAll('a')].find(a => a.textContent === 'Privacy policy');"
+                                                  " return a ? a.href : null"),
+            "button_colour": driver.execute_script("return getComputedStyle(document.querySelector('form button[type=submit]')).backgroundColor"),
+        }
+        self.page("branded-sign-in")
+        request = urllib.request.Request("http://127.0.0.1:%d/_next_user" % args.google_port, method="POST",
+                                         headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"email": "pat@users.example", "name": "Pat", "sub": "g-pat",
+                                                          "email_verified": True}).encode())
+        urllib.request.urlopen(request, timeout=10).read()
+        driver.find_element(By.LINK_TEXT, "Continue with Google").click()
+        self.wait_title("Allow Recipe Pal?")
+        self.page("branded-consent")
+        driver.get(base + "/admin/")
+        self.wait_title("Overview")
+
         self.step("add a plan to the user's GPT")
         driver.get(base + "/admin/gpt?client=" + args.client)
         self.wait_title("")
@@ -223,6 +273,16 @@ class Journey:
         self.seen["audit_has_block"] = "user_blocked" in self.text()
         self.page("audit")
 
+        self.step("the pages that say no")
+        driver.get(base + "/admin/setup?token=1.2")
+        self.wait_title("Set up")
+        self.page("setup-refused", error_status=True)
+        driver.get(base + "/oauth/login?request=" + "a" * 43)
+        self.wait_title("Sign-in problem")
+        self.page("sign-in-problem", error_status=True)
+        driver.get(base + "/admin/audit")
+        self.wait_title("Audit trail")
+
         self.step("sign out")
         kept = driver.get_cookie("gpa_console")
         self.seen["cookie"] = {key: kept.get(key) for key in ("path", "httpOnly", "sameSite", "secure")} if kept else None
@@ -248,6 +308,7 @@ def main():
     parser.add_argument("--user-token", required=True, help="the user's access token, for the call after the block")
     parser.add_argument("--gpt-name", default="Console <b>GPT</b> & co")
     parser.add_argument("--screenshots", required=True)
+    parser.add_argument("--google-port", type=int, required=True, help="the Google stand-in (its test control /_next_user)")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     args = parser.parse_args()

@@ -452,6 +452,8 @@ final class Browser {
         for header in response.setCookies {
             let pair = header.split(separator: ";", maxSplits: 1)[0].split(separator: "=", maxSplits: 1)
             if pair.count == 2 { cookies[String(pair[0])] = String(pair[1]) }
+            // `name=; Max-Age=0` clears it, as a browser does.
+            if pair.count == 1, header.hasPrefix(pair[0] + "=;") { cookies[String(pair[0])] = nil }
         }
         return response
     }
