@@ -110,7 +110,10 @@ final class ConsoleTests: XCTestCase {
         let pages = (seen["pages"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
         XCTAssertEqual(Set(pages), ["console-sign-in", "sign-in-choice", "sign-in-code", "overview", "gpt-registered", "gpt-branded",
                                     "branded-sign-in", "branded-consent", "gpt", "users", "user", "user-blocked", "audit", "setup-refused",
-                                    "sign-in-problem", "signed-out"])
+                                    "sign-in-problem", "signed-out", "not-an-owner"])
+        let stranger = seen["not_owner_sees"] as? String ?? ""
+        XCTAssertTrue(stranger.contains("This account is not an owner"), stranger)
+        XCTAssertFalse(stranger.contains(stack.gptA.id) || stranger.contains("Your GPTs"), stranger)
         let shots = try FileManager.default.contentsOfDirectory(atPath: screenshots.path).filter { $0.hasSuffix(".png") }
         XCTAssertEqual(shots.count, pages.count * 2, shots.joined(separator: " "))
     }

@@ -115,6 +115,13 @@ class Journey:
         self.seen["steps"].append(name)
         print("step:", name, file=sys.stderr, flush=True)
 
+    def next_google_user(self, email):
+        """Who signs in at the Google stand-in next (its test control)."""
+        request = urllib.request.Request("http://127.0.0.1:%d/_next_user" % self.args.google_port, method="POST",
+                                         headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"email": email, "name": "", "sub": "g-" + email, "email_verified": True}).encode())
+        urllib.request.urlopen(request, timeout=10).read()
+
     # Mail
 
     def latest_code(self, email, after):
@@ -203,11 +210,7 @@ class Journey:
             "button_colour": driver.execute_script("return getComputedStyle(document.querySelector('form button[type=submit]')).backgroundColor"),
         }
         self.page("branded-sign-in")
-        request = urllib.request.Request("http://127.0.0.1:%d/_next_user" % args.google_port, method="POST",
-                                         headers={"Content-Type": "application/json"},
-                                         data=json.dumps({"email": "pat@users.example", "name": "Pat", "sub": "g-pat",
-                                                          "email_verified": True}).encode())
-        urllib.request.urlopen(request, timeout=10).read()
+        self.next_google_user("pat@users.example")
         driver.find_element(By.LINK_TEXT, "Continue with Google").click()
         self.wait_title("Allow Recipe Pal?")
         self.page("branded-consent")
@@ -296,6 +299,15 @@ class Journey:
         self.seen["replayed_cookie_opens"] = "Your GPTs" in self.text()
         self.seen["replayed_cookie_message"] = "You signed out" in self.text()
         self.page("signed-out")
+
+        self.step("someone who is not an owner signs in")
+        self.next_google_user("stranger@elsewhere.example")
+        driver.find_element(By.LINK_TEXT, "Sign in").click()
+        self.wait_title("Sign in")
+        driver.find_element(By.LINK_TEXT, "Continue with Google").click()
+        self.wait_title("Not an owner")
+        self.seen["not_owner_sees"] = self.text()
+        self.page("not-an-owner", error_status=True)
 
 
 def main():
