@@ -5,10 +5,13 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
-/// Release endpoints are linked fully static (Swift runtime, Foundation, libfcgi, libc): one file to
-/// copy to a host, started as CGI in ~1.5 ms instead of ~18 ms, ~6 MB resident instead of ~22 MB
-/// (bench/RESULTS.md). Debug builds stay dynamic so tests link fast.
-let staticRelease: [LinkerSetting] = [.unsafeFlags(["-static-executable", "-use-ld=lld", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"], .when(configuration: .release))]
+/// Release endpoints are linked fully static (Swift runtime, FoundationEssentials, libfcgi, libcrypto,
+/// libc): one file to copy to a host, started as CGI in a millisecond or two, a few MB resident
+/// (bench/RESULTS.md). The endpoints need FoundationEssentials only; the CLI uses Foundation, whose
+/// CoreFoundation and ICU (~40 MB of data) only it carries. Debug builds stay dynamic so tests link fast.
+let essentials = ["-static-executable", "-use-ld=lld", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"]
+let staticRelease: [LinkerSetting] = [.unsafeFlags(essentials, .when(configuration: .release))]
+let staticReleaseWithFoundation: [LinkerSetting] = [.unsafeFlags(essentials + ["-lCoreFoundation", "-l_FoundationICU"], .when(configuration: .release))]
 
 let package = Package(
     name: "GPTAuth",
@@ -23,7 +26,6 @@ let package = Package(
         .executable(name: "gptauth", targets: ["gptauth"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
@@ -40,10 +42,16 @@ let package = Package(
             cSettings: [.unsafeFlags(["-I/usr/include/postgresql"])],
             linkerSettings: [.linkedLibrary("dl")]
         ),
+        // SHA-256, HMAC, HKDF and AES-GCM through the system's libcrypto (Debian `libssl-dev`),
+        // linked statically into the release endpoints (include/gptauth_crypto.h says why).
+        .target(
+            name: "CLibCrypto",
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
         // Protocol rules, store, pages, serve loop. FoundationEssentials only (small, fast start-up).
         .target(
             name: "GPTAuthCore",
-            dependencies: ["CFastCGI", "CPostgreSQL", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CFastCGI", "CPostgreSQL", "CLibCrypto"],
             swiftSettings: strict
         ),
         // Outbound HTTPS through the host's curl program: Google at sign-in (`login`), client metadata
@@ -60,7 +68,7 @@ let package = Package(
             name: "gptauth",
             dependencies: ["GPTAuthCore", "GPTAuthNetworking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict,
-            linkerSettings: staticRelease
+            linkerSettings: staticReleaseWithFoundation
         ),
         // Fills a data folder through the real store code for bench/run (not installed).
         .executableTarget(

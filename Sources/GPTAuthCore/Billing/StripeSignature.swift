@@ -1,4 +1,3 @@
-import Crypto
 
 /// Stripe's webhook signature (S38), checked over the raw body before anything reads it:
 /// `Stripe-Signature: t=<unix time>,v1=<hex>[,v1=<hex>…]` — other schemes (`v0`) are ignored —
@@ -58,7 +57,7 @@ public enum StripeSignature {
         let signed = Array("\(timestamp).".utf8) + body
         var matched = Set<Int>()
         for (index, secret) in secrets.enumerated() {
-            let expected = Array(HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Array(secret.utf8))))
+            let expected = Cryptography.hmacSHA256(signed, key: Array(secret.utf8))
             // Every signature is compared, whatever an earlier one gave (no early exit).
             var found = false
             for signature in signatures where constantTimeEqual(signature, expected) { found = true }
@@ -70,7 +69,7 @@ public enum StripeSignature {
 
     /// The header Stripe would send for `body` at `time` (tests, and `gptauth billing` checks).
     public static func header(body: [UInt8], secret: String, time: UnixTime) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(time).".utf8) + body, using: SymmetricKey(data: Array(secret.utf8)))
+        let mac = Cryptography.hmacSHA256(Array("\(time).".utf8) + body, key: Array(secret.utf8))
         return "t=\(time),v1=\(Hex.encode(Array(mac)))"
     }
 

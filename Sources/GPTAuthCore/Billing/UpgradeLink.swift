@@ -1,4 +1,3 @@
-import Crypto
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -16,7 +15,7 @@ public struct UpgradeSeal: Sendable {
     /// Stripe keeps `client_reference_id` up to 200 characters.
     public static let maximumReference = 200
 
-    /// The derived keys' bytes (`SymmetricKey` is not Sendable).
+    /// The derived keys' bytes.
     let linkKey: [UInt8]
     let referenceKey: [UInt8]
 
@@ -87,22 +86,20 @@ public struct UpgradeSeal: Sendable {
 enum SealedFields {
     static func seal(_ fields: [String], key: [UInt8]) -> String {
         let plain = Array(fields.joined(separator: "\n").utf8)
-        // `combined` is nonce + ciphertext + tag.
-        guard let box = try? AES.GCM.seal(plain, using: SymmetricKey(data: key)), let combined = box.combined else { return "" }
-        return Base64URL.encode(Array(combined))
+        // nonce + ciphertext + tag.
+        guard let combined = Cryptography.seal(plain, key: key) else { return "" }
+        return Base64URL.encode(combined)
     }
 
     static func open(_ token: String, key: [UInt8]) -> [String]? {
         guard token.utf8.count <= 2048, let bytes = Base64URL.decode(token), bytes.count > 28,
-              let box = try? AES.GCM.SealedBox(combined: bytes),
-              let plain = try? AES.GCM.open(box, using: SymmetricKey(data: key)) else { return nil }
+              let plain = Cryptography.open(bytes, key: key) else { return nil }
         return String(decoding: plain, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     }
 
     /// A 256-bit key for one purpose, derived from the installation's key (HKDF-SHA256).
     static func key(_ purpose: String, from secret: [UInt8]) -> [UInt8] {
-        HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: secret), info: Array(purpose.utf8), outputByteCount: 32)
-            .withUnsafeBytes { Array($0) }
+        Cryptography.hkdfSHA256(secret, info: Array(purpose.utf8), count: 32)
     }
 }
 

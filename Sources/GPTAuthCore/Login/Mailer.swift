@@ -27,7 +27,7 @@ public struct MailMessage: Sendable, Equatable {
         Content-Type: text/plain; charset=utf-8\r
         Content-Transfer-Encoding: 8bit\r
         \r
-        \(text.replacingOccurrences(of: "\n", with: "\r\n"))\r
+        \(text.replacing("\n", with: "\r\n"))\r
 
         """
     }

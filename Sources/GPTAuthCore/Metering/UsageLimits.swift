@@ -34,11 +34,11 @@ public enum UsageLimits {
         let upgrade = upgrade ?? book?.upgradeURL ?? ""
         if let template = book?.messageTemplate, !template.isEmpty {
             return template
-                .replacingOccurrences(of: "{limit}", with: String(exceeded.limit))
-                .replacingOccurrences(of: "{period}", with: period)
-                .replacingOccurrences(of: "{plan}", with: exceeded.plan)
-                .replacingOccurrences(of: "{reset}", with: reset)
-                .replacingOccurrences(of: "{upgrade}", with: upgrade)
+                .replacing("{limit}", with: String(exceeded.limit))
+                .replacing("{period}", with: period)
+                .replacing("{plan}", with: exceeded.plan)
+                .replacing("{reset}", with: reset)
+                .replacing("{upgrade}", with: upgrade)
         }
         var sentence = "You have used all \(exceeded.limit) requests of the \(exceeded.plan) plan \(period). "
             + "Your limit resets \(reset)."

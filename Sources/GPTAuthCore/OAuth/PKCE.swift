@@ -1,4 +1,3 @@
-import Crypto
 
 /// Proof Key for Code Exchange (RFC 7636). Optional for confidential clients (ChatGPT's GPT actions
 /// never send it), checked whenever a challenge was made (S08-S10).
@@ -47,7 +46,7 @@ public enum PKCE {
 
     /// The S256 challenge of a verifier (§4.2): BASE64URL(SHA256(verifier)).
     public static func challenge(for verifier: String) -> String {
-        Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8))))
+        Base64URL.encode(Cryptography.sha256(Array(verifier.utf8)))
     }
 
     /// RFC 3986 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~".

@@ -79,7 +79,7 @@ public enum RedirectURIPolicy {
     /// `host[:port]` of an absolute URI (what the sign-in pages name: where the person is, where
     /// an app sends them back, where its metadata document is published).
     public static func authority(of uri: String) -> String? {
-        guard let origin = origin(of: uri), let scheme = origin.range(of: "://") else { return nil }
+        guard let origin = origin(of: uri), let scheme = origin.firstRange(of: "://") else { return nil }
         return String(origin[scheme.upperBound...])
     }
 

@@ -287,7 +287,7 @@ public enum DeploymentChecks {
     /// The error paragraph of one of our pages.
     static func pageMessage(_ response: UpstreamResponse) -> String? {
         let text = response.text
-        guard let start = text.range(of: "<p class=\"error\">"), let end = text[start.upperBound...].range(of: "</p>") else { return nil }
+        guard let start = text.firstRange(of: "<p class=\"error\">"), let end = text[start.upperBound...].firstRange(of: "</p>") else { return nil }
         return FormReader.decodeEntities(String(text[start.upperBound..<end.lowerBound]))
     }
 

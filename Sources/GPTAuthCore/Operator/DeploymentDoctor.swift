@@ -243,7 +243,7 @@ public struct DeploymentDoctor {
             note(tokens)
             guard let access, let refresh else { return }
             if let called = probe("api-call", get(api, headers: [("Authorization", "Bearer \(access)")])) {
-                let excerpt = String(called.text.prefix(120)).replacingOccurrences(of: "\n", with: " ")
+                let excerpt = String(called.text.prefix(120)).replacing("\n", with: " ")
                 switch called.status {
                 case 200...299: note(DoctorFinding("api-call", .pass, "\(api) answered \(called.status) with the access token: \(excerpt)"))
                 case 402, 429: note(DoctorFinding("api-call", .warn, "\(api) answered \(called.status) (this user's limit): \(excerpt)"))
@@ -375,7 +375,7 @@ enum FormReader {
     /// The first form with a field (input or button) named `field` (and with `value`, if given).
     static func form(in html: String, withField field: String, value: String? = nil) -> Form? {
         var rest = Substring(html)
-        while let open = rest.range(of: "<form"), let close = rest[open.upperBound...].range(of: "</form>") {
+        while let open = rest.firstRange(of: "<form"), let close = rest[open.upperBound...].firstRange(of: "</form>") {
             let markup = rest[open.lowerBound..<close.lowerBound]
             rest = rest[close.upperBound...]
             let tagEnd = markup.firstIndex(of: ">") ?? markup.endIndex
@@ -405,7 +405,7 @@ enum FormReader {
         var found: [Substring] = []
         var index = html.startIndex
         while index < html.endIndex {
-            guard let next = openings.compactMap({ html[index...].range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) else { break }
+            guard let next = openings.compactMap({ html[index...].firstRange(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) else { break }
             let end = html[next.upperBound...].firstIndex(of: ">") ?? html.endIndex
             found.append(html[next.lowerBound..<end])
             index = end
@@ -417,7 +417,7 @@ enum FormReader {
     static func attributes(_ tag: Substring) -> [String: String] {
         var result: [String: String] = [:]
         var rest = tag
-        while let equals = rest.range(of: "=\"") {
+        while let equals = rest.firstRange(of: "=\"") {
             let name = rest[..<equals.lowerBound].split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).last.map(String.init) ?? ""
             let value = rest[equals.upperBound...]
             let close = value.firstIndex(of: "\"") ?? value.endIndex

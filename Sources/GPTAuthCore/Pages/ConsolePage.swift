@@ -3,7 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import Crypto
 
 /// The builder's console (`/admin/`): server-rendered pages built from `HTML` values only (S29), in
 /// one layout. The one script — the copy buttons — is a constant allowed by its hash in the page's
@@ -32,7 +31,7 @@ public enum ConsolePage {
 
     /// The script's CSP source: `'sha256-<base64>'`.
     public static let copyScriptSource: String = {
-        let url = Base64URL.encode(Array(SHA256.hash(data: Array(copyScript.utf8))))
+        let url = Base64URL.encode(Cryptography.sha256(Array(copyScript.utf8)))
         let standard = String(url.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
         return "'sha256-" + standard + String(repeating: "=", count: (4 - standard.count % 4) % 4) + "'"
     }()
@@ -129,7 +128,7 @@ public enum ConsolePage {
         let page = layout(title: "Signed in", base: base, viewer: nil, """
         <section><h1>You are signed in</h1><p><a class="button" href="\(base)/admin/">Open the console</a></p></section>
         """)
-        return page.replacingOccurrences(of: "<meta charset=\"utf-8\">",
+        return page.replacing("<meta charset=\"utf-8\">",
                                          with: "<meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0; url=\(HTML(text: base))/admin/\">")
     }
 

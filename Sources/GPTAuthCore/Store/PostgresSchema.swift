@@ -37,11 +37,11 @@ public enum PostgresSchema {
     /// its resource if it has one (`ResourceIndicator.audienceKey`) — with the location's. Version
     /// 1's `gptauth_admit_call` with that one comparison changed, so the two cannot drift apart.
     static let version4: String = {
-        let start = version1.range(of: "CREATE FUNCTION gptauth_admit_call")!.lowerBound
+        let start = version1.firstRange(of: "CREATE FUNCTION gptauth_admit_call")!.lowerBound
         let old = "IF NOT (a.client_id = ANY (p_audience))"
         precondition(version1.contains(old), "version 1's audience check moved")
         return "CREATE OR REPLACE " + version1[start...].dropFirst("CREATE ".count)
-            .replacingOccurrences(of: old, with: "IF NOT ((a.client_id || coalesce(' ' || (a.doc ->> 'resource'), '')) = ANY (p_audience))")
+            .replacing(old, with: "IF NOT ((a.client_id || coalesce(' ' || (a.doc ->> 'resource'), '')) = ANY (p_audience))")
     }()
 
     /// Payments (Stripe): one record per subscription or one-time checkout (`PaymentSubscription`).

@@ -63,7 +63,7 @@ public final class PostgresStore: AuthStore {
 
     /// A `text[]` parameter: every element quoted, `\\` and `"` escaped.
     private static func textArray(_ items: [String]) -> String {
-        "{" + items.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        "{" + items.map { "\"" + $0.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\"" }
             .joined(separator: ",") + "}"
     }
 

@@ -71,7 +71,7 @@ public struct Configuration: Codable, Sendable, Equatable {
     /// The path GPTAuth is served under (`/gpt-auth` for `https://example.com/gpt-auth`; empty at
     /// the root of a host): every path it routes, links to and posts to starts with it.
     public var basePath: String {
-        guard let scheme = baseURL.range(of: "://") else { return "" }
+        guard let scheme = baseURL.firstRange(of: "://") else { return "" }
         let rest = baseURL[scheme.upperBound...]
         guard let slash = rest.firstIndex(of: "/") else { return "" }
         return String(rest[slash...])

@@ -1,4 +1,3 @@
-import Crypto
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -36,13 +35,12 @@ public enum Secrets {
 
     /// Lower-case hex SHA-256: the only form in which a secret is stored (S17).
     public static func digest(_ secret: String) -> String {
-        Hex.encode(Array(SHA256.hash(data: Array(secret.utf8))))
+        Hex.encode(Cryptography.sha256(Array(secret.utf8)))
     }
 
     /// Lower-case hex HMAC-SHA-256 under the installation's key.
     public static func mac(_ message: String, key: [UInt8]) -> String {
-        let code = HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: SymmetricKey(data: key))
-        return Hex.encode(Array(code))
+        Hex.encode(Cryptography.hmacSHA256(Array(message.utf8), key: key))
     }
 
     /// Compares without an early exit, so the time taken does not tell how much matched (S17).
