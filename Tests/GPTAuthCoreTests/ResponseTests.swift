@@ -151,6 +151,8 @@ struct MailTests {
         // Line and paragraph separators, C1 controls, bidi overrides: never into a To: header (S35).
         ("a\u{2028}b@example.com", nil), ("a@exam\u{2029}ple.com", nil), ("a\u{85}@example.com", nil),
         ("a\u{202e}@example.com", nil), ("a\u{200b}@example.com", nil), ("ma\u{ef}a@example.com", "ma\u{ef}a@example.com"),
+        // A no-break or ideographic space pasted around it is trimmed (as Foundation's `.whitespaces` did); a line break is not.
+        ("\u{a0}ada@example.com\u{3000}", "ada@example.com"), ("\tada@example.com", "ada@example.com"), ("ada@example.com\n", nil),
     ])
     func emailAddressesAreChecked(_ raw: String, _ normalized: String?) {
         #expect(EmailAddress.normalized(raw) == normalized)

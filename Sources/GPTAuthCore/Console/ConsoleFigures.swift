@@ -50,17 +50,7 @@ public enum ConsoleFigures {
     public static func figures(for client: Client, store: AuthStore, events: [ParsedAuditEvent], now: UnixTime, dataFolder: String,
                                stale: (String) -> Void = { _ in }) throws -> GPTFigures {
         let today = UTCDay(now).text
-        let users = try store.usersPage(clientID: client.id, offset: 0, limit: 0).total
-        let sums: CallSums
-        var asOf: UnixTime?
-        if users <= liveLimit {
-            sums = try sum(client.id, store: store, now: now)
-        } else {
-            let kept = SumsCache(dataFolder: dataFolder).read(client.id)
-            if kept == nil || now - (kept?.computedAt ?? 0) >= staleAfter { stale(client.id) }
-            sums = kept ?? CallSums(computedAt: now, days: [:], today: 0, total: 0)
-            asOf = kept?.computedAt ?? 0
-        }
+        let (users, sums, asOf) = try sums(client.id, store: store, now: now, dataFolder: dataFolder, stale: stale)
         let mine = events.filter { $0.fields["client_id"] == client.id }
         return GPTFigures(client: client, users: users,
                           signInsToday: mine.filter { $0.event == "signed_in" && $0.day == today }.count,
@@ -86,10 +76,18 @@ public enum ConsoleFigures {
     /// The calls admitted of one GPT for the metrics: summed now when it is small, else the kept sum.
     public static func callsAdmitted(_ clientID: String, store: AuthStore, now: UnixTime, dataFolder: String,
                                      stale: (String) -> Void = { _ in }) throws -> Int {
-        if try store.usersPage(clientID: clientID, offset: 0, limit: 0).total <= liveLimit { return try sum(clientID, store: store, now: now).total }
+        try sums(clientID, store: store, now: now, dataFolder: dataFolder, stale: stale).sums.total
+    }
+
+    /// A GPT's users and call sums: summed now up to `liveLimit` users (`asOf` nil), else the kept
+    /// sums with their time (0: none kept yet), `stale` told when they should be made again.
+    static func sums(_ clientID: String, store: AuthStore, now: UnixTime, dataFolder: String,
+                     stale: (String) -> Void) throws -> (users: Int, sums: CallSums, asOf: UnixTime?) {
+        let users = try store.usersPage(clientID: clientID, offset: 0, limit: 0).total
+        if users <= liveLimit { return (users, try sum(clientID, store: store, now: now), nil) }
         let kept = SumsCache(dataFolder: dataFolder).read(clientID)
         if kept == nil || now - (kept?.computedAt ?? 0) >= staleAfter { stale(clientID) }
-        return kept?.total ?? 0
+        return (users, kept ?? CallSums(computedAt: now, days: [:], today: 0, total: 0), kept?.computedAt ?? 0)
     }
 
     /// Makes a big GPT's sums again and keeps them (after a response: it may take a while).

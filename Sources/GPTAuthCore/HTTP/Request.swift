@@ -91,6 +91,15 @@ import Foundation
 #endif
 
 extension StringProtocol {
+    /// Without leading and trailing horizontal white space: tabs and every Unicode space separator
+    /// (a no-break space pasted with an address, an ideographic space), as Foundation's
+    /// `.whitespaces` trims; line breaks stay.
+    func trimmingHorizontalSpace() -> String {
+        let isSpace: (Character) -> Bool = { $0.unicodeScalars.allSatisfy { $0 == "\t" || $0.properties.generalCategory == .spaceSeparator } }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+
     /// Without leading and trailing spaces and tabs (HTTP's optional whitespace). Plain Swift: no
     /// trip through Foundation's NSString on the request path.
     func trimmingSpaces() -> String {

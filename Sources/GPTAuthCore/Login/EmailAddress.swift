@@ -8,7 +8,7 @@ import Foundation
 public enum EmailAddress {
     /// The lower-cased address, or nil when it is not plausibly an address.
     public static func normalized(_ raw: String) -> String? {
-        let email = raw.trimmingSpaces().lowercased()
+        let email = raw.trimmingHorizontalSpace().lowercased()
         guard (3...254).contains(email.utf8.count) else { return nil }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64, parts[1].contains("."),

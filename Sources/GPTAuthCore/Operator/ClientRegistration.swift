@@ -9,7 +9,7 @@ public enum ClientRegistration {
     /// A new client and its secret. The secret is returned once and only its digest is kept (S17).
     public static func register(name: String, redirectURIs: [String], chatGPTCallbacks: Bool, store: AuthStore,
                                 now: UnixTime, random: RandomSource) throws -> (client: Client, secret: String) {
-        let cleanName = name.trimmingSpaces()
+        let cleanName = name.trimmingHorizontalSpace()
         guard !cleanName.isEmpty, cleanName.count <= 100, !cleanName.contains(where: { $0.isNewline }),
               !cleanName.unicodeScalars.contains(where: TerminalText.isInvisible) else {
             throw RegistrationError("the GPT name must be 1 to 100 characters on one line")
