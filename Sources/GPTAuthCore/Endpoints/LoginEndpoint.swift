@@ -67,14 +67,15 @@ public struct LoginEndpoint: Endpoint {
         var session: BrowserSession
         /// How the GPT's owner dressed its pages (nil: as they are).
         var branding: Branding?
-        /// Where an uploaded logo is served (`logoURL(for:base:)`), set with `branding`.
-        var brand: Page.Brand?
 
         /// The GPT's name as its pages and emails show it.
         var name: String { branding?.displayName ?? client.name }
     }
 
-    /// The page dress of a GPT's branding.
+    /// The page dress of this sign-in's GPT.
+    func brand(_ flow: Flow) -> Page.Brand? { Self.brand(flow.branding, clientID: flow.client.id, base: configuration.basePath) }
+
+    /// The page dress of a GPT's branding: its logo served here when uploaded, else its own URL.
     static func brand(_ branding: Branding?, clientID: String, base: String) -> Page.Brand? {
         guard let branding, !branding.isEmpty else { return nil }
         let logo = branding.logo.map { base + "/oauth/login/logo?" + FormEncoding.encode([("client", clientID), ("v", String($0.digest.prefix(16)))]) }
@@ -97,8 +98,7 @@ public struct LoginEndpoint: Endpoint {
             throw HTTPError(status: 400, "This sign-in was started in another browser window. Go back to the GPT and start again here.")
         }
         let branding = try store.branding(clientID: client.id)
-        return Flow(handle: handle, pending: pending, client: client, session: session, branding: branding,
-                    brand: Self.brand(branding, clientID: client.id, base: configuration.basePath))
+        return Flow(handle: handle, pending: pending, client: client, session: session, branding: branding)
     }
 
     /// For a form POST: the flow, after checking the CSRF token bound to the session (S13).
@@ -154,9 +154,9 @@ public struct LoginEndpoint: Endpoint {
         }
         if try query.single("choose") == nil, let challenge = flow.pending.emailChallenge, challenge.expiresAt > service.clock.now() {
             return challenge.link == true
-                ? page(200, Page.checkEmailForLink(gptName: flow.name, email: challenge.email, brand: flow.brand), flow)
+                ? page(200, Page.checkEmailForLink(gptName: flow.name, email: challenge.email, brand: brand(flow)), flow)
                 : page(200, Page.enterCode(base: configuration.basePath, gptName: flow.name, email: challenge.email,
-                                           request: flow.handle, csrf: csrf(flow), minutes: codeMinutes, host: issuerHost, brand: flow.brand), flow)
+                                           request: flow.handle, csrf: csrf(flow), minutes: codeMinutes, host: issuerHost, brand: brand(flow)), flow)
         }
         return signInPage(flow)
     }
@@ -168,7 +168,7 @@ public struct LoginEndpoint: Endpoint {
 
     func signInPage(_ flow: Flow, error: String? = nil, status: Int = 200) -> Response {
         page(status, Page.signIn(base: configuration.basePath, gptName: flow.name, request: flow.handle, csrf: csrf(flow),
-                                 google: google != nil, email: configuration.emailLogin != nil, error: error, host: issuerHost, brand: flow.brand), flow)
+                                 google: google != nil, email: configuration.emailLogin != nil, error: error, host: issuerHost, brand: brand(flow)), flow)
     }
 
     // MARK: Email one-time code
@@ -247,7 +247,7 @@ public struct LoginEndpoint: Endpoint {
             return signInPage(flow, error: "That code can no longer be used. Ask for a new one.", status: 400)
         }
         guard challenge.link != true else {
-            return page(400, Page.checkEmailForLink(gptName: flow.name, email: challenge.email, brand: flow.brand), flow)
+            return page(400, Page.checkEmailForLink(gptName: flow.name, email: challenge.email, brand: brand(flow)), flow)
         }
         // S33: every try is counted against its mailbox before it is checked, in one locked step,
         // so however many processes answer, no more than `maxFailuresPerDay` tries a day are checked.
@@ -272,7 +272,7 @@ public struct LoginEndpoint: Endpoint {
             log.info("otp_wrong", ["client_id": flow.client.id, "remaining": String(remaining)])
             return page(400, Page.enterCode(base: configuration.basePath, gptName: flow.name, email: email, request: flow.handle, csrf: csrf(flow),
                                             error: "That code is not right. \(remaining) \(remaining == 1 ? "try" : "tries") left.",
-                                            minutes: codeMinutes, host: issuerHost, brand: flow.brand), flow)
+                                            minutes: codeMinutes, host: issuerHost, brand: brand(flow)), flow)
         case .some(.exhausted), .some(.noCode):
             // The try that used up a code is audited once; later posts for it are refused quietly (S32).
             if outcome == .exhausted {
@@ -423,11 +423,11 @@ public struct LoginEndpoint: Endpoint {
                                       redirectHost: RedirectURIPolicy.authority(of: pending.redirectURI) ?? pending.redirectURI,
                                       loopbackOnly: pending.oauthClientLoopbackOnly == true)
             return page(200, Page.consent(base: configuration.basePath, gptName: flow.name, email: identity.email,
-                                          request: flow.handle, csrf: csrf(flow), app: app, host: issuerHost, brand: flow.brand), flow)
+                                          request: flow.handle, csrf: csrf(flow), app: app, host: issuerHost, brand: brand(flow)), flow)
         }
         if try store.user(clientID: flow.client.id, email: identity.email)?.consentedAt == nil {
             return page(200, Page.consent(base: configuration.basePath, gptName: flow.name, email: identity.email, request: flow.handle,
-                                          csrf: csrf(flow), host: issuerHost, brand: flow.brand), flow)
+                                          csrf: csrf(flow), host: issuerHost, brand: brand(flow)), flow)
         }
         return try issueCode(flow, identity: identity)
     }
