@@ -48,10 +48,13 @@ let package = Package(
             name: "CLibCrypto",
             linkerSettings: [.linkedLibrary("crypto")]
         ),
+        // Atomic operations on memory shared between processes: the file store's change stamps and
+        // usage counters (include/gptauth_shared.h).
+        .target(name: "CSharedMemory"),
         // Protocol rules, store, pages, serve loop. FoundationEssentials only (small, fast start-up).
         .target(
             name: "GPTAuthCore",
-            dependencies: ["CFastCGI", "CPostgreSQL", "CLibCrypto"],
+            dependencies: ["CFastCGI", "CPostgreSQL", "CLibCrypto", "CSharedMemory"],
             swiftSettings: strict
         ),
         // Outbound HTTPS through the host's curl program: Google at sign-in (`login`), client metadata

@@ -466,8 +466,34 @@ struct MigrateCommand: ParsableCommand {
 // MARK: store copy
 
 struct StoreCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "store", abstract: "Move an installation between store engines.",
-                                                    subcommands: [Copy.self])
+    static let configuration = CommandConfiguration(commandName: "store", abstract: "Move an installation between store engines; the file store's change stamps.",
+                                                    subcommands: [Copy.self, Stamps.self])
+
+    struct Stamps: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show (or clear) the file store's change stamps left showing a change in progress.",
+            discussion: """
+            Each endpoint process keeps the records protected calls read, and drops a copy when its change stamp             moves (docs/store.md). A process killed in the middle of a change leaves that stamp showing a change             in progress: the records under it are then read from their files on every call (slower, never stale).             --reset clears them; run it with the endpoints stopped (deploy/stack down) or right after a crash.
+            """)
+        @OptionGroup var folder: DataFolder
+        @Flag(help: "Clear the changes in progress and make every process drop what it kept.") var reset = false
+
+        func run() throws {
+            let service = try folder.service()
+            guard let files = service.store as? FileStore else { say("The database keeps no change stamps."); return }
+            do {
+                if reset {
+                    let cleared = try asOperator(service) { try files.resetChangeStamps() }
+                    say("Cleared \(cleared) of \(FileStore.changeStampCount) stamps; every process reads its records afresh.")
+                } else {
+                    let stuck = try files.changesInProgress()
+                    say("\(stuck) of \(FileStore.changeStampCount) stamps show a change in progress\(stuck > 0 ? " (if no change is running, clear them with --reset)" : "").")
+                }
+            } catch let error as StoreError {
+                throw Failure(error.description)
+            }
+        }
+    }
 
     struct Copy: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -93,6 +93,7 @@ struct FlatJSONTests {
         counter.monthCount = 2
         counter.total = 3
         counter.history = ["2023-11-14": 1]
+        counter.slot = 7
         let access = AccessTokenRecord(digest: "d", familyID: "f", clientID: "c", userID: "u", email: "e", scope: "s", issuedAt: 1, expiresAt: 2,
                                        resource: "https://a.example.com/mcp")
         let refresh = RefreshTokenRecord(digest: "d", familyID: "f", generation: 1, issuedAt: 1, expiresAt: 2)

@@ -2,11 +2,16 @@
 /// plan's limits (UTC days and months). Unlimited where the plan sets no number.
 public enum UsageLimits {
     public static func exceeded(_ counter: UsageCounter, plan: Plan, now: UnixTime) -> QuotaExceeded? {
+        exceeded(dayCount: counter.dayCount, monthCount: counter.monthCount, plan: plan, now: now)
+    }
+
+    /// The limit that `dayCount` calls today and `monthCount` this month have reached, if any.
+    public static func exceeded(dayCount: Int, monthCount: Int, plan: Plan, now: UnixTime) -> QuotaExceeded? {
         let today = UTCDay(now)
-        if let daily = plan.daily, counter.dayCount >= daily {
+        if let daily = plan.daily, dayCount >= daily {
             return QuotaExceeded(plan: plan.name, limit: daily, period: .day, resetsAt: today.nextDayStart)
         }
-        if let monthly = plan.monthly, counter.monthCount >= monthly {
+        if let monthly = plan.monthly, monthCount >= monthly {
             return QuotaExceeded(plan: plan.name, limit: monthly, period: .month, resetsAt: today.nextMonthStart)
         }
         return nil

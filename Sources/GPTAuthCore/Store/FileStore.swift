@@ -20,6 +20,11 @@ public struct FileStore: AuthStore {
     /// fsync each record before acknowledging it (see `Configuration.fsync`).
     public let sync: Bool
     private let locks: LockTable
+    /// This process's copies of what protected calls read, and how it hears of their changes.
+    private let cache = RecordCache()
+    private let stamps: ChangeStamps
+    /// The live call counts (`usage/counters.bin`).
+    private let counters: SharedCounters
 
     static let lockStripes = 64
     /// Append-only lists (expiry buckets, a user's sign-ins) are read whole up to this size.
@@ -30,6 +35,8 @@ public struct FileStore: AuthStore {
         self.folder = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
         self.sync = sync
         self.locks = LockTable(folder: self.folder, stripes: FileStore.lockStripes)
+        self.stamps = ChangeStamps(folder: self.folder)
+        self.counters = SharedCounters(folder: self.folder, sync: sync)
     }
 
     // MARK: Paths
@@ -92,13 +99,38 @@ public struct FileStore: AuthStore {
         guard try FileIO.createExclusively(path, try encoded(value, path), sync: sync) else { throw .io("\(path) already exists") }
     }
 
-    /// Runs `body` holding the flock of the stripe that `path` falls in.
-    private func locked<T>(_ path: String, _ body: () throws -> T) throws -> T {
-        // FNV-1a of the path inside the data folder: the same stripe in every process, however the
-        // folder itself is spelled (`--data .`, a symlink, an absolute path).
+    /// FNV-1a of `path` inside `folder`: the same lock stripe and change stamp in every process,
+    /// however the folder itself is spelled (`--data .`, a symlink, an absolute path).
+    static func pathHash(_ path: String, in folder: String) -> UInt32 {
         var hash: UInt32 = 2_166_136_261
         for byte in path.utf8.dropFirst(folder.utf8.count) { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        return try locks.holding(Int(hash % UInt32(FileStore.lockStripes)), body)
+        return hash
+    }
+
+    /// Runs `body` holding the flock of the stripe that `path` falls in.
+    private func locked<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        try locks.holding(Int(Self.pathHash(path, in: folder) % UInt32(FileStore.lockStripes)), body)
+    }
+
+    /// A change of a record that processes keep in memory (a token family, a user, a GPT's plans):
+    /// every process's copy is dropped at its next use (`ChangeStamps`).
+    private func changing<T>(_ path: String, _ write: () throws -> T) throws -> T {
+        try stamps.changing(path, write)
+    }
+
+    /// The change stamps left showing a change in progress, and clearing them (`gptauth store stamps`).
+    public static let changeStampCount = ChangeStamps.words
+    public func changesInProgress() throws -> Int { try stamps.inProgress() }
+    public func resetChangeStamps() throws -> Int { try stamps.reset() }
+
+    /// A record read through this process's cache (`RecordCache`): the copy kept while the file's
+    /// change stamp is the one it was read with, else the file.
+    private func cached<T: Decodable & Sendable>(_ type: T.Type, _ path: String) throws -> T? {
+        guard let stamp = stamps.stamp(of: path) else { return try load(type, path) }
+        if let kept = cache.record(path, stamp: stamp, as: type) { return kept }
+        let record = try load(type, path)
+        cache.keep(record, path: path, stamp: stamp)
+        return record
     }
 
     /// Notes that `path` may be deleted after `expiresAt` (a line in that time bucket's list).
@@ -272,7 +304,7 @@ public struct FileStore: AuthStore {
         // Its creation is the commit point: nothing that can fail (a full disk) comes after it, so an
         // error here always means no token of this family works.
         try scheduleExpiry(path, at: family.expiresAt)
-        return try FileIO.createExclusively(path, try JSON.encode(family), sync: sync)
+        return try changing(path) { try FileIO.createExclusively(path, try JSON.encode(family), sync: sync) }
     }
 
     /// A new token pair: new names (digests of fresh 256-bit secrets), so created, never replaced.
@@ -286,10 +318,18 @@ public struct FileStore: AuthStore {
     }
 
     public func activeAccessToken(digest: String, now: UnixTime) throws -> AccessTokenRecord? {
-        guard Identifier.isDigest(digest),
-              let access = try load(AccessTokenRecord.self, accessPath(digest)), access.expiresAt > now,
-              let family = try load(TokenFamily.self, familyPath(access.familyID)), family.revokedAt == nil
+        guard Identifier.isDigest(digest), let access = try accessToken(digest: digest), access.expiresAt > now,
+              let family = try cached(TokenFamily.self, familyPath(access.familyID)), family.revokedAt == nil
         else { return nil }
+        return access
+    }
+
+    /// An access token record, kept by this process once read: it never changes, and is deleted
+    /// only after its expiry, which every use checks.
+    private func accessToken(digest: String) throws -> AccessTokenRecord? {
+        if let kept = cache.token(digest) { return kept }
+        guard let access = try load(AccessTokenRecord.self, accessPath(digest)) else { return nil }
+        cache.keep(token: access)
         return access
     }
 
@@ -309,7 +349,7 @@ public struct FileStore: AuthStore {
             if let (access, refresh) = step.pair { try writeTokens(access: access, refresh: refresh) }
             if let changed = step.family {
                 if step.pair != nil { try scheduleExpiry(path, at: changed.expiresAt) }
-                try save(changed, path)
+                try changing(path) { try save(changed, path) }
             }
             return step.outcome
         }
@@ -332,17 +372,19 @@ public struct FileStore: AuthStore {
         guard Identifier.isSafe(id) else { return }
         let path = familyPath(id)
         try locked(path) { () throws in
-            if let family = try load(TokenFamily.self, path) {
-                if let revoked = family.revoked(reason: reason, now: now) { try save(revoked, path) }
-                return
-            }
-            // Not written yet (the first exchange of a reused code is still running): leave a revoked
-            // tombstone so `issueTokens` cannot create it afterwards.
-            let tombstone = TokenFamily.tombstone(id: id, reason: reason, now: now)
-            if try FileIO.createExclusively(path, try JSON.encode(tombstone), sync: sync) {
-                try scheduleExpiry(path, at: tombstone.expiresAt)
-            } else if let family = try load(TokenFamily.self, path), let revoked = family.revoked(reason: reason, now: now) {
-                try save(revoked, path)
+            try changing(path) { () throws in
+                if let family = try load(TokenFamily.self, path) {
+                    if let revoked = family.revoked(reason: reason, now: now) { try save(revoked, path) }
+                    return
+                }
+                // Not written yet (the first exchange of a reused code is still running): leave a revoked
+                // tombstone so `issueTokens` cannot create it afterwards.
+                let tombstone = TokenFamily.tombstone(id: id, reason: reason, now: now)
+                if try FileIO.createExclusively(path, try JSON.encode(tombstone), sync: sync) {
+                    try scheduleExpiry(path, at: tombstone.expiresAt)
+                } else if let family = try load(TokenFamily.self, path), let revoked = family.revoked(reason: reason, now: now) {
+                    try save(revoked, path)
+                }
             }
         }
     }
@@ -351,7 +393,7 @@ public struct FileStore: AuthStore {
 
     public func recordSignIn(clientID: String, identity: SignedInIdentity, now: UnixTime) throws -> User {
         let path = userPath(clientID: clientID, email: identity.email)
-        return try locked(path) { () throws -> User in
+        return try locked(path) { () throws -> User in try changing(path) { () throws -> User in
             if let existing = try load(User.self, path) {
                 let user = User.signedIn(existing, clientID: clientID, identity: identity, now: now)
                 try save(user, path)
@@ -370,12 +412,12 @@ public struct FileStore: AuthStore {
             if let existing = try load(User.self, path) { return existing }
             try save(user, path)
             return user
-        }
+        } }
     }
 
     public func user(clientID: String, email: String) throws -> User? {
         guard Identifier.isSafe(clientID) else { return nil }
-        return try load(User.self, userPath(clientID: clientID, email: email))
+        return try cached(User.self, userPath(clientID: clientID, email: email))
     }
 
     // The users index (`usersPage`): `user-index/<client id>.list`, one entry per user in the order
@@ -468,7 +510,7 @@ public struct FileStore: AuthStore {
         try locked(path) { () throws in
             guard var user = try load(User.self, path) else { return }
             user.consentedAt = now
-            try save(user, path)
+            try changing(path) { try save(user, path) }
         }
     }
 
@@ -489,12 +531,13 @@ public struct FileStore: AuthStore {
 
     public func planBook(clientID: String) throws -> PlanBook? {
         guard Identifier.isSafe(clientID) else { return nil }
-        return try load(PlanBook.self, planPath(clientID))
+        return try cached(PlanBook.self, planPath(clientID))
     }
 
     public func savePlanBook(_ book: PlanBook, clientID: String) throws {
         guard Identifier.isSafe(clientID) else { throw StoreError.corrupt("unsafe client id") }
-        try FileIO.writeAtomically(planPath(clientID), try JSON.encodePretty(book), sync: true)
+        let path = planPath(clientID)
+        try changing(path) { try FileIO.writeAtomically(path, try JSON.encodePretty(book), sync: true) }
     }
 
     public func updateUser<T>(clientID: String, userID: String, _ change: (inout User) throws -> T) throws -> T? {
@@ -503,7 +546,7 @@ public struct FileStore: AuthStore {
         return try locked(path) { () throws -> T? in
             guard var user = try load(User.self, path) else { return nil }
             let result = try change(&user)
-            try save(user, path)
+            try changing(path) { try save(user, path) }
             return result
         }
     }
@@ -520,26 +563,123 @@ public struct FileStore: AuthStore {
         }
     }
 
+    // A call is counted in the user's slot of `usage/counters.bin` (SharedCounters.swift). Its
+    // record `usage/<client>/<xx>/<user>.json` names the slot and keeps the days before the slot's
+    // day; it is written when the user's first call hands out the slot, and once a day after that,
+    // when a call is the first of a new day (the fold). Both happen under the record's lock; every
+    // other call takes no lock and makes no system call.
+
     public func recordCall(clientID: String, userID: String, email: String, plan: Plan?, now: UnixTime) throws -> CallDecision {
         guard Identifier.isSafe(clientID), Identifier.isSafe(userID) else { throw StoreError.corrupt("unsafe usage key") }
-        let path = usagePath(clientID: clientID, userID: userID)
-        return try locked(path) { () throws -> CallDecision in
-            // Counters are rewritten in place (this runs on every API call, and a new file per call is
-            // what costs most here). One torn by a power loss restarts from zero rather than refusing
-            // this user's calls for ever.
-            try FileIO.updateInPlace(path, sync: sync) { bytes throws -> (bytes: [UInt8]?, result: CallDecision) in
-                let stored = bytes.isEmpty ? nil : try? JSON.decode(UsageCounter.self, from: bytes)
-                let step = CallMetering.count(stored, clientID: clientID, userID: userID, email: email, plan: plan, now: now)
-                return (try step.write.map { counter throws(StoreError) in try encoded(counter, path) }, step.decision)
+        let name = "\(clientID)/\(userID)"
+        if let kept = cache.counter(name),
+           let decision = try countInSlot(kept, clientID: clientID, userID: userID, email: email, plan: plan, now: now) {
+            return decision
+        }
+        return try countUnderLock(clientID: clientID, userID: userID, email: email, plan: plan, now: now)
+    }
+
+    /// The steady-state call: one compare-and-swap in the slot this process already knows. Nil
+    /// when the lock is needed after all: the slot is not the user's any more (a new counters
+    /// file), or the call starts a new day (the finished one must be folded into the record), or
+    /// another process did that since (this process's total is then out of date).
+    private func countInSlot(_ kept: RecordCache.Counter, clientID: String, userID: String, email: String, plan: Plan?,
+                             now: UnixTime) throws -> CallDecision? {
+        guard try counters.owns(kept.slot, kept.key) else { return nil }
+        var seen = try counters.read(kept.slot).counts
+        while seen.day == kept.day, seen.day >= CallCounts.dayNumber(now) {
+            switch CallMetering.admit(seen, plan: plan, now: now) {
+            case .overLimit(let exceeded):
+                return .overLimit(exceeded)
+            case .counted(let next):
+                guard let moved = try counters.exchange(kept.slot, expected: seen, new: next, at: now) else {
+                    return counted(next, totalBefore: kept.totalBefore, clientID: clientID, userID: userID, email: email, plan: plan, now: now)
+                }
+                seen = moved
             }
         }
+        return nil
+    }
+
+    /// The first call of a user in this process, or the first of a new day: under the record's
+    /// lock, find (or hand out) the user's slot, fold a finished day into the record, then swap.
+    private func countUnderLock(clientID: String, userID: String, email: String, plan: Plan?, now: UnixTime) throws -> CallDecision {
+        let path = usagePath(clientID: clientID, userID: userID)
+        let name = "\(clientID)/\(userID)"
+        let key = SharedCounters.key(clientID: clientID, userID: userID)
+        return try locked(path) { () throws -> CallDecision in
+            // A record torn by a power loss restarts from zero rather than refusing this user's calls for ever.
+            var record = (try? load(UsageCounter.self, path)) ?? nil
+            let slot: Int
+            if let named = record?.slot, try counters.owns(named, key) {
+                slot = named
+            } else {
+                // The user's first call since the slots (or since the counters file was lost): the
+                // record's counts move into a new slot, and the record names it before any call is
+                // counted there. A full disk fails the write: the call is refused, nothing is counted.
+                slot = try counters.allocate(key, counts: record.map(CallCounts.init) ?? .zero, lastCall: record?.lastCall ?? 0)
+                var named = record ?? UsageCounter(clientID: clientID, userID: userID, email: email, now: now)
+                named.slot = slot
+                try save(named, path)
+                record = named
+            }
+            guard var stored = record else { throw StoreError.corrupt(path) }
+            var seen = try counters.read(slot)
+            while true {
+                let next: CallCounts
+                switch CallMetering.admit(seen.counts, plan: plan, now: now) {
+                case .overLimit(let exceeded): return .overLimit(exceeded)
+                case .counted(let admitted): next = admitted
+                }
+                if next.day != seen.counts.day {
+                    var folded = stored.merging(seen.counts, lastCall: seen.lastCall)
+                    folded.email = email
+                    if folded != stored {
+                        try save(folded, path)
+                        stored = folded
+                    }
+                }
+                if let moved = try counters.exchange(slot, expected: seen.counts, new: next, at: now) {
+                    seen.counts = moved
+                    continue
+                }
+                let totalBefore = stored.total - (stored.history[next.dayText] ?? 0)
+                cache.keep(counter: RecordCache.Counter(slot: slot, key: key, day: next.day, totalBefore: totalBefore), key: name)
+                return counted(next, totalBefore: totalBefore, clientID: clientID, userID: userID, email: email, plan: plan, now: now)
+            }
+        }
+    }
+
+    /// What a counted call reports: its counts and total (the history is `usage`'s to read).
+    private func counted(_ counts: CallCounts, totalBefore: Int, clientID: String, userID: String, email: String, plan: Plan?,
+                         now: UnixTime) -> CallDecision {
+        var counter = UsageCounter(clientID: clientID, userID: userID, email: email, now: now)
+        if counts.day != CallCounts.dayNumber(now) {
+            counter.day = counts.dayText
+            counter.month = counts.monthText
+        }
+        counter.dayCount = counts.dayCount
+        counter.monthCount = counts.monthCount
+        counter.total = totalBefore + counts.dayCount
+        return .counted(counter, remainingToday: plan?.daily.map { max(0, $0 - counts.dayCount) })
+    }
+
+    /// A stored record with its slot's live counts.
+    private func merged(_ record: UsageCounter) throws -> UsageCounter {
+        var merged = record
+        if let slot = record.slot, try counters.owns(slot, SharedCounters.key(clientID: record.clientID, userID: record.userID)) {
+            let live = try counters.read(slot)
+            merged = record.merging(live.counts, lastCall: live.lastCall)
+        }
+        merged.slot = nil
+        return merged
     }
 
     public func usage(clientID: String, userID: String) throws -> UsageCounter? {
         guard Identifier.isSafe(clientID), Identifier.isSafe(userID) else { return nil }
         let path = usagePath(clientID: clientID, userID: userID)
-        // Counters are rewritten in place, so they are read under their lock too.
-        return try locked(path) { () throws -> UsageCounter? in try load(UsageCounter.self, path) }
+        // Under the record's lock: a fold in progress has either written the record or not.
+        return try locked(path) { () throws -> UsageCounter? in try load(UsageCounter.self, path).map(merged) }
     }
 
     public func revokeUserTokens(clientID: String, userID: String, reason: String, now: UnixTime) throws -> Int {
@@ -588,7 +728,7 @@ public struct FileStore: AuthStore {
             if let book = try planBook(clientID: client.id) { snapshot.planBooks.append((client.id, book)) }
         }
         snapshot.users = try users(clientID: nil)
-        snapshot.usage = try every("usage", UsageCounter.self)
+        snapshot.usage = try every("usage", UsageCounter.self).map(merged)
         snapshot.families = try every("families", TokenFamily.self).filter { $0.expiresAt > now }
         let live = Set(snapshot.families.map(\.id))
         snapshot.accessTokens = try every("access", AccessTokenRecord.self).filter { $0.expiresAt > now && live.contains($0.familyID) }
@@ -687,7 +827,7 @@ public struct FileStore: AuthStore {
                     guard !line.contains(".."), let record = try? load(Expiring.self, path) else { continue }
                     // Families and limits may have been extended since; they have a later line too.
                     if record.expiresAt <= now {
-                        try FileIO.remove(path)
+                        try changing(path) { try FileIO.remove(path) }
                         deleted += 1
                     }
                 }

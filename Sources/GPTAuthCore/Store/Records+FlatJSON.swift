@@ -158,6 +158,7 @@ extension UsageCounter: FlatJSONDecodable, FlatJSONEncodable {
         self.monthCount = monthCount
         self.total = total
         self.history = history
+        slot = flat.int("slot")
     }
 
     func write(to json: inout FlatJSONWriter) {
@@ -169,6 +170,7 @@ extension UsageCounter: FlatJSONDecodable, FlatJSONEncodable {
         json.field("lastCall", lastCall)
         json.field("month", month)
         json.field("monthCount", monthCount)
+        json.field("slot", slot)
         json.field("total", total)
         json.field("userID", userID)
     }

@@ -63,6 +63,9 @@ public struct UsageCounter: Codable, Sendable, Equatable {
     /// Calls per UTC day for the last `historyDays` days.
     public var history: [String: Int]
     public var lastCall: UnixTime
+    /// File store only: the counter's slot in `usage/counters.bin` (`SharedCounters`), where its
+    /// live counts are. Never set on a counter the store hands out (`merging` has applied it).
+    var slot: Int? = nil
 
     public static let historyDays = 400
 
@@ -95,6 +98,76 @@ public struct UsageCounter: Codable, Sendable, Equatable {
     mutating func pruneHistory(now: UnixTime) {
         let cutoff = UTCDay(now - Int64(UsageCounter.historyDays) * 86_400).text
         history = history.filter { $0.key > cutoff }
+    }
+
+    /// The counter with the live counts of its day and month (the file store's shared counters):
+    /// that day's history entry is `counts.dayCount`, and the total moves by the difference. The
+    /// same step folds a finished day into the stored record, and reads a record with its live day:
+    /// applying it twice changes nothing.
+    func merging(_ counts: CallCounts, lastCall: UnixTime) -> UsageCounter {
+        guard counts != .zero else { return self }
+        var merged = self
+        let day = counts.dayText
+        merged.total += counts.dayCount - (history[day] ?? 0)
+        merged.day = day
+        merged.dayCount = counts.dayCount
+        merged.month = counts.monthText
+        merged.monthCount = counts.monthCount
+        merged.lastCall = max(self.lastCall, lastCall)
+        merged.pruneHistory(now: merged.lastCall)
+        if counts.dayCount > 0 { merged.history[day] = counts.dayCount } else { merged.history[day] = nil }
+        return merged
+    }
+}
+
+/// What a call changes and a limit is checked against, as numbers: the UTC day (days since
+/// 1970-01-01) and month (year × 12 + month − 1) the counts belong to, and the counts. The file store
+/// keeps these 16 bytes per user in shared memory and changes them with one compare-and-swap
+/// (`SharedCounters`); `CallMetering.admit` is the rule for every engine.
+public struct CallCounts: Sendable, Equatable {
+    public var day: Int64
+    public var dayCount: Int
+    public var month: Int64
+    public var monthCount: Int
+
+    /// A counter that never counted: day 0, which every real day rolls over.
+    public static let zero = CallCounts(day: 0, dayCount: 0, month: 0, monthCount: 0)
+
+    public init(day: Int64, dayCount: Int, month: Int64, monthCount: Int) {
+        self.day = day
+        self.dayCount = dayCount
+        self.month = month
+        self.monthCount = monthCount
+    }
+
+    /// A stored counter's counts (a day or month that does not parse reads as never counted).
+    init(_ counter: UsageCounter) {
+        guard let day = UTCDay.parse(counter.day), let month = UTCDay.parse(counter.month + "-01") else {
+            self = .zero
+            return
+        }
+        self.init(day: Self.dayNumber(UTCDay.start(year: day.year, month: day.month, day: day.day)), dayCount: counter.dayCount,
+                  month: Self.monthNumber(month), monthCount: counter.monthCount)
+    }
+
+    static func dayNumber(_ time: UnixTime) -> Int64 { (time >= 0 ? time : time - 86_399) / 86_400 }
+    static func monthNumber(_ day: UTCDay) -> Int64 { day.year * 12 + day.month - 1 }
+
+    var dayText: String { UTCDay(day * 86_400).text }
+    var monthText: String {
+        let year = month / 12, number = month % 12 + 1
+        return "\(year)-\(number < 10 ? "0" : "")\(number)"
+    }
+
+    /// The counts as they read at `now`: a new day or month starts from zero. Only forward, as
+    /// `UsageCounter.rolled(to:)`.
+    public func rolled(to now: UnixTime) -> CallCounts {
+        var copy = self
+        let today = Self.dayNumber(now)
+        if today > copy.day { copy.day = today; copy.dayCount = 0 }
+        let thisMonth = Self.monthNumber(UTCDay(now))
+        if thisMonth > copy.month { copy.month = thisMonth; copy.monthCount = 0 }
+        return copy
     }
 }
 
