@@ -101,43 +101,6 @@ public enum FileIO {
         throw .io("cannot create \(path): \(errorText())")
     }
 
-    /// Reads and rewrites a small record through one descriptor, for records updated on every API
-    /// call (usage counters): no new inode per update, which is what a rename costs. `change` gets
-    /// the current bytes (empty when new) and returns the new bytes, or nil to leave the file as is.
-    /// Only for records whose readers and writers all hold the record's lock. The new bytes go out in
-    /// one `pwrite(2)` at offset 0: a write within the first page is all-or-nothing even if the
-    /// process is killed during it; the record is padded with spaces (JSON allows trailing
-    /// whitespace) so a shorter record never leaves old bytes behind. Larger records fall back to
-    /// `writeAtomically`.
-    static func updateInPlace<T>(_ path: String, sync: Bool,
-                                 _ change: ([UInt8]) throws -> (bytes: [UInt8]?, result: T)) throws -> T {
-        let page = 4096
-        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if fd < 0 && errno == ENOENT {
-            try makeFolders(parent(of: path))
-            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        }
-        guard fd >= 0 else { throw StoreError.io("cannot open \(path): \(errorText())") }
-        defer { close(fd) }
-        let current = try readAll(fd: fd, path: path, limit: 1 << 20)
-        let (replacement, result) = try change(current)
-        guard var padded = replacement else { return result }
-        guard padded.count <= page, current.count <= page else {
-            try writeAtomically(path, padded, sync: sync)
-            return result
-        }
-        if padded.count < current.count { padded += [UInt8](repeating: UInt8(ascii: " "), count: current.count - padded.count) }
-        let written = padded.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        guard written == padded.count else {
-            let reason = written < 0 ? errorText() : "only \(written) of \(padded.count) bytes written"
-            // A new counter whose first write failed (disk full) is removed, not left empty or torn.
-            if current.isEmpty { unlink(path) }
-            throw StoreError.io("cannot write \(path): \(reason)")
-        }
-        if sync && fsync(fd) != 0 { throw StoreError.io("cannot sync \(path): \(errorText())") }
-        return result
-    }
-
     /// Appends one entry with a single `write(2)` on an O_APPEND descriptor. The entry starts with a
     /// line break instead of ending with one: a write cut short — by a kill at a page boundary, or a
     /// disk that filled up mid-line — leaves a partial line that readers skip (they split on line

@@ -77,7 +77,7 @@ public struct FileStore: AuthStore {
     // MARK: Record primitives
 
     private func load<T: Decodable>(_ type: T.Type, _ path: String) throws(StoreError) -> T? {
-        // Empty: created by `updateInPlace` whose first write never happened (killed in between).
+        // Empty: a file whose first write never happened (a writer of an older version killed in between).
         guard let bytes = try FileIO.read(path), !bytes.isEmpty else { return nil }
         do {
             return try JSON.decode(type, from: bytes)
@@ -133,10 +133,11 @@ public struct FileStore: AuthStore {
         return record
     }
 
-    /// Notes that `path` may be deleted after `expiresAt` (a line in that time bucket's list).
-    private func scheduleExpiry(_ path: String, at expiresAt: UnixTime) throws(StoreError) {
+    /// Notes that `paths` may be deleted after `expiresAt` (lines in that time bucket's list, added
+    /// by one write: a refresh token and its family expire together).
+    private func scheduleExpiry(_ paths: String..., at expiresAt: UnixTime) throws(StoreError) {
         let bucket = expiresAt / FileStore.expiryBucket + 1
-        let relative = String(path.dropFirst(folder.count + 1))
+        let relative = paths.map { String($0.dropFirst(folder.count + 1)) }.joined(separator: "\n")
         try FileIO.appendLine("\(folder)/expiry/\(bucket).list", relative)
     }
 
@@ -285,6 +286,8 @@ public struct FileStore: AuthStore {
         return try locked(path) { () throws -> CodeRedemption in
             let (spent, outcome) = CodeRedemptionRule.redeem(try load(AuthorizationCodeRecord.self, path), now: now, familyID: familyID,
                                                               requester: requester)
+            // Replaced whole (a new inode), not rewritten in place: on a full disk the spend fails
+            // before anything else, so the code stays usable for the retry (StorageFailureTests).
             if let spent { try save(spent, path) }
             return outcome
         }
@@ -293,8 +296,8 @@ public struct FileStore: AuthStore {
     // MARK: Tokens
 
     public func issueTokens(family: TokenFamily, access: AccessTokenRecord, refresh: RefreshTokenRecord) throws -> Bool {
-        try writeTokens(access: access, refresh: refresh)
         let path = familyPath(family.id)
+        try writeTokens(access: access, refresh: refresh, family: path, familyExpiresAt: family.expiresAt)
         // Listed under its user first (so an operator's `user revoke` can find it without a scan,
         // even while it is being created), then created exclusively: if a code reuse revoked this
         // family before it existed, its tombstone is already here and the tokens never become valid.
@@ -303,18 +306,24 @@ public struct FileStore: AuthStore {
         }
         // Its creation is the commit point: nothing that can fail (a full disk) comes after it, so an
         // error here always means no token of this family works.
-        try scheduleExpiry(path, at: family.expiresAt)
         return try changing(path) { try FileIO.createExclusively(path, try JSON.encode(family), sync: sync) }
     }
 
     /// A new token pair: new names (digests of fresh 256-bit secrets), so created, never replaced.
-    private func writeTokens(access: AccessTokenRecord, refresh: RefreshTokenRecord) throws {
+    /// The family's expiry (its new one, after a rotation) is listed with the refresh token's, in
+    /// one append when both fall in one bucket (they expire together).
+    private func writeTokens(access: AccessTokenRecord, refresh: RefreshTokenRecord, family: String, familyExpiresAt: UnixTime) throws {
         let accessFile = accessPath(access.digest)
         try create(access, accessFile)
         try scheduleExpiry(accessFile, at: access.expiresAt)
         let refreshFile = refreshPath(refresh.digest)
         try create(refresh, refreshFile)
-        try scheduleExpiry(refreshFile, at: refresh.expiresAt)
+        if refresh.expiresAt / FileStore.expiryBucket == familyExpiresAt / FileStore.expiryBucket {
+            try scheduleExpiry(refreshFile, family, at: max(refresh.expiresAt, familyExpiresAt))
+        } else {
+            try scheduleExpiry(refreshFile, at: refresh.expiresAt)
+            try scheduleExpiry(family, at: familyExpiresAt)
+        }
     }
 
     public func activeAccessToken(digest: String, now: UnixTime) throws -> AccessTokenRecord? {
@@ -346,11 +355,10 @@ public struct FileStore: AuthStore {
             // New tokens first, then the family: its rename is the commit point, and nothing that
             // can fail comes after it (a 503 for a rotation that happened would make the client's
             // retry look like reuse once the grace period is over).
-            if let (access, refresh) = step.pair { try writeTokens(access: access, refresh: refresh) }
-            if let changed = step.family {
-                if step.pair != nil { try scheduleExpiry(path, at: changed.expiresAt) }
-                try changing(path) { try save(changed, path) }
+            if let (access, refresh) = step.pair, let changed = step.family {
+                try writeTokens(access: access, refresh: refresh, family: path, familyExpiresAt: changed.expiresAt)
             }
+            if let changed = step.family { try changing(path) { try save(changed, path) } }
             return step.outcome
         }
     }
