@@ -20,9 +20,12 @@ int gptauth_cas64(uint64_t *word, uint64_t *expected, uint64_t desired) {
 // or casp on arm64. Never a call into libatomic, whose fallback would be a lock.
 #pragma clang diagnostic ignored "-Watomic-alignment"
 #if defined(__x86_64__)
-__attribute__((target("cx16")))
+#define WITH_CX16 __attribute__((target("cx16")))
+#else
+#define WITH_CX16
 #endif
-static int exchange(unsigned __int128 *pair, unsigned __int128 *expected, unsigned __int128 desired) {
+
+WITH_CX16 static int exchange(unsigned __int128 *pair, unsigned __int128 *expected, unsigned __int128 desired) {
     return __atomic_compare_exchange_n(pair, expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
@@ -38,14 +41,14 @@ static gptauth_pair split(unsigned __int128 value) {
     return pair;
 }
 
-gptauth_pair gptauth_load128(gptauth_pair *pair) {
+WITH_CX16 gptauth_pair gptauth_load128(gptauth_pair *pair) {
     unsigned __int128 seen = 0;
     // Writes zero over zero, or fails and reports the value: either way `seen` is the pair.
     exchange((unsigned __int128 *)pair, &seen, 0);
     return split(seen);
 }
 
-int gptauth_cas128(gptauth_pair *pair, gptauth_pair *expected, gptauth_pair desired) {
+WITH_CX16 int gptauth_cas128(gptauth_pair *pair, gptauth_pair *expected, gptauth_pair desired) {
     unsigned __int128 seen = joined(*expected);
     int swapped = exchange((unsigned __int128 *)pair, &seen, joined(desired));
     *expected = split(seen);

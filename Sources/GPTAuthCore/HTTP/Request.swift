@@ -39,8 +39,11 @@ public struct Request: Sendable {
     /// `Authorization` also `REDIRECT_HTTP_AUTHORIZATION`: where Apache has no `CGIPassAuth` (before
     /// 2.4.13), the rewrite rule `gptauth hosting install` writes hands the header over that way.
     public func header(_ name: String) -> String? {
-        var key = "HTTP_"
-        key.unicodeScalars.append(contentsOf: name.uppercased().unicodeScalars.map { $0 == "-" ? "_" : $0 })
+        // Header names are ASCII tokens: upper-cased and `-` → `_` byte by byte (this runs on every call).
+        var bytes = Array("HTTP_".utf8)
+        bytes.reserveCapacity(5 + name.utf8.count)
+        for byte in name.utf8 { bytes.append(byte == UInt8(ascii: "-") ? UInt8(ascii: "_") : (byte >= 97 && byte <= 122 ? byte - 32 : byte)) }
+        let key = String(decoding: bytes, as: UTF8.self)
         if key == "HTTP_AUTHORIZATION", params[key] == nil { return params["REDIRECT_HTTP_AUTHORIZATION"] }
         return params[key]
     }

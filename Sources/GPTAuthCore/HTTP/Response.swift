@@ -119,6 +119,8 @@ public struct Response: Sendable {
 /// `Character`s would miss "\r\n", which Swift treats as one Character equal to neither.)
 public enum HeaderText {
     public static func singleLine(_ value: String) -> String {
+        // Printable ASCII, as nearly every value is, has nothing to remove.
+        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) { return value }
         var out = String.UnicodeScalarView()
         for scalar in value.unicodeScalars where !TerminalText.isInvisible(scalar) {
             out.append(scalar)

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Synchronization
 
 /// What every protected call goes through — the sample greeting API and the nginx `check` gate
 /// alike: the bearer token for this API's GPT (S20, S21), the user not blocked, the plan's limits,
@@ -182,14 +183,21 @@ public enum Audience {
     /// protected resource (`GPTAUTH_RESOURCE`) if it names one, so a token for another resource,
     /// or for the GPT's plain APIs, is refused there (S40).
     public static func of(_ request: Request, default fallback: String?, log: Log) throws -> Set<String> {
+        let configured = request.params["GPTAUTH_CLIENT_ID"] ?? fallback
+        let resource = resource(of: request)
+        // A pool serves the same location call after call: its last answer is kept (one entry).
+        if let last = lastAnswer.withLock({ $0 }), last.configured == configured, last.resource == resource { return last.keys }
         let ids = clientIDs(of: request, default: fallback)
         guard !ids.isEmpty else {
             log.error("no_audience", ["hint": "set fastcgi_param GPTAUTH_CLIENT_ID in the nginx location"])
             throw HTTPError.unavailable("This API is not yet linked to a GPT.")
         }
-        let resource = resource(of: request)
-        return Set(ids.map { ResourceIndicator.audienceKey(clientID: $0, resource: resource) })
+        let keys = Set(ids.map { ResourceIndicator.audienceKey(clientID: $0, resource: resource) })
+        lastAnswer.withLock { $0 = (configured, resource, keys) }
+        return keys
     }
+
+    private static let lastAnswer = Mutex<(configured: String?, resource: String?, keys: Set<String>)?>(nil)
 
     static func clientIDs(of request: Request, default fallback: String?) -> [String] {
         guard let configured = request.params["GPTAUTH_CLIENT_ID"] ?? fallback, !configured.isEmpty else { return [] }
