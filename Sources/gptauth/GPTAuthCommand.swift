@@ -473,7 +473,10 @@ struct StoreCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show (or clear) the file store's change stamps left showing a change in progress.",
             discussion: """
-            Each endpoint process keeps the records protected calls read, and drops a copy when its change stamp             moves (docs/store.md). A process killed in the middle of a change leaves that stamp showing a change             in progress: the records under it are then read from their files on every call (slower, never stale).             --reset clears them; run it with the endpoints stopped (deploy/stack down) or right after a crash.
+            Each endpoint process keeps the records protected calls read, and drops a copy when its change stamp \
+            moves (docs/store.md). A process killed in the middle of a change leaves that stamp showing a change \
+            in progress: the records under it are then read from their files on every call (slower, never stale). \
+            --reset clears them; run it with the endpoints stopped (deploy/stack down) or right after a crash.
             """)
         @OptionGroup var folder: DataFolder
         @Flag(help: "Clear the changes in progress and make every process drop what it kept.") var reset = false

@@ -96,7 +96,7 @@ final class StorageFailureTests: XCTestCase {
         for request in writingRequests(code: adaCode, refreshToken: ada.refresh, newcomer: bea) {
             tally.count(try assertUnavailable(request, cause: "Read-only file system"))
         }
-        // Every protected call writes its user's counter, so even Ada's is refused...
+        // A protected call needs the counters file open for writing, so even Ada's is refused...
         tally.count(try assertUnavailable(.greeting(ada.access), cause: "Read-only file system"))
         // ...while what reads only the configuration is served.
         tally.count(try assertServed(.metadata, status: 200))
@@ -258,8 +258,8 @@ final class StorageFailureTests: XCTestCase {
 
     // MARK: Nothing damaged
 
-    /// Every stored file is byte for byte what it was (usage counters, rewritten in place, may have
-    /// counted a call); every record still parses; no record appeared, empty or not; no temporary
+    /// Every stored file is byte for byte what it was (the counters file may have counted a call in
+    /// place); every record still parses; no record appeared, empty or not; no temporary
     /// file is left; append-only files end with a whole line.
     private func assertNothingDamaged(since before: Snapshot, countersMayChange: Bool,
                                       line: UInt = #line) throws {

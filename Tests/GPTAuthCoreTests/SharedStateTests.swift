@@ -97,7 +97,7 @@ struct SharedStateTests {
         struct Killed: Error {}
         #expect(throws: Killed.self) { try stamps.changing(familyPath) { throw Killed() } }
         let stuck = try SharedMapping(path: "\(folder)/locks/stamps", initial: [], reserve: 0)
-        let word = try #require(try stuck.address(Int(FileStore.pathHash(familyPath, in: folder) % 4096) * 8, count: 8))
+        let word = try #require(try stuck.address(Int(FileStore.pathHash(familyPath, in: folder) % UInt32(FileStore.changeStampCount)) * 8, count: 8))
         word.assumingMemoryBound(to: UInt64.self).pointee += 1 << 48
         #expect(stamps.stamp(of: familyPath) == nil)
         #expect(Self.dayCount(try Self.admit(stores[0], access)) == 1)
@@ -184,6 +184,37 @@ struct SharedStateTests {
         let read = try #require(try stores[0].usage(clientID: "gptc_a", userID: Self.ada))
         #expect(read.history == [UTCDay(Self.now).text: 8, UTCDay(Self.now - 86_400).text: 2])
         #expect(try JSON.decode(UsageCounter.self, from: try #require(try FileIO.read(path))).slot != nil, "the record names its slot")
+    }
+
+    /// A first call refused by the plan (a limit of zero) hands out no slot and writes no record; a
+    /// usage record that cannot be read (an I/O error, not a torn record) is a 503, never a reset.
+    @Test func aRefusedFirstCallWritesNothing_andAnUnreadableRecordIsNeverReset() throws {
+        let (folder, stores, access, _) = try Self.folder(processes: 1)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try stores[0].savePlanBook(PlanBook(plans: [Plan(name: "none", daily: 0)], defaultPlan: "none"), clientID: "gptc_a")
+        guard case .overLimit = try Self.admit(stores[0], access) else { Issue.record("admitted"); return }
+        let path = "\(folder)/usage/gptc_a/\(Self.ada.prefix(2))/\(Self.ada).json"
+        #expect(!FileManager.default.fileExists(atPath: path), "no usage record, so no slot named")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)  // reading it fails: EISDIR
+        #expect(throws: StoreError.self) { try stores[0].recordCall(clientID: "gptc_a", userID: Self.ada, email: "ada@example.com", plan: nil, now: Self.now) }
+        var isFolder: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue, "left as it was")
+    }
+
+    /// A counters file replaced while a process runs (a restore, a clean-up of usage/) is not used
+    /// silently: that process's next slow path refuses with a 503 that says to restart.
+    @Test func aCountersFileReplacedUnderARunningProcessIsRefused() throws {
+        let (folder, stores, access, _) = try Self.folder(processes: 1)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(Self.dayCount(try Self.admit(stores[0], access)) == 1)
+        try FileManager.default.removeItem(atPath: "\(folder)/usage/counters.bin")
+        _ = try FileStore(folder: folder).recordCall(clientID: "gptc_a", userID: "someone-else", email: "b@example.com", plan: nil, now: Self.now)
+        do {
+            _ = try stores[0].recordCall(clientID: "gptc_a", userID: "a-newcomer", email: "c@example.com", plan: nil, now: Self.now)
+            Issue.record("counted in a file no other process sees")
+        } catch StoreError.io(let message) {
+            #expect(message.contains("restart"))
+        }
     }
 
     /// The counts packed in 16 bytes read back as they were; a day of the far past (zero) never

@@ -18,7 +18,7 @@ void gptauth_max64(uint64_t *word, uint64_t value);
 int gptauth_cas64(uint64_t *word, uint64_t *expected, uint64_t desired);
 
 /// A 16-byte-aligned pair of words, changed together.
-typedef struct { uint64_t first; uint64_t second; } gptauth_pair;
+typedef struct { _Alignas(16) uint64_t first; uint64_t second; } gptauth_pair;
 
 /// The pair as one atomic read (a compare-and-swap that writes what it read).
 gptauth_pair gptauth_load128(gptauth_pair *pair);

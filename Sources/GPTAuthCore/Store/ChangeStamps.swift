@@ -2,7 +2,7 @@ import CSharedMemory
 import Synchronization
 
 /// How a process knows that a record it keeps in memory (`RecordCache`) may have changed in
-/// another process: `locks/stamps`, 4,096 words shared by every process of the data folder
+/// another process: `locks/stamps`, 65,536 words (512 KiB) shared by every process of the data folder
 /// (`SharedMapping`). A record's path hashes to one word. Every change of a cached kind of record
 /// (a token family, a user, a GPT's plans) runs inside `changing(_:)`, which adds one change in
 /// progress to its word before the write and, after it, takes it away and moves the word's
@@ -18,7 +18,8 @@ import Synchronization
 ///
 /// Word layout: the high 16 bits count changes in progress, the low 48 bits count changes made.
 final class ChangeStamps: Sendable {
-    static let words = 4096
+    /// Many, so that the writes of busy sign-ins (a new token family each) seldom drop an unrelated copy.
+    static let words = 65536
     private static let inProgress: UInt64 = 1 << 48
 
     let path: String
@@ -58,6 +59,7 @@ final class ChangeStamps: Sendable {
     /// writing when the stamps cannot be changed: a write no cache hears of must not happen.
     func changing<T>(_ path: String, _ write: () throws -> T) throws -> T {
         let word = try word(path)
+        try mapping.withLock { $0 }?.checkStillTheFile()
         _ = gptauth_add64(word, Self.inProgress)
         defer { _ = gptauth_add64(word, 1 &- Self.inProgress) }
         return try write()

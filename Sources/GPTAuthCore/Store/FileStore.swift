@@ -587,19 +587,20 @@ public struct FileStore: AuthStore {
         return try countUnderLock(clientID: clientID, userID: userID, email: email, plan: plan, now: now)
     }
 
-    /// The steady-state call: one compare-and-swap in the slot this process already knows. Nil
-    /// when the lock is needed after all: the slot is not the user's any more (a new counters
-    /// file), or the call starts a new day (the finished one must be folded into the record), or
-    /// another process did that since (this process's total is then out of date).
+    /// The steady-state call: one compare-and-swap in the slot this process already knows (or a
+    /// refusal, which changes nothing). Nil when the lock is needed after all: the call is admitted
+    /// and starts a new day (the finished one must be folded into the record first), or another
+    /// process did that since (this process's total is then out of date).
     private func countInSlot(_ kept: RecordCache.Counter, clientID: String, userID: String, email: String, plan: Plan?,
                              now: UnixTime) throws -> CallDecision? {
         guard try counters.owns(kept.slot, kept.key) else { return nil }
         var seen = try counters.read(kept.slot).counts
-        while seen.day == kept.day, seen.day >= CallCounts.dayNumber(now) {
+        while seen.day == kept.day {
             switch CallMetering.admit(seen, plan: plan, now: now) {
             case .overLimit(let exceeded):
                 return .overLimit(exceeded)
             case .counted(let next):
+                guard next.day == seen.day else { return nil }
                 guard let moved = try counters.exchange(kept.slot, expected: seen, new: next, at: now) else {
                     return counted(next, totalBefore: kept.totalBefore, clientID: clientID, userID: userID, email: email, plan: plan, now: now)
                 }
@@ -616,12 +617,19 @@ public struct FileStore: AuthStore {
         let name = "\(clientID)/\(userID)"
         let key = SharedCounters.key(clientID: clientID, userID: userID)
         return try locked(path) { () throws -> CallDecision in
-            // A record torn by a power loss restarts from zero rather than refusing this user's calls for ever.
-            var record = (try? load(UsageCounter.self, path)) ?? nil
+            // A record torn by a power loss restarts from zero rather than refusing this user's calls
+            // for ever; any other failure to read it (I/O) is a 503, never a reset.
+            var record: UsageCounter?
+            do { record = try load(UsageCounter.self, path) } catch StoreError.corrupt { record = nil }
+            try counters.checkStillTheFile()
             let slot: Int
             if let named = record?.slot, try counters.owns(named, key) {
                 slot = named
             } else {
+                // A call refused by the plan needs no slot (and writes nothing).
+                if case .overLimit(let exceeded) = CallMetering.admit(record.map(CallCounts.init) ?? .zero, plan: plan, now: now) {
+                    return .overLimit(exceeded)
+                }
                 // The user's first call since the slots (or since the counters file was lost): the
                 // record's counts move into a new slot, and the record names it before any call is
                 // counted there. A full disk fails the write: the call is refused, nothing is counted.
@@ -736,7 +744,8 @@ public struct FileStore: AuthStore {
             if let book = try planBook(clientID: client.id) { snapshot.planBooks.append((client.id, book)) }
         }
         snapshot.users = try users(clientID: nil)
-        snapshot.usage = try every("usage", UsageCounter.self).map(merged)
+        // Each counter read again under its lock, with its slot: a fold in progress is seen whole.
+        snapshot.usage = try every("usage", UsageCounter.self).map { try usage(clientID: $0.clientID, userID: $0.userID) ?? merged($0) }
         snapshot.families = try every("families", TokenFamily.self).filter { $0.expiresAt > now }
         let live = Set(snapshot.families.map(\.id))
         snapshot.accessTokens = try every("access", AccessTokenRecord.self).filter { $0.expiresAt > now && live.contains($0.familyID) }
@@ -835,7 +844,8 @@ public struct FileStore: AuthStore {
                     guard !line.contains(".."), let record = try? load(Expiring.self, path) else { continue }
                     // Families and limits may have been extended since; they have a later line too.
                     if record.expiresAt <= now {
-                        try changing(path) { try FileIO.remove(path) }
+                        // Of what expires, only token families are kept by processes (tokens check their own expiry).
+                        if line.hasPrefix("families/") { try changing(path) { try FileIO.remove(path) } } else { try FileIO.remove(path) }
                         deleted += 1
                     }
                 }

@@ -11,8 +11,8 @@ import Synchronization
 /// - where each user's counts are (`SharedCounters`): the slot, its key, and the record's total
 ///   before the slot's day, valid while the slot is on that day.
 ///
-/// Bounded: 2,048 tokens, 4,096 records and 4,096 counters (about 4 MB at most, measured in
-/// bench/RESULTS.md); past a bound an arbitrary entry makes room. The fast path of a call reads
+/// Bounded: 2,048 tokens, 4,096 records and 4,096 counters (a few MB; bench/RESULTS.md gives the
+/// workers' resident memory after load); past a bound an arbitrary entry makes room. The fast path of a call reads
 /// it under one uncontended mutex (a FastCGI worker serves one request at a time).
 final class RecordCache: Sendable {
     static let tokenLimit = 2048

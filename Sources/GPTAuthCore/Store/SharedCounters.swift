@@ -81,19 +81,31 @@ final class SharedCounters: Sendable {
     /// zero). A slot handed out to a process that dies before naming it in a record is never used.
     func allocate(_ key: gptauth_pair, counts: CallCounts, lastCall: UnixTime) throws(StoreError) -> Int {
         let mapping = try mapped()
+        try mapping.checkStillTheFile()
         guard let header = try mapping.address(8, count: 8) else { throw .corrupt("\(path) has no header") }
-        let index = Int(gptauth_add64(header.assumingMemoryBound(to: UInt64.self), 1) - 1)
-        if try slot(index) == nil {
-            let slots = (index / Self.growth + 1) * Self.growth
-            try mapping.grow(to: Self.headerSize + slots * Self.slotSize, lock: lockPath, sync: sync)
+        // A slot already taken can only be met after a power loss wrote the header back older than
+        // the slots: the next one is tried.
+        for _ in 0..<64 {
+            let index = Int(gptauth_add64(header.assumingMemoryBound(to: UInt64.self), 1) - 1)
+            if sync { mapping.flush(header) }
+            if try slot(index) == nil {
+                let slots = (index / Self.growth + 1) * Self.growth
+                try mapping.grow(to: Self.headerSize + slots * Self.slotSize, lock: lockPath, sync: sync)
+            }
+            guard let slot = try slot(index) else { throw .corrupt("\(path) did not grow to slot \(index)") }
+            var empty = gptauth_pair(first: 0, second: 0)
+            guard gptauth_cas128(Self.pair(slot, at: 0), &empty, key) == 1 else { continue }
+            var zero = gptauth_pair(first: 0, second: 0)
+            _ = gptauth_cas128(Self.pair(slot, at: 16), &zero, Self.packed(counts))
+            gptauth_max64(Self.lastCallWord(slot), UInt64(max(0, lastCall)))
+            return index
         }
-        guard let slot = try slot(index) else { throw .corrupt("\(path) did not grow to slot \(index)") }
-        var empty = gptauth_pair(first: 0, second: 0)
-        guard gptauth_cas128(Self.pair(slot, at: 0), &empty, key) == 1 else { throw .corrupt("\(path): slot \(index) handed out twice") }
-        var zero = empty
-        _ = gptauth_cas128(Self.pair(slot, at: 16), &zero, Self.packed(counts))
-        gptauth_max64(Self.lastCallWord(slot), UInt64(max(0, lastCall)))
-        return index
+        throw .corrupt("\(path): no free slot after 64 tries")
+    }
+
+    /// Fails when `usage/counters.bin` is no longer the file this process maps (`SharedMapping`).
+    func checkStillTheFile() throws(StoreError) {
+        try mapped().checkStillTheFile()
     }
 
     /// Slot `index`'s counts and its last call's time.

@@ -102,14 +102,24 @@ final class SharedMapping: Sendable {
             let count = min(zeros.count, size - offset)
             let written = zeros.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, count, off_t(offset)) }
             if written < 0 && errno == EINTR { continue }
-            guard written > 0 else {
-                let reason = FileIO.errorText()
-                _ = ftruncate(descriptor, off_t(old))
-                throw .io("cannot grow \(path): \(reason)")
-            }
+            // Never cut back on failure (a full disk): what was written is zeros, valid empty slots,
+            // and another process may already be using it.
+            guard written > 0 else { throw .io("cannot grow \(path): \(FileIO.errorText())") }
             offset += written
         }
         if sync { fsync(descriptor) }
+    }
+
+    /// Fails when the path no longer names the mapped file (deleted, or replaced by a copy while
+    /// processes ran): their changes would go to a file no new process sees. Checked by writers and
+    /// by a call's slow path (a `stat(2)`), so the fault shows as 503s and a log line — restart the
+    /// endpoints — instead of copies that are never dropped and counts split between two files.
+    func checkStillTheFile() throws(StoreError) {
+        var named = stat(), mapped = stat()
+        guard stat(path, &named) == 0, fstat(descriptor, &mapped) == 0,
+              named.st_ino == mapped.st_ino, named.st_dev == mapped.st_dev else {
+            throw .io("\(path) was removed or replaced while this process was running: restart the endpoints")
+        }
     }
 
     /// Writes the page holding `pointer` to disk (`"fsync": true`).
