@@ -96,7 +96,7 @@ struct SharedStateTests {
         // Begin a change and never end it, as a killed writer would.
         struct Killed: Error {}
         #expect(throws: Killed.self) { try stamps.changing(familyPath) { throw Killed() } }
-        let stuck = try SharedMapping(path: "\(folder)/locks/stamps", initial: [], reserve: 0)
+        let stuck = try SharedMapping(path: "\(folder)/locks/stamps", size: 0, initial: { [] }, reserve: 0)
         let word = try #require(try stuck.address(Int(FileStore.pathHash(familyPath, in: folder) % UInt32(FileStore.changeStampCount)) * 8, count: 8))
         word.assumingMemoryBound(to: UInt64.self).pointee += 1 << 48
         #expect(stamps.stamp(of: familyPath) == nil)

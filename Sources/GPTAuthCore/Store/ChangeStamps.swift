@@ -39,7 +39,8 @@ final class ChangeStamps: Sendable {
     private func word(at index: Int) throws(StoreError) -> UnsafeMutablePointer<UInt64> {
         let mapped = try mapping.withLock { (mapping: inout SharedMapping?) throws(StoreError) -> SharedMapping in
             if let mapping { return mapping }
-            let opened = try SharedMapping(path: self.path, initial: [UInt8](repeating: 0, count: Self.words * 8), reserve: Self.words * 8)
+            let opened = try SharedMapping(path: self.path, size: Self.words * 8, initial: { [UInt8](repeating: 0, count: Self.words * 8) },
+                                           reserve: Self.words * 8)
             mapping = opened
             return opened
         }

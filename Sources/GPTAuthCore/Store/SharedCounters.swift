@@ -46,9 +46,12 @@ final class SharedCounters: Sendable {
     private func mapped() throws(StoreError) -> SharedMapping {
         try mapping.withLock { (mapping: inout SharedMapping?) throws(StoreError) -> SharedMapping in
             if let mapping { return mapping }
-            var header = [UInt8](repeating: 0, count: Self.headerSize + Self.growth * Self.slotSize)
-            header.replaceSubrange(0..<8, with: Self.magic)
-            let opened = try SharedMapping(path: path, initial: header, reserve: SharedMapping.step)
+            let size = Self.headerSize + Self.growth * Self.slotSize
+            let opened = try SharedMapping(path: path, size: Self.headerSize, initial: {
+                var header = [UInt8](repeating: 0, count: size)
+                header.replaceSubrange(0..<8, with: Self.magic)
+                return header
+            }, reserve: SharedMapping.step)
             guard let start = try opened.address(0, count: 8),
                   Array(UnsafeRawBufferPointer(start: start, count: 8)) == Self.magic else { throw .corrupt("\(path) is not a counters file") }
             mapping = opened

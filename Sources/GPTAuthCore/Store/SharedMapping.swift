@@ -29,20 +29,22 @@ final class SharedMapping: Sendable {
     /// Every mapping made, unmapped when the object goes.
     private let mappings: Mutex<[(base: UInt, length: Int)]>
 
-    /// Maps `path`, creating it as `initial` when it does not exist yet.
-    init(path: String, initial: [UInt8], reserve: Int) throws(StoreError) {
+    /// Maps `path`, creating it as `initial()` (at least `size` bytes) when it does not exist yet.
+    /// The initial bytes are made only then: a process that finds the file (every CGI request)
+    /// does not fault in half a megabyte of zeros.
+    init(path: String, size minimum: Int, initial: () -> [UInt8], reserve: Int) throws(StoreError) {
         var fd = open(path, O_RDWR | O_CLOEXEC)
         if fd < 0 && errno == ENOENT {
             try FileIO.makeFolders(FileIO.parent(of: path))
             // Another process may create it at the same moment: one link wins, both then open it.
-            _ = try FileIO.createExclusively(path, initial, sync: true)
+            _ = try FileIO.createExclusively(path, initial(), sync: true)
             fd = open(path, O_RDWR | O_CLOEXEC)
         }
         guard fd >= 0 else { throw .io("cannot open \(path): \(FileIO.errorText())") }
         var status = stat()
-        guard fstat(fd, &status) == 0, Int(status.st_size) >= initial.count else {
+        guard fstat(fd, &status) == 0, Int(status.st_size) >= minimum else {
             close(fd)
-            throw .corrupt("\(path) is shorter than \(initial.count) bytes")
+            throw .corrupt("\(path) is shorter than \(minimum) bytes")
         }
         let size = Int(status.st_size)
         let length = Self.rounded(max(size, reserve))
