@@ -6,6 +6,9 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include "gptauth_crypto.h"
 
+#include <errno.h>
+#include <sys/random.h>
+
 #include <limits.h>
 #include <string.h>
 #include <openssl/crypto.h>
@@ -82,4 +85,15 @@ int gptauth_aes256gcm_seal(const uint8_t key[32], const uint8_t nonce[12], const
 int gptauth_aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const uint8_t *cipher, size_t length,
                            const uint8_t tag[16], uint8_t *plain) {
     return gcm(0, key, nonce, cipher, length, plain, (uint8_t *)tag);
+}
+
+int gptauth_random_bytes(uint8_t *out, size_t length) {
+    size_t filled = 0;
+    while (filled < length) {
+        ssize_t got = getrandom(out + filled, length - filled, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return 0;
+        filled += (size_t)got;
+    }
+    return 1;
 }

@@ -22,4 +22,8 @@ int gptauth_aes256gcm_seal(const uint8_t key[32], const uint8_t nonce[12], const
 int gptauth_aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const uint8_t *cipher, size_t length,
                            const uint8_t tag[16], uint8_t *plain);
 
+/// `length` bytes from the kernel's CSPRNG (getrandom(2), which waits until it is seeded) in as
+/// few calls as the kernel allows: one for a token. Not libcrypto's: the kernel is the source (S16).
+int gptauth_random_bytes(uint8_t *out, size_t length);
+
 #endif

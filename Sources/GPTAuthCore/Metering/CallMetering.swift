@@ -36,10 +36,7 @@ public enum CallMetering {
         case .overLimit(let exceeded): return (nil, .overLimit(exceeded))
         case .counted(let admitted): counts = admitted
         }
-        counter.day = counts.dayText
-        counter.dayCount = counts.dayCount
-        counter.month = counts.monthText
-        counter.monthCount = counts.monthCount
+        counter = counter.applying(counts)
         counter.total += 1
         counter.history[counter.day, default: 0] += 1
         counter.pruneHistory(now: now)

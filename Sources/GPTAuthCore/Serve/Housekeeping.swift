@@ -50,7 +50,7 @@ public struct Retention: Sendable {
     /// Deletes what is past retention, within `budget` (files and time); true when more is left,
     /// which is then taken up a minute later rather than an hour.
     public func trim(now: UnixTime, budget: SweepBudget) throws(StoreError) -> Bool {
-        if let last = FileIO.readNumber(stamp), now - last < 3600 {
+        if FileIO.ranRecently(stamp, now: now, within: 3600) {
             return false
         }
         // One process at a time; the others find the lock taken and go on.
@@ -96,7 +96,7 @@ public struct Retention: Sendable {
             deleted += 1
         }
         try FileIO.makeFolders("\(service.dataFolder)/expiry")
-        try FileIO.writeNumber(stamp, more ? now - 3600 + 60 : now)
+        try FileIO.noteRun(stamp, at: more ? now - 3600 + 60 : now)
         return more
     }
 }

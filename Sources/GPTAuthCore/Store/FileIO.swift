@@ -22,6 +22,25 @@ public enum FileIO {
         try writeAtomically(path, Array(String(value).utf8), sync: false)
     }
 
+    /// Whether the clean-up stamp `path` (when a run last finished) is less than `within` seconds
+    /// before `now`. The value this process last read or wrote is kept, and the file is read again
+    /// only once that has aged: a stamp only ever moves forward, so this answers as the file would,
+    /// without an open and a read after every response.
+    static func ranRecently(_ path: String, now: UnixTime, within: Int64) -> Bool {
+        if let last = runStamps.withLock({ $0[path] }), now - last < within { return true }
+        guard let last = readNumber(path) else { return false }
+        runStamps.withLock { $0[path] = last }
+        return now - last < within
+    }
+
+    /// Writes the clean-up stamp `path`, and keeps it for `ranRecently`.
+    static func noteRun(_ path: String, at time: UnixTime) throws(StoreError) {
+        try writeNumber(path, time)
+        runStamps.withLock { $0[path] = time }
+    }
+
+    private static let runStamps = Mutex<[String: UnixTime]>([:])
+
     /// The whole file; nil when it does not exist; an error for anything else.
     static func read(_ path: String, limit: Int = 1 << 20) throws(StoreError) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -669,13 +669,7 @@ public struct FileStore: AuthStore {
     /// What a counted call reports: its counts and total (the history is `usage`'s to read).
     private func counted(_ counts: CallCounts, totalBefore: Int, clientID: String, userID: String, email: String, plan: Plan?,
                          now: UnixTime) -> CallDecision {
-        var counter = UsageCounter(clientID: clientID, userID: userID, email: email, now: now)
-        if counts.day != CallCounts.dayNumber(now) {
-            counter.day = counts.dayText
-            counter.month = counts.monthText
-        }
-        counter.dayCount = counts.dayCount
-        counter.monthCount = counts.monthCount
+        var counter = UsageCounter(clientID: clientID, userID: userID, email: email, now: now).applying(counts)
         counter.total = totalBefore + counts.dayCount
         return .counted(counter, remainingToday: plan?.daily.map { max(0, $0 - counts.dayCount) })
     }
@@ -790,7 +784,7 @@ public struct FileStore: AuthStore {
     /// is written only when nothing due is left, so a backlog is taken up by the next request.
     public func sweepExpired(now: UnixTime, budget: SweepBudget) throws -> Bool {
         let stamp = "\(folder)/expiry/.swept"
-        if let last = FileIO.readNumber(stamp), now - last < 60 {
+        if FileIO.ranRecently(stamp, now: now, within: 60) {
             return false
         }
         guard let lock = FileLock.attempt(path: "\(folder)/locks/sweep") else { return false }
@@ -857,7 +851,7 @@ public struct FileStore: AuthStore {
             try FileIO.remove(cursor)
             try FileIO.remove(list)
         }
-        try FileIO.writeNumber(stamp, now)
+        try FileIO.noteRun(stamp, at: now)
         return false
     }
 }

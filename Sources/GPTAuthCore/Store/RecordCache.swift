@@ -75,10 +75,6 @@ final class RecordCache: Sendable {
         }
     }
 
-    func forget(counter key: String) {
-        _ = tables.withLock { $0.counters.removeValue(forKey: key) }
-    }
-
     private static func makeRoom<V>(_ table: inout [String: V], limit: Int) {
         if table.count >= limit { table.remove(at: table.startIndex) }
     }

@@ -86,11 +86,16 @@ public struct UsageCounter: Codable, Sendable, Equatable {
     /// The counters as they read at `now`: a new day or month starts from zero. Only forward: a
     /// call stamped a moment before midnight by a slower process does not reset the new day.
     public func rolled(to now: UnixTime) -> UsageCounter {
+        applying(CallCounts(self).rolled(to: now))
+    }
+
+    /// The counter with these day and month counts.
+    func applying(_ counts: CallCounts) -> UsageCounter {
         var copy = self
-        let today = UTCDay(now)
-        // `YYYY-MM-DD` and `YYYY-MM` compare in time order as strings.
-        if today.text > copy.day { copy.day = today.text; copy.dayCount = 0 }
-        if today.monthText > copy.month { copy.month = today.monthText; copy.monthCount = 0 }
+        copy.day = counts.dayText
+        copy.dayCount = counts.dayCount
+        copy.month = counts.monthText
+        copy.monthCount = counts.monthCount
         return copy
     }
 
@@ -106,13 +111,9 @@ public struct UsageCounter: Codable, Sendable, Equatable {
     /// applying it twice changes nothing.
     func merging(_ counts: CallCounts, lastCall: UnixTime) -> UsageCounter {
         guard counts != .zero else { return self }
-        var merged = self
+        var merged = applying(counts)
         let day = counts.dayText
         merged.total += counts.dayCount - (history[day] ?? 0)
-        merged.day = day
-        merged.dayCount = counts.dayCount
-        merged.month = counts.monthText
-        merged.monthCount = counts.monthCount
         merged.lastCall = max(self.lastCall, lastCall)
         merged.pruneHistory(now: merged.lastCall)
         if counts.dayCount > 0 { merged.history[day] = counts.dayCount } else { merged.history[day] = nil }
@@ -159,8 +160,8 @@ public struct CallCounts: Sendable, Equatable {
         return "\(year)-\(number < 10 ? "0" : "")\(number)"
     }
 
-    /// The counts as they read at `now`: a new day or month starts from zero. Only forward, as
-    /// `UsageCounter.rolled(to:)`.
+    /// The counts as they read at `now`: a new day or month starts from zero. Only forward: a call
+    /// stamped a moment before midnight by a slower process does not reset the new day.
     public func rolled(to now: UnixTime) -> CallCounts {
         var copy = self
         let today = Self.dayNumber(now)

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import CLibCrypto
 
 /// Where random bytes come from. Production uses the system CSPRNG (getrandom(2), S16);
 /// tests inject a seeded source so a run is repeatable.
@@ -10,18 +11,26 @@ public protocol RandomSource: Sendable {
     func bytes(_ count: Int) -> [UInt8]
 }
 
-/// The system CSPRNG: `SystemRandomNumberGenerator` is getrandom(2) on Linux; each call yields
-/// eight bytes, all of which are used.
+/// The system CSPRNG: getrandom(2), one call for the whole request (a 32-byte token is one system
+/// call, not the four of `SystemRandomNumberGenerator`'s eight bytes at a time, which fills in only
+/// if the call ever fails).
 public struct SystemRandom: RandomSource {
     public init() {}
     public func bytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        guard count > 0 else { return out }
+        if out.withUnsafeMutableBufferPointer({ gptauth_random_bytes($0.baseAddress, count) }) == 1 { return out }
+        var filled = 0
         var generator = SystemRandomNumberGenerator()
-        var out = [UInt8]()
-        out.reserveCapacity(count + 7)
-        while out.count < count {
-            withUnsafeBytes(of: generator.next()) { out.append(contentsOf: $0) }
+        while filled < count {
+            withUnsafeBytes(of: generator.next()) { word in
+                for byte in word where filled < count {
+                    out[filled] = byte
+                    filled += 1
+                }
+            }
         }
-        return Array(out.prefix(count))
+        return out
     }
 }
 
