@@ -6,7 +6,7 @@ import Synchronization
 /// (`SharedMapping`). A record's path hashes to one word. Every change of a cached kind of record
 /// (a token family, a user, a GPT's plans) runs inside `changing(_:)`, which adds one change in
 /// progress to its word before the write and, after it, takes it away and moves the word's
-/// version on — two atomic additions, no system call.
+/// version on — two atomic additions, and a `stat(2)` that the path still names the mapped file.
 ///
 /// A reader takes the word before it reads the file (`stamp(of:)`) and keeps the record with it;
 /// the record is used again only while the word is unchanged, so a change that ended before a

@@ -89,8 +89,8 @@ final class SharedMapping: Sendable {
     }
 
     /// Makes the file at least `size` bytes long, zero-filled, holding `lock` (so two processes
-    /// do not write the same new bytes). A write that fails (a full disk) is undone: the file
-    /// keeps its size and the caller gets the error.
+    /// do not write the same new bytes). A write that fails (a full disk) leaves what it wrote
+    /// (zeros: empty slots, which another process may already use) and the caller gets the error.
     func grow(to size: Int, lock lockPath: String, sync: Bool) throws(StoreError) {
         let lock = try FileLock(path: lockPath)
         defer { lock.release() }
