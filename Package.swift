@@ -27,6 +27,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        // JOSE for the sign-in providers' ID tokens (JWKS signatures) and Apple's client secret.
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        // jwt-kit's own crypto, named here only so the tests can make providers' keys.
+        .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"6.0.0"),
     ],
     targets: [
         // The system C library libfcgi (Debian: libfcgi-dev), found through pkg-config `fcgi`.
@@ -60,8 +64,15 @@ let package = Package(
         // Outbound HTTPS through the host's curl program: Google at sign-in (`login`), client metadata
         // documents (`authorize`), `gptauth doctor`.
         .target(name: "GPTAuthNetworking", dependencies: ["GPTAuthCore"], swiftSettings: strict),
+        // ID-token signatures and signed client secrets through jwt-kit, for the sign-in providers
+        // (`login`, `gptauth`): the other endpoints carry no JOSE code.
+        .target(
+            name: "GPTAuthSignIn",
+            dependencies: ["GPTAuthCore", .product(name: "JWTKit", package: "jwt-kit")],
+            swiftSettings: strict
+        ),
         .executableTarget(name: "authorize", dependencies: ["GPTAuthCore", "GPTAuthNetworking"], swiftSettings: strict, linkerSettings: staticRelease),
-        .executableTarget(name: "login", dependencies: ["GPTAuthCore", "GPTAuthNetworking"], swiftSettings: strict, linkerSettings: staticRelease),
+        .executableTarget(name: "login", dependencies: ["GPTAuthCore", "GPTAuthNetworking", "GPTAuthSignIn"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "verify-token", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "greeting", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(name: "check", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
@@ -69,7 +80,7 @@ let package = Package(
         .executableTarget(name: "admin", dependencies: ["GPTAuthCore"], swiftSettings: strict, linkerSettings: staticRelease),
         .executableTarget(
             name: "gptauth",
-            dependencies: ["GPTAuthCore", "GPTAuthNetworking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GPTAuthCore", "GPTAuthNetworking", "GPTAuthSignIn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict,
             linkerSettings: staticReleaseWithFoundation
         ),
@@ -87,7 +98,10 @@ let package = Package(
         ),
         // A worker that crashes on every request but one, for the supervision tests (not installed).
         .executableTarget(name: "fault-worker", dependencies: ["GPTAuthCore"], swiftSettings: strict),
-        .testTarget(name: "GPTAuthCoreTests", dependencies: ["GPTAuthCore", "GPTAuthNetworking"], swiftSettings: strict),
+        .testTarget(name: "GPTAuthCoreTests", dependencies: ["GPTAuthCore", "GPTAuthNetworking", "GPTAuthSignIn",
+                                                           .product(name: "JWTKit", package: "jwt-kit"),
+                                                           .product(name: "Crypto", package: "swift-crypto"),
+                                                           .product(name: "_CryptoExtras", package: "swift-crypto")], swiftSettings: strict),
         // Depends on the executables so `swift test` builds them before the suite starts them.
         .testTarget(
             name: "EndToEndTests",

@@ -7,7 +7,7 @@ struct GPTAuthCommand: ParsableCommand {
         commandName: "gptauth",
         abstract: "Operate a GPTAuth installation: its data folder, its GPTs (OAuth clients) and their users.",
         subcommands: [Init.self, MigrateCommand.self, StoreCommand.self, ClientCommand.self, UsersCommand.self, UsageCommand.self, PlanCommand.self, UserCommand.self, AuditCommand.self,
-                      SweepCommand.self, HostingCommand.self, BillingCommand.self, ResourceCommand.self, ConnectorCommand.self, OwnerCommand.self, MetricsCommand.self, DoctorCommand.self]
+                      SweepCommand.self, HostingCommand.self, BillingCommand.self, ResourceCommand.self, ProviderCommand.self, ConnectorCommand.self, OwnerCommand.self, MetricsCommand.self, DoctorCommand.self]
     )
 }
 
@@ -100,8 +100,12 @@ struct Init: ParsableCommand {
     var googleAuthorizationURL: String?
     @Option(help: "Google token endpoint (default: Google's).")
     var googleTokenURL: String?
-    @Option(help: "Google userinfo endpoint (default: Google's).")
+    @Option(help: "Google userinfo endpoint (default: Google's; no longer called).")
     var googleUserinfoURL: String?
+    @Option(help: "The issuer Google's ID tokens name (default: https://accounts.google.com).")
+    var googleIssuer: String?
+    @Option(help: "Google's signing keys, a JWKS (default: Google's).")
+    var googleJwksURL: String?
     @Flag(help: "Turn off sign-in with an emailed code.")
     var noEmailLogin = false
     @Option(help: "Write mail as .eml files into this folder (relative to the data folder unless absolute).")
@@ -143,6 +147,8 @@ struct Init: ParsableCommand {
             if let url = googleAuthorizationURL { settings.authorizationEndpoint = url }
             if let url = googleTokenURL { settings.tokenEndpoint = url }
             if let url = googleUserinfoURL { settings.userinfoEndpoint = url }
+            settings.idTokenIssuer = googleIssuer
+            settings.jwksEndpoint = googleJwksURL
             google = settings
         }
         let mail = sendmail.map { MailSettings(backend: "sendmail", command: $0.split(separator: " ").map(String.init), from: mailFrom) }

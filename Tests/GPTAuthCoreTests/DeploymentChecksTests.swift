@@ -182,7 +182,7 @@ struct DeploymentChecksTests {
     // MARK: Reading our own pages
 
     @Test func formReaderFillsInTheSignInPagesAsPageWritesThem() {
-        let signIn = Page.signIn(base: "/gpt-auth", gptName: "Recipe <Helper>", request: "r&1", csrf: "c\"2", google: true, email: true)
+        let signIn = Page.signIn(base: "/gpt-auth", gptName: "Recipe <Helper>", request: "r&1", csrf: "c\"2", providers: [Page.ProviderButton(name: "google", displayName: "Google")], email: true)
         let form = FormReader.form(in: signIn, withField: "email")
         #expect(form?.action == "/gpt-auth/oauth/login/email")
         #expect(form?.hidden.map { "\($0.0)=\($0.1)" } == ["request=r&1", "csrf=c\"2"])

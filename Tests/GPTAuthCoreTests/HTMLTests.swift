@@ -40,7 +40,7 @@ struct HTMLTests {
         let evil = Self.evilName
         let pages = [
             Page.error(message: evil),
-            Page.signIn(gptName: evil, request: evil, csrf: evil, google: true, email: true, error: evil),
+            Page.signIn(gptName: evil, request: evil, csrf: evil, providers: [Page.ProviderButton(name: "google", displayName: "Google")], email: true, error: evil),
             Page.enterCode(gptName: evil, email: evil, request: evil, csrf: evil, error: evil),
             Page.consent(gptName: evil, email: evil, request: evil, csrf: evil),
         ]

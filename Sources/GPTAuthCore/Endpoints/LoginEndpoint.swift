@@ -1,20 +1,23 @@
-/// The sign-in pages under `/oauth/login`: choose a provider, sign in (Google or an emailed code),
-/// consent once per GPT, then back to ChatGPT's callback with a code and the original state.
+/// The sign-in pages under `/oauth/login`: choose a provider, sign in (a provider such as Google,
+/// Microsoft, Apple or GitHub, or an emailed code), consent once per GPT, then back to ChatGPT's
+/// callback with a code and the original state.
 public struct LoginEndpoint: Endpoint {
     public let service: Service
     public let mailer: Mailer
-    public let google: GoogleSignIn?
+    public let upstream: UpstreamHTTP
+    public let jose: JOSESignatures
+    public let metadata: ProviderMetadata
     public let log: Log
     public static let component = "login"
     public static let errorStyle = ErrorStyle.page
 
-    public init(service: Service, upstream: UpstreamHTTP) {
+    public init(service: Service, upstream: UpstreamHTTP, jose: JOSESignatures) {
         self.service = service
         self.log = service.log(Self.component)
         self.mailer = service.mailer
-        self.google = service.configuration.google.map {
-            GoogleSignIn(settings: $0, callbackURL: service.configuration.googleCallbackURL, upstream: upstream)
-        }
+        self.upstream = upstream
+        self.jose = jose
+        self.metadata = ProviderMetadata(dataFolder: service.dataFolder, upstream: upstream)
     }
 
     var configuration: Configuration { service.configuration }
@@ -32,10 +35,6 @@ public struct LoginEndpoint: Endpoint {
             return try sendEmailCode(request)
         case ("POST", "/oauth/login/email/verify"):
             return try verifyEmailCode(request)
-        case ("GET", "/oauth/login/google"):
-            return try startGoogle(request)
-        case ("GET", "/oauth/login/google/callback"):
-            return try finishGoogle(request)
         case ("POST", "/oauth/login/consent"):
             return try decideConsent(request)
         case ("POST", "/oauth/login/switch"):
@@ -48,12 +47,29 @@ public struct LoginEndpoint: Endpoint {
             return try showUnlock(request)
         case ("POST", EmailSignInLock.path):
             return try unlock(request)
-        case (_, "/oauth/login"), (_, "/oauth/login/google"), (_, "/oauth/login/google/callback"):
+        case (_, "/oauth/login"):
             throw HTTPError(status: 405, "Open this page in a browser.", headers: [("Allow", "GET")])
         case (_, "/oauth/login/email"), (_, "/oauth/login/email/verify"), (_, "/oauth/login/consent"), (_, "/oauth/login/switch"):
             throw HTTPError(status: 405, "This form must be submitted from the sign-in page.", headers: [("Allow", "POST")])
         default:
+            return try providerPage(request)
+        }
+    }
+
+    /// `/oauth/login/<provider>` and `/oauth/login/<provider>/callback`.
+    func providerPage(_ request: Request) throws -> Response {
+        let rest = request.path.dropFirst("/oauth/login/".count)
+        let parts = rest.split(separator: "/", omittingEmptySubsequences: false)
+        guard request.path.hasPrefix("/oauth/login/"), (1...2).contains(parts.count), parts.count == 1 || parts[1] == "callback",
+              let provider = providers().first(where: { $0.name == parts[0] }) else {
             throw HTTPError(status: 404, "There is no such sign-in page.")
+        }
+        switch (request.method, parts.count == 2) {
+        case ("GET", false), ("HEAD", false): return try startSignIn(provider, request)
+        case ("GET", true): return try finishSignIn(provider, request)
+        case ("POST", true) where provider.kind == .apple: return try formPostCallback(provider, request)
+        default:
+            throw HTTPError(status: 405, "Open this page in a browser.", headers: [("Allow", provider.kind == .apple && parts.count == 2 ? "GET, POST" : "GET")])
         }
     }
 
@@ -167,8 +183,9 @@ public struct LoginEndpoint: Endpoint {
     }
 
     func signInPage(_ flow: Flow, error: String? = nil, status: Int = 200) -> Response {
-        page(status, Page.signIn(base: configuration.basePath, gptName: flow.name, request: flow.handle, csrf: csrf(flow),
-                                 google: google != nil, email: configuration.emailLogin != nil, error: error, host: issuerHost, brand: brand(flow)), flow)
+        let buttons = providers().filter { $0.offered(to: flow.client.id) }.map { Page.ProviderButton(name: $0.name, displayName: $0.displayName) }
+        return page(status, Page.signIn(base: configuration.basePath, gptName: flow.name, request: flow.handle, csrf: csrf(flow),
+                                 providers: buttons, email: configuration.emailLogin != nil, error: error, host: issuerHost, brand: brand(flow)), flow)
     }
 
     // MARK: Email one-time code
@@ -330,49 +347,95 @@ public struct LoginEndpoint: Endpoint {
         return .html(200, Page.unlocked(email: email))
     }
 
-    // MARK: Google
+    // MARK: Sign-in providers (Google, OpenID Connect, Apple, GitHub)
 
-    func startGoogle(_ request: Request) throws -> Response {
-        guard let google else { throw HTTPError(status: 404, "Google sign-in is not enabled.") }
-        let flow = try flow(request, handle: try request.query().single("request"))
-        // S14: our state for Google names the pending request and a nonce whose digest it keeps;
-        // the pending request is bound to this browser's session cookie.
-        let nonce = Secrets.newToken(prefix: "", random: service.random)
-        guard try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: service.clock.now(), {
-            $0.upstreamStateDigest = Secrets.digest(nonce)
-        }) != nil else { throw Self.expired }
-        return .redirect(google.authorizationURL(state: flow.handle + "." + nonce))
+    /// The installation's providers: config.json's Google, then providers.json (read again when it
+    /// changes, so `gptauth provider add` needs no restart). A providers.json that does not parse
+    /// is logged and left out: the other ways to sign in keep working.
+    func providers() -> [SignInProvider] {
+        do {
+            return ProviderList.all(configuration, try ProviderList.current(dataFolder: service.dataFolder))
+        } catch {
+            log.error("providers_invalid", ["reason": error.description])
+            return ProviderList.all(configuration, ProviderList())
+        }
     }
 
-    func finishGoogle(_ request: Request) throws -> Response {
-        guard let google else { throw HTTPError(status: 404, "Google sign-in is not enabled.") }
+    func signIn(_ provider: SignInProvider) -> UpstreamSignIn {
+        UpstreamSignIn(provider: provider, callbackURL: configuration.callbackURL(provider: provider.name), upstream: upstream,
+                       metadata: metadata, jose: jose)
+    }
+
+    /// `GET /oauth/login/<provider>?request=…`: to the provider, with a new state for this sign-in.
+    func startSignIn(_ provider: SignInProvider, _ request: Request) throws -> Response {
+        let flow = try flow(request, handle: try request.query().single("request"))
+        guard provider.offered(to: flow.client.id) else {
+            throw HTTPError(status: 404, "\(provider.displayName) sign-in is not offered here. Go back and choose another way to sign in.")
+        }
+        // S14: our state names the pending request and a secret whose digest (with the provider's
+        // name) it keeps; the pending request is bound to this browser's session cookie. The PKCE
+        // verifier and the nonce are derived from the same secret, so nothing else is stored.
+        let secret = Secrets.newToken(prefix: "", random: service.random)
+        let now = service.clock.now()
+        guard try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now, {
+            $0.upstreamStateDigest = Secrets.digest(provider.name + "." + secret)
+        }) != nil else { throw Self.expired }
+        let proof = UpstreamSignIn.Proof(secret: secret, provider: provider.name, key: configuration.macKey)
+        do {
+            return .redirect(try signIn(provider).authorizationURL(state: flow.handle + "." + secret, proof: proof, now: now))
+        } catch {
+            log.error("provider_failed", ["provider": provider.name, "reason": error.description])
+            throw HTTPError(status: 503, "\(provider.displayName) sign-in is not answering right now. Please try again, or choose another way to sign in.")
+        }
+    }
+
+    /// `POST /oauth/login/<apple>/callback`: Apple's `form_post` answer arrives as a cross-site
+    /// POST, which carries no SameSite=Lax cookie. It is passed on, as it is, to the GET callback
+    /// (a 303: a top-level GET does carry the cookie), where the state is checked as for any provider.
+    func formPostCallback(_ provider: SignInProvider, _ request: Request) throws -> Response {
+        let form = try request.bodyParameters()
+        var pairs: [(String, String)] = []
+        for name in ["code", "state", "error"] {
+            if let value = try form.single(name) { pairs.append((name, value)) }
+        }
+        return .redirect(configuration.callbackURL(provider: provider.name) + "?" + FormEncoding.encode(pairs), status: 303)
+    }
+
+    func finishSignIn(_ provider: SignInProvider, _ request: Request) throws -> Response {
+        let name = provider.displayName
         let query = try request.query()
         let state = try query.single("state") ?? ""
         let parts = state.split(separator: ".", maxSplits: 1)
-        guard parts.count == 2 else { throw HTTPError(status: 400, "Google sent us back without the sign-in state. Start again from the GPT.") }
+        guard parts.count == 2 else { throw HTTPError(status: 400, "\(name) sent us back without the sign-in state. Start again from the GPT.") }
         let flow = try flow(request, handle: String(parts[0]))
         guard let expected = flow.pending.upstreamStateDigest,
-              Secrets.constantTimeEquals(Secrets.digest(String(parts[1])), expected) else {
-            log.warning("upstream_state_mismatch", ["address": service.network(request)])
-            throw HTTPError(status: 400, "This Google sign-in does not belong to this browser. Start again from the GPT.")
+              Secrets.constantTimeEquals(Secrets.digest(provider.name + "." + String(parts[1])), expected) else {
+            log.warning("upstream_state_mismatch", ["address": service.network(request), "provider": provider.name])
+            throw HTTPError(status: 400, "This \(name) sign-in does not belong to this browser. Start again from the GPT.")
         }
         if let error = try query.single("error") {
-            log.info("google_declined", ["error": error])
-            return signInPage(flow, error: "Google sign-in was cancelled. Choose a way to sign in.")
+            log.info("provider_declined", ["provider": provider.name, "error": error])
+            return signInPage(flow, error: "\(name) sign-in was cancelled. Choose a way to sign in.")
         }
-        guard let code = try query.nonEmpty("code") else { throw HTTPError(status: 400, "Google sent us back without a code.") }
-        // One use of the state: clear it before calling Google.
-        _ = try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: service.clock.now()) { $0.upstreamStateDigest = nil }
+        guard let code = try query.nonEmpty("code") else { throw HTTPError(status: 400, "\(name) sent us back without a code.") }
+        let now = service.clock.now()
+        // One use of the state: clear it before calling the provider.
+        _ = try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now) { $0.upstreamStateDigest = nil }
+        let proof = UpstreamSignIn.Proof(secret: String(parts[1]), provider: provider.name, key: configuration.macKey)
         let identity: SignedInIdentity
         do {
-            identity = try google.identity(code: code)
+            identity = try signIn(provider).identity(code: code, proof: proof, now: now)
         } catch {
-            log.error("google_failed", ["reason": error.description])
             switch error {
-            case .unverifiedEmail:
-                return signInPage(flow, error: "Your Google account has no verified email address. Try the email code instead.", status: 400)
-            default:
-                throw HTTPError(status: 503, "Google sign-in is not answering right now. Please try again, or use the email code.")
+            case .idToken(.unverifiedEmail), .idToken(.noEmail):
+                log.audit("sign_in_refused", ["client_id": flow.client.id, "provider": provider.name, "reason": error.description])
+                return signInPage(flow, error: "Your \(name) account has no verified email address. Choose another way to sign in.", status: 400)
+            case .idToken:
+                log.audit("sign_in_refused", ["client_id": flow.client.id, "provider": provider.name, "reason": error.description])
+                return signInPage(flow, error: "\(name)'s answer could not be verified. Please try again, or choose another way to sign in.", status: 400)
+            case .unreachable, .refused:
+                log.error("provider_failed", ["provider": provider.name, "reason": error.description])
+                throw HTTPError(status: 503, "\(name) sign-in is not answering right now. Please try again, or choose another way to sign in.")
             }
         }
         return try signedIn(flow, identity: identity)

@@ -49,7 +49,7 @@ public enum Page {
         button,.button{display:block;width:100%;box-sizing:border-box;padding:11px;font-size:16px;border-radius:8px;border:0;background:#1d1d1f;color:#fff;cursor:pointer;text-align:center;text-decoration:none;margin-bottom:10px}
         .secondary{background:#e8e8ed;color:#1d1d1f}.error{color:#b00020}.notice{color:#555;font-size:14px}
         .warning{color:#6b4000;background:#fff4dc;border-radius:8px;padding:8px 12px}
-        .or{text-align:center;color:#666;margin:12px 0}.host{color:#666;font-size:13px;margin:20px 0 0;text-align:center}
+        .providers{list-style:none;margin:0;padding:0}.or{text-align:center;color:#666;margin:12px 0}.host{color:#666;font-size:13px;margin:20px 0 0;text-align:center}
         .link{display:block;text-align:center;margin:4px 0 0;color:#1d1d1f}
         button.plain{background:none;color:#1d1d1f;text-decoration:underline;padding:4px;margin:0}
         p.error{background:#fdecee;border-radius:8px;padding:8px 12px}
@@ -92,15 +92,28 @@ public enum Page {
 
     /// "Sign in to <GPT name>" with the configured providers.
     /// `base`: the path GPTAuth is served under (`Configuration.basePath`), before every link and form action.
-    public static func signIn(base: String = "", gptName: String, request: String, csrf: String, google: Bool, email: Bool,
+    /// A button for one sign-in provider: its path name and the name it shows.
+    public struct ProviderButton: Sendable, Equatable {
+        public var name: String
+        public var displayName: String
+        public init(name: String, displayName: String) { (self.name, self.displayName) = (name, displayName) }
+    }
+
+    /// The provider choice: one button per provider offered to this GPT, in the configured order,
+    /// each a link named by its own text ("Continue with Microsoft"), then the emailed code.
+    public static func signIn(base: String = "", gptName: String, request: String, csrf: String, providers: [ProviderButton], email: Bool,
                               error: String? = nil, host: String? = nil, brand: Brand? = nil) -> String {
         var body: HTML = "<h1>Sign in to \(gptName)</h1>"
         if let error { body = "\(body)\(alert(error, id: "email-error"))" }
-        if google {
-            let link = base + "/oauth/login/google?" + FormEncoding.encode([("request", request)])
-            body = "\(body)<a class=\"button\" href=\"\(link)\">Continue with Google</a>"
+        if !providers.isEmpty {
+            var items: HTML = ""
+            for provider in providers {
+                let link = base + "/oauth/login/" + provider.name + "?" + FormEncoding.encode([("request", request)])
+                items = "\(items)<li><a class=\"button\" href=\"\(link)\" data-provider=\"\(provider.name)\">Continue with \(provider.displayName)</a></li>"
+            }
+            body = "\(body)<ul class=\"providers\" aria-label=\"Ways to sign in\">\(items)</ul>"
         }
-        if google && email { body = "\(body)<p class=\"or\">or</p>" }
+        if !providers.isEmpty && email { body = "\(body)<p class=\"or\">or</p>" }
         if email {
             body = """
             \(body)<form method="post" action="\(base)/oauth/login/email">

@@ -79,7 +79,9 @@ public struct Configuration: Codable, Sendable, Equatable {
 
     public var authorizationURL: String { baseURL + "/oauth/authorize" }
     public var tokenURL: String { baseURL + "/oauth/token" }
-    public var googleCallbackURL: String { baseURL + "/oauth/login/google/callback" }
+    /// Where a sign-in provider sends the browser back (`/oauth/login/<name>/callback`): register
+    /// this as the redirect URI at the provider.
+    public func callbackURL(provider name: String) -> String { baseURL + "/oauth/login/\(name)/callback" }
     /// The path of GPTAuth's cookies (`<basePath>/oauth`).
     public var cookiePath: String { basePath + "/oauth" }
     /// The builder's console and the path of its cookies (`<basePath>/admin`).
@@ -141,14 +143,26 @@ public struct Configuration: Codable, Sendable, Equatable {
     }
 }
 
-/// Google sign-in (OpenID Connect authorization code flow). The endpoint URLs default to Google's
-/// and can point elsewhere (tests use a local stand-in that speaks the same HTTP).
+/// Google sign-in: one OpenID Connect provider (`SignInProvider.google`) with Google's endpoints
+/// written out, so no discovery fetch is needed. The URLs default to Google's and can point
+/// elsewhere (tests use a local stand-in that speaks the same HTTP and signs real ID tokens).
 public struct GoogleSettings: Codable, Sendable, Equatable {
     public var clientID: String
     public var clientSecret: String
     public var authorizationEndpoint: String = "https://accounts.google.com/o/oauth2/v2/auth"
     public var tokenEndpoint: String = "https://oauth2.googleapis.com/token"
+    /// Kept for files written before ID tokens were checked; no longer called.
     public var userinfoEndpoint: String = "https://openidconnect.googleapis.com/v1/userinfo"
+    /// The `iss` of Google's ID tokens (nil: Google's).
+    public var idTokenIssuer: String? = nil
+    /// Google's signing keys (nil: Google's).
+    public var jwksEndpoint: String? = nil
+
+    public static let defaultIssuer = "https://accounts.google.com"
+    public static let defaultJWKS = "https://www.googleapis.com/oauth2/v3/certs"
+
+    public var issuer: String { idTokenIssuer ?? Self.defaultIssuer }
+    public var jwksURI: String { jwksEndpoint ?? Self.defaultJWKS }
 
     public init(clientID: String, clientSecret: String) {
         self.clientID = clientID
@@ -286,11 +300,15 @@ extension GoogleSettings {
     init?(flat: FlatJSONObject) {
         guard let clientID = flat.string("clientID"), let clientSecret = flat.string("clientSecret"),
               let authorizationEndpoint = flat.string("authorizationEndpoint"), let tokenEndpoint = flat.string("tokenEndpoint"),
-              let userinfoEndpoint = flat.string("userinfoEndpoint") else { return nil }
+              let userinfoEndpoint = flat.string("userinfoEndpoint"),
+              let idTokenIssuer = flat.optional("idTokenIssuer", flat.string),
+              let jwksEndpoint = flat.optional("jwksEndpoint", flat.string) else { return nil }
         self.init(clientID: clientID, clientSecret: clientSecret)
         self.authorizationEndpoint = authorizationEndpoint
         self.tokenEndpoint = tokenEndpoint
         self.userinfoEndpoint = userinfoEndpoint
+        self.idTokenIssuer = idTokenIssuer
+        self.jwksEndpoint = jwksEndpoint
     }
 }
 

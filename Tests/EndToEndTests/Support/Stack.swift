@@ -64,7 +64,7 @@ final class Stack: SignInServer {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         port = try Stack.freePort()
         mcpToolsPort = try Stack.freePort()
-        google = try FakeGoogle(script: repo.appendingPathComponent("Tests/EndToEndTests/Fixtures/fake_google.py"))
+        google = try FakeGoogle(script: repo.appendingPathComponent("Tests/EndToEndTests/Fixtures/fake_provider.py"))
         do {
             upstream = try LocalServer(script: repo.appendingPathComponent("Tests/EndToEndTests/Fixtures/upstream_app.py"), arguments: [])
         } catch {
@@ -97,7 +97,8 @@ final class Stack: SignInServer {
         try cliOK(["init", "--data", data.path, "--issuer", issuer,
                    "--google-client-id", FakeGoogle.clientID, "--google-client-secret", FakeGoogle.clientSecret,
                    "--google-authorization-url", googleURL + "/auth", "--google-token-url", googleURL + "/token",
-                   "--google-userinfo-url", googleURL + "/userinfo", "--code-lifetime", String(Stack.codeLifetime),
+                   "--google-userinfo-url", googleURL + "/userinfo", "--google-issuer", googleURL,
+                   "--google-jwks-url", googleURL + "/jwks", "--code-lifetime", String(Stack.codeLifetime),
                    "--mail-from", "GPTAuth <login@example.com>"] + (storeURL.map { ["--store", $0] } ?? []))
         gptA = try register(["--name", "Recipe <Helper> GPT", "--chatgpt"])
         gptB = try register(["--name", "Other GPT", "--redirect-uri", Stack.gptBRedirect])
@@ -357,7 +358,6 @@ final class Stack: SignInServer {
     }
 }
 
-/// The Google stand-in (Fixtures/fake_google.py), a real HTTP server on 127.0.0.1.
 /// A small Python HTTP server from Fixtures/ on 127.0.0.1: it prints its port first, and exits
 /// when its stdin closes (so nothing outlives the test run).
 final class LocalServer {
@@ -400,7 +400,8 @@ final class LocalServer {
     }
 }
 
-/// The Google stand-in (Fixtures/fake_google.py).
+/// The providers' stand-in (Fixtures/fake_provider.py): Google here, and any OpenID Connect
+/// provider, Apple or GitHub when `gptauth provider add` points at it.
 final class FakeGoogle {
     static let clientID = "test-google-client.apps.example"
     static let clientSecret = "test-google-secret"
@@ -427,6 +428,23 @@ final class FakeGoogle {
                                                        body: Array(body))
         guard response.status == 200 else { throw HTTPClientError("the Google stand-in refused the redirect URIs") }
     }
+
+    /// A new signing key under a new kid (the old one leaves the JWKS).
+    func rotateKeys() throws { try control("/_rotate", Array("{}".utf8)) }
+
+    /// Spoils the next ID token: wrong_signature, alg_none, unknown_kid, wrong_iss, wrong_aud,
+    /// expired, replayed_nonce.
+    func forgeNext(_ mode: String) throws { try control("/_forge", Array(#"{"mode":"\#(mode)"}"#.utf8)) }
+
+    /// The public key Apple client secrets must verify with (PEM).
+    func trustAppleKey(_ pem: String) throws { try control("/_apple_key", Array(pem.utf8)) }
+
+    private func control(_ path: String, _ body: [UInt8]) throws {
+        let response = try HTTPClient(port: port).send("POST", path, headers: [("Content-Type", "application/json")], body: body)
+        guard response.status == 200 else { throw HTTPClientError("the provider stand-in refused \(path)") }
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
 
     func stop() { server.stop() }
 }

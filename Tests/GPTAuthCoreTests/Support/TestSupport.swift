@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import GPTAuthSignIn
 import Synchronization
 import Testing
 @testable import GPTAuthCore
@@ -176,6 +178,23 @@ final class FakeGoogle: UpstreamHTTP {
         var person = Person()
         var requests: [UpstreamRequest] = []
         var documents: [String: UpstreamResponse] = [:]
+        /// The nonce of the last authorization request the browser brought here.
+        var nonce: String?
+    }
+
+    /// Google's clock is the installation's (its ID tokens are issued "now").
+    let clock: TestClock
+
+    init(clock: TestClock) { self.clock = clock }
+
+    /// The P-256 key "Google" signs ID tokens with, made for this test run, and its JWKS.
+    static let keys = ProviderKey.p256(id: "google-test-key")
+
+    /// The browser arrives at Google's authorization endpoint: Google keeps the request's nonce
+    /// for the ID token of the code it then issues.
+    func visit(_ location: String) {
+        guard location.hasPrefix(TestInstallation.googleSettings.authorizationEndpoint) else { return }
+        state.withLock { $0.nonce = Form.value("nonce", in: location) }
     }
     private let state = Mutex(State())
 
@@ -201,16 +220,17 @@ final class FakeGoogle: UpstreamHTTP {
             guard form.contains(where: { $0 == ("code", Self.code) }) else {
                 return UpstreamResponse(status: 400, body: Array(#"{"error":"invalid_grant"}"#.utf8))
             }
+            let nonce = state.withLock { $0.nonce } ?? "no-visit"
+            var claims: [(String, JWTClaimValue)] = [("iss", .string(GoogleSettings.defaultIssuer)), ("aud", .string(TestInstallation.googleSettings.clientID)),
+                                                     ("sub", .string(person.sub)), ("name", .string(person.name)), ("nonce", .string(nonce)),
+                                                     ("iat", .number(clock.now())), ("exp", .number(clock.now() + 3600))]
+            if let email = person.email { claims.append(("email", .string(email))) }
+            if let verified = person.verified { claims.append(("email_verified", .bool(verified))) }
+            let idToken = try JWTKitSignatures().signES256(claims: claims, keyID: Self.keys.id, privateKeyPEM: Self.keys.pem)
             return UpstreamResponse(status: 200, body: Array(
-                #"{"access_token":"\#(Self.accessToken)","token_type":"Bearer","expires_in":3599}"#.utf8))
-        case ("GET", Self.userinfoURL):
-            guard request.headers.contains(where: { $0 == ("Authorization", "Bearer \(Self.accessToken)") }) else {
-                return UpstreamResponse(status: 401, body: [])
-            }
-            var object: [String: Any] = ["sub": person.sub, "name": person.name]
-            if let email = person.email { object["email"] = email }
-            if let verified = person.verified { object["email_verified"] = verified }
-            return UpstreamResponse(status: 200, body: Array(try JSONSerialization.data(withJSONObject: object)))
+                #"{"access_token":"\#(Self.accessToken)","token_type":"Bearer","expires_in":3599,"id_token":"\#(idToken)"}"#.utf8))
+        case ("GET", GoogleSettings.defaultJWKS):
+            return UpstreamResponse(status: 200, body: Array(Self.keys.jwks.utf8))
         default:
             if request.untrusted != nil { throw UpstreamError(.refused, "nothing listens at \(request.url)") }
             return UpstreamResponse(status: 404, body: [])
@@ -272,7 +292,7 @@ final class TestInstallation {
         self.clock = clock
         self.random = random
         self.store = store
-        self.google = FakeGoogle()
+        self.google = FakeGoogle(clock: clock)
         // Log files beside the data folder (not in it, so they do not count as stored state).
         self.service = Service(configuration: configuration, store: store, clock: clock, random: random, dataFolder: folder,
                                logFolder: folder + "-logs")
@@ -327,7 +347,7 @@ final class TestInstallation {
         if path == "/oauth/authorize" || path == AuthorizationServerMetadata.path || path.hasPrefix(ProtectedResourceMetadata.path) {
             return AuthorizeEndpoint(service: service, upstream: google)
         }
-        if path.hasPrefix("/oauth/login") { return LoginEndpoint(service: service, upstream: google) }
+        if path.hasPrefix("/oauth/login") { return LoginEndpoint(service: service, upstream: google, jose: JWTKitSignatures()) }
         if path == "/admin" || path.hasPrefix("/admin/") { return AdminEndpoint(service: service) }
         if ["/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/register"].contains(path) { return TokenEndpoint(service: service) }
         if path == "/api/greeting" { return GreetingEndpoint(service: service, defaultAudience: audience) }
@@ -447,6 +467,7 @@ final class Browser {
 
     func send(_ request: Request) -> Response {
         let response = app.respond(request)
+        if let location = response.location { app.google.visit(location) }
         history.append(response)
         if let csrf = Browser.csrf(in: response) { pageCSRF = csrf }
         for header in response.setCookies {
@@ -582,4 +603,18 @@ func obtainTokens(_ app: TestInstallation, client: RegisteredClient, email: Stri
     let answer = app.exchange(code: code, client: client)
     try #require(answer.status == 200, "token endpoint answered \(answer.status): \(answer.text)")
     return try decodeJSON(TokenResponse.self, answer)
+}
+
+/// A signing key of a stand-in provider, made by the test, with its public half as a JWKS.
+struct ProviderKey: Sendable {
+    var id: String
+    var pem: String
+    var jwks: String
+
+    static func p256(id: String) -> ProviderKey {
+        let key = P256.Signing.PrivateKey()
+        let point = Array(key.publicKey.x963Representation)  // 04 || x || y
+        let jwk = #"{"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"\#(id)","x":"\#(Base64URL.encode(Array(point[1..<33])))","y":"\#(Base64URL.encode(Array(point[33..<65])))"}"#
+        return ProviderKey(id: id, pem: key.pemRepresentation, jwks: #"{"keys":[\#(jwk)]}"#)
+    }
 }
