@@ -28,7 +28,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         // JOSE for the sign-in providers' ID tokens (JWKS signatures) and Apple's client secret.
-        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", .upToNextMinor(from: "5.8.0")),
         // jwt-kit's own crypto, named here only so the tests can make providers' keys.
         .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"6.0.0"),
     ],

@@ -30,7 +30,7 @@ public struct JWTKitSignatures: JOSESignatures {
         guard let alg = header.alg, let keyType = Self.allowed[alg] else { throw .algorithmNotAllowed(header.alg ?? "(none)") }
         let set: JWKS
         do {
-            set = try JSONDecoder().decode(JWKS.self, from: Data(keys))
+            set = JWKS(keys: try JSONDecoder().decode(SigningKeys.self, from: Data(keys)).keys.compactMap(\.key))
         } catch {
             throw .malformed("the provider's JWKS is not a JWK set")
         }
@@ -81,6 +81,20 @@ public struct JWTKitSignatures: JOSESignatures {
         return try outcome.get()
     }
 
+    /// A JWK set read key by key: a key jwt-kit does not know (`oct`, Ed448, X25519…) or one for
+    /// encryption (`use: enc`) is left out rather than spoiling the whole set.
+    struct SigningKeys: Decodable {
+        var keys: [OneKey]
+        struct OneKey: Decodable {
+            var key: JWK?
+            private struct Use: Decodable { var use: String? }
+            init(from decoder: any Decoder) throws {
+                let use = (try? Use(from: decoder))?.use
+                key = use == nil || use == "sig" ? try? JWK(from: decoder) : nil
+            }
+        }
+    }
+
     /// An ID token's claims as jwt-kit decodes them; the checks are `IDTokenRule`'s (core).
     struct Claims: JWTPayload {
         var claims: IDTokenClaims
@@ -125,6 +139,8 @@ public struct JWTKitSignatures: JOSESignatures {
             let result: Result<T, any Error>
             do { result = .success(try await work()) } catch { result = .failure(error) }
             box.withLock { $0 = result }
+            // Should the last step ever run elsewhere, the waiting thread still wakes.
+            executor.wake()
         }
         executor.run { box.withLock { $0 != nil } }
         return box.withLock { $0! }
@@ -141,6 +157,8 @@ final class CallingThread: TaskExecutor, @unchecked Sendable {
         jobs.withLock { $0.append(job) }
         ready.signal()
     }
+
+    func wake() { ready.signal() }
 
     func run(until finished: () -> Bool) {
         while !finished() {

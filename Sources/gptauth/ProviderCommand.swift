@@ -23,12 +23,14 @@ struct ProviderCommand: ParsableCommand {
         @OptionGroup var folder: DataFolder
         @Option(help: "The GPT (client id) that offers it; repeat for several.") var client: [String] = []
         @Flag(help: "Offer it at every GPT.") var all = false
+        @Flag(help: "Offer it on the console's sign-in (/admin/) too.") var console = false
         @Option(help: "A short name: lower-case letters, digits, - (the path /oauth/login/<name>).") var name: String
         @Option(help: "The button's name, after \"Continue with\" (default: from --name).") var displayName: String?
         @Option(help: "OpenID Connect issuer (e.g. https://login.microsoftonline.com/common/v2.0).") var issuer: String?
         @Flag(help: "GitHub (OAuth 2 and its emails API) instead of OpenID Connect.") var github = false
         @Option(help: "The client id the provider gave you.") var clientId: String
-        @Option(help: "The client secret the provider gave you.") var clientSecret: String?
+        @Option(help: "The client secret the provider gave you (or --client-secret-file).") var clientSecret: String?
+        @Option(help: "A file holding the client secret (kept out of the shell's history and ps).") var clientSecretFile: String?
         @Option(help: "Apple: your team id.") var appleTeamId: String?
         @Option(help: "Apple: the key id of your Sign in with Apple key.") var appleKeyId: String?
         @Option(help: "Apple: the key's .p8 file (PEM); it is copied into the data folder.") var applePrivateKey: String?
@@ -41,6 +43,7 @@ struct ProviderCommand: ParsableCommand {
         func validate() throws {
             guard all != !client.isEmpty else { throw ValidationError("choose --client ID (repeatable) or --all") }
             guard !github || issuer == nil else { throw ValidationError("--github takes no --issuer") }
+            guard clientSecret == nil || clientSecretFile == nil else { throw ValidationError("give --client-secret or --client-secret-file, not both") }
         }
 
         func run() throws {
@@ -57,9 +60,11 @@ struct ProviderCommand: ParsableCommand {
             if provider.name == "google" && service.configuration.google != nil {
                 throw Failure("google is config.json's Google sign-in; give this provider another --name")
             }
-            // The endpoints are read now, so a wrong issuer is found here rather than at a user's sign-in.
+            // The endpoints are read now, so a wrong issuer is found here rather than at a user's sign-in;
+            // nothing kept for an earlier provider of this name is used again.
+            let metadata = ProviderMetadata(dataFolder: service.dataFolder, upstream: CurlProgramUpstream())
+            metadata.forget(provider.name)
             if provider.kind != .github {
-                let metadata = ProviderMetadata(dataFolder: service.dataFolder, upstream: CurlProgramUpstream())
                 do {
                     let document = try metadata.configuration(of: provider, now: service.clock.now())
                     _ = try metadata.keys(of: provider, at: document.jwks_uri, now: service.clock.now(), refresh: false)
@@ -86,11 +91,18 @@ struct ProviderCommand: ParsableCommand {
                 return replaced
             }
             audit(service, "provider_added", ["provider": provider.name, "clients": provider.clients?.joined(separator: " ") ?? "all"])
-            say("\(replaced ? "Replaced" : "Added") \"Continue with \(provider.displayName)\" for \(all ? "every GPT" : client.joined(separator: ", ")).")
+            say("\(replaced ? "Replaced" : "Added") \"Continue with \(provider.displayName)\" for \(all ? "every GPT" : client.joined(separator: ", "))\(console ? " and the console" : "").")
             say("Register this redirect URI at the provider: \(service.configuration.callbackURL(provider: provider.name))")
         }
 
         func made(_ service: Service) throws -> SignInProvider {
+            var clientSecret = self.clientSecret
+            if let clientSecretFile {
+                guard let text = try? String(contentsOfFile: clientSecretFile, encoding: .utf8), text.utf8.count < 4096 else {
+                    throw Failure("cannot read \(clientSecretFile)")
+                }
+                clientSecret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
             let shown = displayName ?? Self.knownNames[name] ?? name.prefix(1).uppercased() + name.dropFirst()
             var provider: SignInProvider
             if github {
@@ -117,6 +129,7 @@ struct ProviderCommand: ParsableCommand {
                 provider.jwksURI = jwksUrl
             }
             provider.clients = all ? nil : client
+            provider.console = console ? true : nil
             return provider
         }
 
@@ -135,7 +148,7 @@ struct ProviderCommand: ParsableCommand {
             if json {
                 try printJSON(providers.map { provider -> [String: String] in
                     ["name": provider.name, "displayName": provider.displayName, "kind": provider.kind.rawValue,
-                     "issuer": provider.issuer ?? "", "clientID": provider.clientID, "clients": provider.clients?.joined(separator: " ") ?? "all",
+                     "issuer": provider.issuer ?? "", "clientID": provider.clientID, "clients": provider.clients?.joined(separator: " ") ?? "all", "console": provider.console == true ? "yes" : "no",
                      "redirectURI": service.configuration.callbackURL(provider: provider.name)]
                 })
                 return
@@ -163,6 +176,7 @@ struct ProviderCommand: ParsableCommand {
                 list.providers.removeAll { $0.name == name }
                 try list.save(dataFolder: service.dataFolder)
             }
+            ProviderMetadata(dataFolder: service.dataFolder, upstream: CurlProgramUpstream()).forget(name)
             audit(service, "provider_removed", ["provider": name])
             say("Removed \(name).")
         }

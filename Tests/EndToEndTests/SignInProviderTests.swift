@@ -165,5 +165,15 @@ extension SignInFlowTests {
                                       as: ["email": "x7k2@privaterelay.appleid.com", "sub": "001234.abcd", "email_verified": true])
         XCTAssertEqual(consent.status, 200, consent.text)
         XCTAssertTrue(consent.text.contains("x7k2@privaterelay.appleid.com"), consent.text)
+        // A forged POST (someone else's code, a made-up state) gets nowhere: the GET it becomes
+        // checks the state against the browser's sign-in.
+        let forged = try HTTPClient(port: stack.port).postForm("/oauth/login/apple/callback", [("code", "c"), ("state", "made.up")])
+        XCTAssertEqual(forged.status, 303)
+        let landed = try Browser().open(try XCTUnwrap(forged.header("location")))
+        XCTAssertEqual(landed.status, 400, landed.text)
+        // Not on the console's sign-in unless asked for (--console).
+        let console = Browser()
+        try console.open(stack.issuer + "/admin/sign-in")
+        XCTAssertFalse(try console.follow().text.contains("/oauth/login/apple"))
     }
 }

@@ -109,6 +109,27 @@ struct IDTokenTests {
         #expect(claims(token, try signers.jwks(ecID: "rotated")).map(\.sub) == .success("user-1"))
     }
 
+    @Test func S14_keysJwtKitDoesNotKnow_orForEncryption_areLeftOut_notFatal() async throws {
+        let signers = try TestSigners()
+        var keys = String(decoding: try signers.jwks(), as: UTF8.self)
+        keys = keys.replacingOccurrences(of: #"{"keys":["#, with: #"{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"},{"kty":"OKP","crv":"X25519","kid":"x","x":"AAAA"},"#)
+        keys = keys.replacingOccurrences(of: #""use":"sig","kid":"r1""#, with: #""use":"enc","kid":"r1""#)
+        #expect(try claims(try await signers.es256(TestClaims()), Array(keys.utf8)).get().sub == "user-1")
+        // The RSA key is for encryption only: not a signing key.
+        #expect(claims(try await signers.rs256(TestClaims()), Array(keys.utf8)) == .failure(.unknownKey("r1")))
+    }
+
+    @Test func S14_timesNoClockReaches_areMalformed_notATrap() async throws {
+        let signers = try TestSigners()
+        for exp in ["1e300", "9223372036854775807", "-1e19"] {
+            let body = Base64URL.encode(Array(#"{"iss":"https://id.example.com","sub":"s","aud":"our-client","exp":\#(exp),"iat":1}"#.utf8))
+            let token = try await signers.es256(TestClaims()).split(separator: ".")
+            guard case .failure = claims([String(token[0]), body, String(token[2])].joined(separator: "."), try signers.jwks()) else {
+                Issue.record("accepted exp \(exp)"); continue
+            }
+        }
+    }
+
     @Test func S14_malformedTokensAndKeySetsAreRefusedNotCrashes() throws {
         let signers = try TestSigners()
         for token in ["", "a.b", "a.b.c", "....", String(repeating: "x", count: 20_000), "eyJhbGciOiJSUzI1NiJ9.e30.AAAA"] {
@@ -125,6 +146,7 @@ struct IDTokenTests {
         func with(_ change: (inout IDTokenClaims) -> Void) -> IDTokenClaims { var c = base; change(&c); return c }
         let rows: [(String, IDTokenClaims, IDTokenExpectations, IDTokenRefusal?)] = [
             ("good", base, Self.expectations(), nil),
+            ("Google's issuer without its scheme", with { $0.iss = "accounts.google.com" }, Self.expectations { $0.issuer = "https://accounts.google.com" }, nil),
             ("wrong iss", with { $0.iss = "https://evil.example.com" }, Self.expectations(), .wrongIssuer("https://evil.example.com")),
             ("wrong aud", with { $0.aud = ["another-client"] }, Self.expectations(), .wrongAudience),
             ("several aud, azp not ours", with { $0.aud = ["our-client", "x"] }, Self.expectations(), .wrongAudience),
@@ -170,6 +192,12 @@ struct IDTokenTests {
                                                   document: "https://login.microsoftonline.com/{tenantid}/v2.0"))
         #expect(!OpenIDConfiguration.issuerMatches(configured: "https://login.microsoftonline.com/common/v2.0",
                                                    document: "https://evil.example.com/{tenantid}/v2.0"))
+        #expect(OpenIDConfiguration.issuerMatches(configured: "https://login.microsoftonline.com/consumers/v2.0",
+                                                  document: "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"))
+        #expect(!OpenIDConfiguration.issuerMatches(configured: "https://login.microsoftonline.com/consumers/v2.0",
+                                                   document: "https://login.microsoftonline.com/{tenantid}/v2.0"))
+        #expect(!OpenIDConfiguration.issuerMatches(configured: "https://login.microsoftonline.com/8eaef023-2b34-4da1-9baa-8bc8c9d6a490/v2.0",
+                                                   document: "https://login.microsoftonline.com/{tenantid}/v2.0"), "one tenant is not every tenant")
     }
 }
 

@@ -17,7 +17,7 @@ public struct LoginEndpoint: Endpoint {
         self.mailer = service.mailer
         self.upstream = upstream
         self.jose = jose
-        self.metadata = ProviderMetadata(dataFolder: service.dataFolder, upstream: upstream)
+        self.metadata = ProviderMetadata(dataFolder: service.dataFolder, upstream: upstream, log: log)
     }
 
     var configuration: Configuration { service.configuration }
@@ -65,7 +65,8 @@ public struct LoginEndpoint: Endpoint {
             throw HTTPError(status: 404, "There is no such sign-in page.")
         }
         switch (request.method, parts.count == 2) {
-        case ("GET", false), ("HEAD", false): return try startSignIn(provider, request)
+        // GET only: a HEAD (a link prefetcher) must not replace the state of a sign-in in progress.
+        case ("GET", false): return try startSignIn(provider, request)
         case ("GET", true): return try finishSignIn(provider, request)
         case ("POST", true) where provider.kind == .apple: return try formPostCallback(provider, request)
         default:
@@ -408,19 +409,25 @@ public struct LoginEndpoint: Endpoint {
         let parts = state.split(separator: ".", maxSplits: 1)
         guard parts.count == 2 else { throw HTTPError(status: 400, "\(name) sent us back without the sign-in state. Start again from the GPT.") }
         let flow = try flow(request, handle: String(parts[0]))
-        guard let expected = flow.pending.upstreamStateDigest,
-              Secrets.constantTimeEquals(Secrets.digest(provider.name + "." + String(parts[1])), expected) else {
+        // One use of the state, checked and cleared in one step (two callbacks at once: one wins),
+        // before the provider is called or its `error` is shown.
+        let digest = Secrets.digest(provider.name + "." + String(parts[1]))
+        let now = service.clock.now()
+        let matched = try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now) { (pending: inout PendingAuthorization) -> Bool in
+            guard let expected = pending.upstreamStateDigest, Secrets.constantTimeEquals(digest, expected) else { return false }
+            pending.upstreamStateDigest = nil
+            return true
+        }
+        guard matched == true else {
             log.warning("upstream_state_mismatch", ["address": service.network(request), "provider": provider.name])
             throw HTTPError(status: 400, "This \(name) sign-in does not belong to this browser. Start again from the GPT.")
         }
         if let error = try query.single("error") {
-            log.info("provider_declined", ["provider": provider.name, "error": error])
+            let said = String(error.unicodeScalars.filter { $0.isASCII && $0.properties.isAlphabetic || $0 == "_" }.prefix(40).map(Character.init))
+            log.info("provider_declined", ["provider": provider.name, "error": said])
             return signInPage(flow, error: "\(name) sign-in was cancelled. Choose a way to sign in.")
         }
         guard let code = try query.nonEmpty("code") else { throw HTTPError(status: 400, "\(name) sent us back without a code.") }
-        let now = service.clock.now()
-        // One use of the state: clear it before calling the provider.
-        _ = try store.updatePendingAuthorization(idDigest: flow.pending.idDigest, now: now) { $0.upstreamStateDigest = nil }
         let proof = UpstreamSignIn.Proof(secret: String(parts[1]), provider: provider.name, key: configuration.macKey)
         let identity: SignedInIdentity
         do {

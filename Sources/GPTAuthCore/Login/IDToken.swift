@@ -40,15 +40,24 @@ public struct IDTokenClaims: Decodable, Sendable, Equatable {
         sub = try c.decode(String.self, forKey: .sub)
         if let one = try? c.decode(String.self, forKey: .aud) { aud = [one] } else { aud = try c.decode([String].self, forKey: .aud) }
         azp = try c.decodeIfPresent(String.self, forKey: .azp)
-        // NumericDate is a JSON number, possibly with a fraction (RFC 7519 §2).
-        exp = Int64(try c.decode(Double.self, forKey: .exp))
-        iat = Int64(try c.decode(Double.self, forKey: .iat))
+        // NumericDate is a JSON number, possibly with a fraction (RFC 7519 §2); one no clock can
+        // reach (or not finite) is malformed, never a trap.
+        exp = try Self.numericDate(c, .exp)
+        iat = try Self.numericDate(c, .iat)
         nonce = try c.decodeIfPresent(String.self, forKey: .nonce)
         email = try c.decodeIfPresent(String.self, forKey: .email)
         emailVerified = try Self.flag(c, .email_verified)
         name = try c.decodeIfPresent(String.self, forKey: .name)
         tid = try c.decodeIfPresent(String.self, forKey: .tid)
         xmsEdov = try Self.flag(c, .xms_edov)
+    }
+
+    private static func numericDate(_ c: KeyedDecodingContainer<Keys>, _ key: Keys) throws -> Int64 {
+        let value = try c.decode(Double.self, forKey: key)
+        guard value.isFinite, abs(value) < 1e12 else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not a time")
+        }
+        return Int64(value.rounded(.down))
     }
 
     private static func flag(_ c: KeyedDecodingContainer<Keys>, _ key: Keys) throws -> Bool? {
@@ -138,7 +147,9 @@ public enum IDTokenRule {
         } else {
             issuer = expected.issuer
         }
-        guard claims.iss == issuer else { return .failure(.wrongIssuer(claims.iss)) }
+        // Google documents `accounts.google.com` without the scheme as an issuer it may send too.
+        let googleAlias = issuer == "https://accounts.google.com" && claims.iss == "accounts.google.com"
+        guard claims.iss == issuer || googleAlias else { return .failure(.wrongIssuer(claims.iss)) }
         // 3. Our client id among the audiences; 4-5. with several, `azp` must be ours.
         guard claims.aud.contains(expected.clientID) else { return .failure(.wrongAudience) }
         if claims.aud.count > 1 || claims.azp != nil, claims.azp != expected.clientID { return .failure(.wrongAudience) }

@@ -16,21 +16,24 @@ public struct OpenIDConfiguration: Decodable, Sendable, Equatable {
         (self.issuer, self.authorization_endpoint, self.token_endpoint, self.jwks_uri) = (issuer, authorization_endpoint, token_endpoint, jwks_uri)
     }
 
-    /// OIDC Discovery §4.3: the document's `issuer` is the one we asked about. The one exception is
-    /// Microsoft's multi-tenant issuers (`common`, `organizations`, `consumers`), whose document
-    /// names `{tenantid}` in that place; the ID token's own `tid` then fills it (`IDTokenRule`).
+    /// OIDC Discovery §4.3: the document's `issuer` is the one we asked about. The exceptions are
+    /// Microsoft's shared issuers: `common` and `organizations` name `{tenantid}` in that place (the
+    /// ID token's own `tid` then fills it, `IDTokenRule`), and `consumers` names the one tenant of
+    /// personal Microsoft accounts.
     public static func issuerMatches(configured: String, document: String) -> Bool {
         let trimmed = { (s: String) in s.hasSuffix("/") ? String(s.dropLast()) : s }
         if trimmed(configured) == trimmed(document) { return true }
-        for tenant in ["common", "organizations", "consumers"] {
-            let template = "https://login.microsoftonline.com/\(tenant)/"
-            if configured.hasPrefix(template),
-               trimmed(document) == trimmed("https://login.microsoftonline.com/{tenantid}/" + configured.dropFirst(template.count)) {
-                return true
-            }
+        let microsoft = "https://login.microsoftonline.com/"
+        let shared = ["common": "{tenantid}", "organizations": "{tenantid}", "consumers": Self.microsoftConsumersTenant]
+        for (tenant, named) in shared where configured.hasPrefix(microsoft + tenant + "/") {
+            let rest = configured.dropFirst((microsoft + tenant + "/").count)
+            return trimmed(document) == trimmed(microsoft + named + "/" + rest)
         }
         return false
     }
+
+    /// The tenant of personal Microsoft accounts (the `consumers` issuer's documents name it).
+    public static let microsoftConsumersTenant = "9188040d-6c67-4c5b-b112-36a304b66dad"
 }
 
 /// Providers' discovery documents and signing keys, fetched with the bounds of every outbound call
@@ -40,29 +43,44 @@ public struct OpenIDConfiguration: Decodable, Sendable, Equatable {
 public struct ProviderMetadata: Sendable {
     public let dataFolder: String
     public let upstream: UpstreamHTTP
+    public let log: Log?
     public static let lifetime: Int64 = 86_400
     public static let refetchGap: Int64 = 60
     public static let maximumBody = 64 << 10
 
-    public init(dataFolder: String, upstream: UpstreamHTTP) {
+    public init(dataFolder: String, upstream: UpstreamHTTP, log: Log? = nil) {
         self.dataFolder = dataFolder
         self.upstream = upstream
+        self.log = log
     }
 
-    func cachePath(_ provider: SignInProvider, _ what: String) -> String {
-        dataFolder + "/providers/" + provider.name + "." + what
+    /// A copy is named by the provider and the URL it came from, so a provider given another
+    /// issuer (or keys URL) never reads the copy fetched for the old one.
+    func cachePath(_ provider: SignInProvider, url: String, _ what: String) -> String {
+        dataFolder + "/providers/" + provider.name + "." + String(Secrets.digest(url).prefix(16)) + "." + what
+    }
+
+    /// Forgets every copy kept for the provider named `name` (`gptauth provider add/remove`).
+    public func forget(_ name: String) {
+        // A name has no `.`, so `<name>.` is this provider's files and no other's.
+        for file in FileIO.list(dataFolder + "/providers") where file.hasPrefix(name + ".") {
+            try? FileIO.remove(dataFolder + "/providers/" + file)
+        }
     }
 
     /// The provider's endpoints: written-out ones first, else from its discovery document.
     public func configuration(of provider: SignInProvider, now: UnixTime) throws(SignInFailure) -> OpenIDConfiguration {
         if let authorization = provider.authorizationEndpoint, let token = provider.tokenEndpoint,
            provider.kind == .github || provider.jwksURI != nil {
-            return OpenIDConfiguration(issuer: provider.issuer ?? "", authorization_endpoint: authorization,
-                                       token_endpoint: token, jwks_uri: provider.jwksURI ?? "")
+            // Written-out endpoints (Google's): their secret goes in the form, as Google documents.
+            var written = OpenIDConfiguration(issuer: provider.issuer ?? "", authorization_endpoint: authorization,
+                                              token_endpoint: token, jwks_uri: provider.jwksURI ?? "")
+            written.token_endpoint_auth_methods_supported = ["client_secret_post"]
+            return written
         }
         guard let issuer = provider.issuer else { throw .refused("\(provider.name) has no issuer to discover") }
         let url = (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + "/.well-known/openid-configuration"
-        let bytes = try cached(cachePath(provider, "openid-configuration"), url: url, now: now, refresh: false, what: "discovery document") { body in
+        let bytes = try cached(cachePath(provider, url: url, "openid-configuration"), url: url, now: now, refresh: false, what: "discovery document") { body in
             guard let document = try? JSON.decode(OpenIDConfiguration.self, from: body) else { return "is not an OpenID configuration" }
             guard OpenIDConfiguration.issuerMatches(configured: issuer, document: document.issuer) else {
                 return "names the issuer \(document.issuer), not \(issuer)"
@@ -85,7 +103,7 @@ public struct ProviderMetadata: Sendable {
     /// The provider's JWKS. `refresh`: fetch it again (an unknown `kid`) unless a forced fetch was
     /// made less than `refetchGap` ago.
     public func keys(of provider: SignInProvider, at url: String, now: UnixTime, refresh: Bool) throws(SignInFailure) -> [UInt8] {
-        try cached(cachePath(provider, "jwks"), url: url, now: now, refresh: refresh, what: "keys (JWKS)") { body in
+        try cached(cachePath(provider, url: url, "jwks"), url: url, now: now, refresh: refresh, what: "keys (JWKS)") { body in
             guard let set = try? JSON.decode(KeySet.self, from: body), !set.keys.isEmpty else { return "is not a JWK set" }
             return nil
         }
@@ -98,8 +116,9 @@ public struct ProviderMetadata: Sendable {
     /// grace rather than stopping every sign-in while the provider has an outage.
     private func cached(_ path: String, url: String, now: UnixTime, refresh: Bool, what: String,
                         problem: ([UInt8]) -> String?) throws(SignInFailure) -> [UInt8] {
-        // When the copy was fetched, by the service's clock (`<file>.fetched`).
-        let copy = FileIO.readAll(path)
+        // When the copy was fetched, by the service's clock (`<file>.fetched`). A copy is checked
+        // again as it is read: what is used is always what the checks passed.
+        let copy = FileIO.readAll(path).flatMap { problem($0) == nil ? $0 : nil }
         let age: Int64? = copy == nil ? nil : FileIO.readNumber(path + ".fetched").map { now - $0 }
         if let copy, let age, age < Self.lifetime {
             if !refresh { return copy }
@@ -119,8 +138,13 @@ public struct ProviderMetadata: Sendable {
             throw .refused("\(what) at \(url) answered \(response.status) with \(response.body.count) bytes")
         }
         if let why = problem(response.body) { throw .refused("\(what) at \(url) \(why)") }
-        try? FileIO.writeAtomically(path, response.body, sync: false)
-        try? FileIO.writeNumber(path + ".fetched", now)
+        do {
+            try FileIO.writeAtomically(path, response.body, sync: false)
+            try FileIO.writeNumber(path + ".fetched", now)
+        } catch {
+            // Not kept: the next sign-in fetches again.
+            log?.error("provider_cache_failed", ["url": url, "reason": "\(error)"])
+        }
         return response.body
     }
 }

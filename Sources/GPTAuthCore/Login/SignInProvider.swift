@@ -34,6 +34,9 @@ public struct SignInProvider: Codable, Sendable, Equatable {
     public var apple: AppleKey?
     /// The GPTs (client ids) offered this provider; nil offers it to every GPT.
     public var clients: [String]?
+    /// Offered on the console's own sign-in too (owners signing in to `/admin/`): only when asked
+    /// for, so the console is never opened to a provider added for a GPT's users.
+    public var console: Bool?
     public var emailRule: EmailVerificationRule?
     /// Endpoints that replace discovery's (or GitHub's): GitHub Enterprise, a provider without
     /// discovery, the tests' stand-ins.
@@ -78,10 +81,14 @@ public struct SignInProvider: Codable, Sendable, Equatable {
         provider.tokenEndpoint = settings.tokenEndpoint
         provider.jwksURI = settings.jwksURI
         provider.authorizationParameters = ["prompt": "select_account"]
+        provider.console = true
         return provider
     }
 
-    public func offered(to clientID: String) -> Bool { clients?.contains(clientID) ?? true }
+    public func offered(to clientID: String) -> Bool {
+        if clientID == ConsoleSignIn.clientID { return console == true }
+        return clients?.contains(clientID) ?? true
+    }
 
     /// The scopes asked for: the email, and a name where the provider gives one.
     public var scope: String {
@@ -136,10 +143,20 @@ public struct ProviderList: Codable, Sendable, Equatable {
     /// The file's providers (none when there is no file). A file that does not parse is an error
     /// the operator must see, never an empty list.
     public static func load(dataFolder: String) throws(ConfigurationError) -> ProviderList {
-        guard let bytes = FileIO.readAll(path(dataFolder: dataFolder)) else { return ProviderList() }
+        let bytes: [UInt8]
+        do {
+            guard let read = try FileIO.read(path(dataFolder: dataFolder)) else { return ProviderList() }
+            bytes = read
+        } catch {
+            throw .invalid("\(path(dataFolder: dataFolder)) cannot be read: \(error)")
+        }
         do {
             let list = try JSON.decode(ProviderList.self, from: bytes)
-            for provider in list.providers { try provider.validate() }
+            var names = Set<String>()
+            for provider in list.providers {
+                try provider.validate()
+                guard names.insert(provider.name).inserted else { throw ConfigurationError.invalid("two providers are named \(provider.name)") }
+            }
             return list
         } catch let error as ConfigurationError {
             throw error
@@ -169,8 +186,10 @@ public struct ProviderList: Codable, Sendable, Equatable {
 
     private static let loaded = Mutex<(path: String, version: [Int64], list: ProviderList)?>(nil)
 
-    /// Every provider of the installation: Google from config.json first, then this file's.
+    /// Every provider of the installation: Google from config.json first, then this file's (where a
+    /// `google` entry would shadow config.json's, config.json's is the one).
     public static func all(_ configuration: Configuration, _ list: ProviderList) -> [SignInProvider] {
-        (configuration.google.map { [SignInProvider.google($0)] } ?? []) + list.providers
+        guard let google = configuration.google else { return list.providers }
+        return [SignInProvider.google(google)] + list.providers.filter { $0.name != "google" }
     }
 }

@@ -80,9 +80,10 @@ public struct UpstreamSignIn: Sendable {
         }
         var form = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", callbackURL), ("code_verifier", proof.verifier)]
         var headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
-        // client_secret_post unless the provider takes only client_secret_basic (RFC 6749 §2.3.1).
-        let methods = endpoints.token_endpoint_auth_methods_supported ?? ["client_secret_post"]
-        if !methods.contains("client_secret_post") && methods.contains("client_secret_basic") {
+        // client_secret_basic unless the provider takes only client_secret_post (OIDC Discovery §3:
+        // basic is the default when a document names none; RFC 6749 §2.3.1). Apple takes post only.
+        let methods = endpoints.token_endpoint_auth_methods_supported ?? ["client_secret_basic"]
+        if methods.contains("client_secret_basic") && !(provider.kind == .apple) {
             let pair = FormEncoding.escape(provider.clientID) + ":" + FormEncoding.escape(secret)
             headers.append(("Authorization", "Basic " + Data(pair.utf8).base64EncodedString()))
         } else {

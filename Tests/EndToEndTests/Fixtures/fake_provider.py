@@ -11,8 +11,8 @@ stdin closes or it is sent SIGTERM.
   GET  /jwks       the current signing key
   GET  /auth       the consent screen: back to redirect_uri with a code and the state (a 302), or,
                    with response_mode=form_post, a page with a form that posts them (Apple)
-  POST /token      swaps the code (client id/secret or Apple's signed secret, redirect_uri and the
-                   PKCE verifier checked) for an access token and an ID token with the nonce
+  POST /token      swaps the code (client id/secret, in the form or Basic, or Apple's signed
+                   secret; redirect_uri and the PKCE verifier checked) for an access token and an ID token with the nonce
   GET  /userinfo   the signed-in user for that access token
   POST /login/oauth/access_token, GET /user/emails, GET /user   GitHub's
   POST /_next_user      (test control) JSON {"email","name","sub","email_verified"} for the next sign-in;
@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, unquote_plus, urlencode, urlparse
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -232,6 +232,11 @@ class Handler(BaseHTTPRequestHandler):
         if url.path not in ("/token", "/login/oauth/access_token"):
             return self.reply(404, {"error": "not_found"})
         form = {k: v[0] for k, v in parse_qs(self.body()).items()}
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            # client_secret_basic (RFC 6749 §2.3.1: each part form-encoded, then Base64).
+            client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
+            form["client_id"], form["client_secret"] = unquote_plus(client_id), unquote_plus(client_secret)
         secret = form.get("client_secret", "")
         if form.get("client_id") != CLIENT_ID or not (secret == CLIENT_SECRET or apple_secret_ok(secret)):
             return self.reply(401, {"error": "invalid_client"})
