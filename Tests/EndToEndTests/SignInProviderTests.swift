@@ -82,6 +82,10 @@ extension SignInFlowTests {
         XCTAssertEqual(lin.count, 1, "one user per verified address per GPT")
         XCTAssertEqual(lin.first?["provider"] as? String, "google")
 
+        // gptauth doctor checks the provider's redirect too.
+        let doctor = try Self.doctor(stack, [stack.issuer, "--client", stack.gptA.id])
+        XCTAssertEqual(doctor.outcome("provider:idp"), "pass", doctor.raw)
+
         // Not offered at GPT B: its sign-in cannot be started there either.
         try other.open(ChatGPT(stack: stack, gpt: stack.gptC).authorizationURL())
         _ = try other.follow()

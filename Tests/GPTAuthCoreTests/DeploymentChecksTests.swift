@@ -167,6 +167,22 @@ struct DeploymentChecksTests {
         #expect(refused.outcome == .fail && refused.summary.contains("400 invalid_grant"))
     }
 
+    @Test func providerRedirectDecisionTable() {
+        let issuer = "https://auth.example.com"
+        let ours = issuer + "/oauth/login/microsoft/callback"
+        let redirect = Self.answer(302, "")
+        func outcome(_ start: UpstreamResponse, _ uri: String?, _ answer: UpstreamResponse?) -> DoctorFinding.Outcome {
+            DeploymentChecks.providerRedirect(name: "microsoft", issuer: issuer, start: start, redirectURI: uri, answer).outcome
+        }
+        #expect(outcome(redirect, ours, Self.answer(200, "<html>Sign in</html>")) == .pass)
+        #expect(outcome(redirect, ours, Self.answer(400, "AADSTS50011: redirect URI mismatch")) == .fail)
+        #expect(outcome(redirect, ours, nil) == .fail)
+        #expect(outcome(redirect, ours, Self.answer(502, "")) == .warn)
+        #expect(outcome(redirect, "https://elsewhere.example/cb", Self.answer(200, "")) == .fail)
+        let unreachable = DeploymentChecks.providerRedirect(name: "microsoft", issuer: issuer, start: Self.answer(503, ""), redirectURI: nil, nil)
+        #expect(unreachable.outcome == .fail && unreachable.summary.contains("discovery document") && unreachable.check == "provider:microsoft")
+    }
+
     @Test func googleRedirectDecisionTable() {
         let issuer = "https://auth.example.com"
         let ours = issuer + "/oauth/login/google/callback"

@@ -8,7 +8,8 @@ import Foundation
 public struct DoctorFinding: Sendable, Equatable, Codable {
     public enum Outcome: String, Sendable, Codable { case pass, warn, fail }
     /// A stable name for scripts (`--json`): `https`, `metadata`, `metadata-root`, `same-host`, `authorize`, `callback`,
-    /// `token-post`, `token-basic`, `api`, `google`, `sign-in`, `token-exchange`, `api-call`, `refresh`.
+    /// `token-post`, `token-basic`, `api`, `google`, `provider:<name>` (each other sign-in provider),
+    /// `sign-in`, `token-exchange`, `api-call`, `refresh`.
     public var check: String
     public var outcome: Outcome
     public var summary: String
@@ -234,6 +235,34 @@ public enum DeploymentChecks {
         default:
             return DoctorFinding("api", .fail, "\(url) answered \(response.status) to a bogus token, not 401: \(statusHint(response.status))")
         }
+    }
+
+    // MARK: Other sign-in providers
+
+    /// Our start of a sign-in at provider `name` redirects to the provider with our callback, and the
+    /// provider answers it. Our 503 means the login endpoint could not read the provider's discovery
+    /// document or keys; a 4xx from the provider most often means an unknown client id or a redirect
+    /// URI not registered there (providers word it each their own way, so it is named, not parsed).
+    public static func providerRedirect(name: String, issuer: String, start: UpstreamResponse, redirectURI: String?,
+                                        _ response: UpstreamResponse?) -> DoctorFinding {
+        let check = "provider:" + name
+        let expected = issuer + "/oauth/login/\(name)/callback"
+        guard start.status == 302 || start.status == 303 else {
+            let why = start.status == 503 ? "the login endpoint cannot read the provider's discovery document or keys (see its log, provider_failed)"
+                                          : DeploymentChecks.statusHint(start.status)
+            return DoctorFinding(check, .fail, "starting a sign-in with \(name) answered \(start.status): \(why)")
+        }
+        guard redirectURI == expected else {
+            return DoctorFinding(check, .fail, "the redirect to \(name) names the redirect URI \(redirectURI ?? "(none)"), not \(expected)")
+        }
+        guard let response else { return DoctorFinding(check, .fail, "\(name)'s authorization endpoint could not be reached") }
+        if (400...499).contains(response.status) {
+            return DoctorFinding(check, .fail, "\(name) answered \(response.status) to our sign-in request: check the client id, and that \(expected) is registered there as a redirect URI")
+        }
+        guard (200...399).contains(response.status) else {
+            return DoctorFinding(check, .warn, "\(name) answered \(response.status) to our sign-in request (its own trouble?)")
+        }
+        return DoctorFinding(check, .pass, "\(name) answers our sign-in request; its redirect URI must be \(expected)")
     }
 
     // MARK: Google

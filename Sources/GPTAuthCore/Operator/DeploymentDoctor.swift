@@ -110,6 +110,7 @@ public struct DeploymentDoctor {
             let callback = options.callback ?? Self.newChatGPTCallback()
             guard let login = checkCallback(endpoints.authorization, clientID: clientID, callback: callback) else { return }
             checkGoogle(loginPage: login)
+            checkProviders(loginPage: login)
             if let email = options.email, options.secret != nil {
                 signIn(endpoints, api: api, clientID: clientID, callback: callback, email: email)
             }
@@ -191,6 +192,29 @@ public struct DeploymentDoctor {
             let redirectURI = URLComponents(string: google)?.queryItems?.first { $0.name == "redirect_uri" }?.value
             guard let answer = probe("google", get(google)) else { return }
             note(DeploymentChecks.googleRedirect(issuer: options.issuer, redirectURI: redirectURI, answer))
+        }
+
+        // MARK: Other sign-in providers
+
+        /// Each provider button besides Google's (`data-provider` on the sign-in page).
+        mutating func checkProviders(loginPage: Page) {
+            let text = loginPage.response.text
+            var names: [String] = []
+            var rest = text[...]
+            while let found = rest.firstRange(of: "data-provider=\""), names.count < 20 {
+                let name = rest[found.upperBound...].prefix { $0 != "\"" }
+                if name != "google" { names.append(String(name)) }
+                rest = rest[found.upperBound...]
+            }
+            for name in names {
+                guard let link = FormReader.link(in: text, containing: "/oauth/login/\(name)?") else { continue }
+                let start = resolve(link, against: loginPage.url)
+                guard let redirect = probe("provider:" + name, get(start)) else { continue }
+                let location = redirect.header("location")
+                let redirectURI = location.flatMap { URLComponents(string: $0)?.queryItems?.first { $0.name == "redirect_uri" }?.value }
+                let answer = location.flatMap { try? doctor.http.send(get($0)) }
+                note(DeploymentChecks.providerRedirect(name: name, issuer: options.issuer, start: redirect, redirectURI: redirectURI, answer))
+            }
         }
 
         // MARK: A whole sign-in
