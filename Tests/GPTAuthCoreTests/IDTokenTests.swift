@@ -271,3 +271,57 @@ struct UpstreamSignInTests {
         #expect(throws: SignInFailure.idToken(.nonceMismatch)) { try signIn.identity(code: "c", proof: other, now: now) }
     }
 }
+
+@Suite("Sign-in providers: what providers.json may say")
+struct SignInProviderTests {
+    static func provider(_ change: (inout SignInProvider) -> Void = { _ in }) -> SignInProvider {
+        var p = SignInProvider(name: "microsoft", displayName: "Microsoft", kind: .openIDConnect,
+                               issuer: "https://login.microsoftonline.com/common/v2.0", clientID: "id", clientSecret: "secret")
+        change(&p)
+        return p
+    }
+
+    @Test func aProviderIsValidatedAsAHandEditCouldBreakIt() {
+        #expect(throws: Never.self) { try Self.provider().validate() }
+        let refused: [(String, SignInProvider)] = [
+            ("a reserved path", Self.provider { $0.name = "consent" }),
+            ("a name that is not a path segment", Self.provider { $0.name = "Micro soft" }),
+            ("a name with a dot", Self.provider { $0.name = "ms.work" }),
+            ("plain http elsewhere than loopback", Self.provider { $0.issuer = "http://login.example.com" }),
+            ("no secret", Self.provider { $0.clientSecret = nil }),
+            ("no issuer", Self.provider { $0.issuer = nil }),
+            ("offered to no GPT", Self.provider { $0.clients = [] }),
+            ("Apple without its key", Self.provider { $0.kind = .apple }),
+            ("a two-line button", Self.provider { $0.displayName = "Micro\nsoft" }),
+        ]
+        for (why, provider) in refused {
+            #expect(throws: ConfigurationError.self, "\(why)") { try provider.validate() }
+        }
+        #expect(throws: Never.self) { try Self.provider { $0.issuer = "http://127.0.0.1:8080" }.validate() }
+    }
+
+    @Test func providersJSONThatDoesNotParseOrNamesTwoAlike_isAnError_neverAnEmptyList() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gptauth-providers-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(try ProviderList.load(dataFolder: folder).providers.isEmpty, "no file: no providers")
+        try ProviderList(providers: [Self.provider(), Self.provider { $0.name = "keycloak" }]).save(dataFolder: folder)
+        #expect(try ProviderList.current(dataFolder: folder).providers.map(\.name) == ["microsoft", "keycloak"])
+        try ProviderList(providers: [Self.provider(), Self.provider()]).save(dataFolder: folder)
+        #expect(throws: ConfigurationError.self) { try ProviderList.current(dataFolder: folder) }
+        try Array("{\"providers\": [".utf8).withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: ProviderList.path(dataFolder: folder))) }
+        #expect(throws: ConfigurationError.self) { try ProviderList.load(dataFolder: folder) }
+    }
+
+    @Test func googleFromConfigComesFirst_andIsOfferedOnTheConsole_othersOnlyWhenAsked() {
+        var configuration = Configuration(issuer: "https://auth.example.com", secretKey: String(repeating: "ab", count: 32),
+                                          google: GoogleSettings(clientID: "g", clientSecret: "s"), mail: MailSettings(backend: "folder", from: "x@example.com"))
+        let all = ProviderList.all(configuration, ProviderList(providers: [Self.provider(), Self.provider { $0.name = "google" }]))
+        #expect(all.map(\.name) == ["google", "microsoft"], "config.json's Google is the one")
+        #expect(all[0].offered(to: ConsoleSignIn.clientID) && !all[1].offered(to: ConsoleSignIn.clientID))
+        #expect(Self.provider { $0.console = true }.offered(to: ConsoleSignIn.clientID))
+        #expect(Self.provider { $0.clients = ["gptc_a"] }.offered(to: "gptc_a") && !Self.provider { $0.clients = ["gptc_a"] }.offered(to: "gptc_b"))
+        configuration.google = nil
+        #expect(ProviderList.all(configuration, ProviderList(providers: [Self.provider()])).map(\.name) == ["microsoft"])
+    }
+}
