@@ -24,12 +24,16 @@ final class ChangeStamps: Sendable {
 
     let path: String
     private let folder: String
-    /// Opened at first use; nil after a failure, which is tried again at the next use.
-    private let mapping = Mutex<SharedMapping?>(nil)
+    /// Opened at first use; a failure is tried again at the next use.
+    private let mapping: LazySharedMapping
 
     init(folder: String) {
         self.folder = folder
-        path = "\(folder)/locks/stamps"
+        let path = "\(folder)/locks/stamps"
+        self.path = path
+        mapping = LazySharedMapping { () throws(StoreError) -> SharedMapping in
+            try SharedMapping(path: path, size: Self.words * 8, initial: { [UInt8](repeating: 0, count: Self.words * 8) }, reserve: Self.words * 8)
+        }
     }
 
     private func word(_ path: String) throws(StoreError) -> UnsafeMutablePointer<UInt64> {
@@ -37,13 +41,7 @@ final class ChangeStamps: Sendable {
     }
 
     private func word(at index: Int) throws(StoreError) -> UnsafeMutablePointer<UInt64> {
-        let mapped = try mapping.withLock { (mapping: inout SharedMapping?) throws(StoreError) -> SharedMapping in
-            if let mapping { return mapping }
-            let opened = try SharedMapping(path: self.path, size: Self.words * 8, initial: { [UInt8](repeating: 0, count: Self.words * 8) },
-                                           reserve: Self.words * 8)
-            mapping = opened
-            return opened
-        }
+        let mapped = try mapping.get()
         guard let address = try mapped.address(index * 8, count: 8) else { throw .corrupt("\(self.path) is too short") }
         return address.assumingMemoryBound(to: UInt64.self)
     }
@@ -60,7 +58,7 @@ final class ChangeStamps: Sendable {
     /// writing when the stamps cannot be changed: a write no cache hears of must not happen.
     func changing<T>(_ path: String, _ write: () throws -> T) throws -> T {
         let word = try word(path)
-        try mapping.withLock { $0 }?.checkStillTheFile()
+        try mapping.ifOpened?.checkStillTheFile()
         _ = gptauth_add64(word, Self.inProgress)
         defer { _ = gptauth_add64(word, 1 &- Self.inProgress) }
         return try write()

@@ -28,12 +28,25 @@ final class SharedCounters: Sendable {
     let path: String
     private let lockPath: String
     private let sync: Bool
-    private let mapping = Mutex<SharedMapping?>(nil)
+    /// Opened at first use, its header checked; a failure is tried again at the next use.
+    private let mapping: LazySharedMapping
 
     init(folder: String, sync: Bool) {
-        path = "\(folder)/usage/counters.bin"
+        let path = "\(folder)/usage/counters.bin"
+        self.path = path
         lockPath = "\(folder)/locks/counters"
         self.sync = sync
+        mapping = LazySharedMapping { () throws(StoreError) -> SharedMapping in
+            let size = Self.headerSize + Self.growth * Self.slotSize
+            let opened = try SharedMapping(path: path, size: Self.headerSize, initial: {
+                var header = [UInt8](repeating: 0, count: size)
+                header.replaceSubrange(0..<8, with: Self.magic)
+                return header
+            }, reserve: SharedMapping.step)
+            guard let start = try opened.address(0, count: 8),
+                  Array(UnsafeRawBufferPointer(start: start, count: 8)) == Self.magic else { throw .corrupt("\(path) is not a counters file") }
+            return opened
+        }
     }
 
     /// Which slot belongs to whom.
@@ -43,21 +56,7 @@ final class SharedCounters: Sendable {
         return gptauth_pair(first: word(0), second: word(8))
     }
 
-    private func mapped() throws(StoreError) -> SharedMapping {
-        try mapping.withLock { (mapping: inout SharedMapping?) throws(StoreError) -> SharedMapping in
-            if let mapping { return mapping }
-            let size = Self.headerSize + Self.growth * Self.slotSize
-            let opened = try SharedMapping(path: path, size: Self.headerSize, initial: {
-                var header = [UInt8](repeating: 0, count: size)
-                header.replaceSubrange(0..<8, with: Self.magic)
-                return header
-            }, reserve: SharedMapping.step)
-            guard let start = try opened.address(0, count: 8),
-                  Array(UnsafeRawBufferPointer(start: start, count: 8)) == Self.magic else { throw .corrupt("\(path) is not a counters file") }
-            mapping = opened
-            return opened
-        }
-    }
+    private func mapped() throws(StoreError) -> SharedMapping { try mapping.get() }
 
     /// Slot `index`'s address, nil when the file does not reach it.
     private func slot(_ index: Int) throws(StoreError) -> UnsafeMutableRawPointer? {

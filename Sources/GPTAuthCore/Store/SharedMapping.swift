@@ -138,3 +138,25 @@ final class SharedMapping: Sendable {
         close(descriptor)
     }
 }
+
+/// A `SharedMapping` opened at its first use and kept: a store value is made cheaply (every CGI
+/// request makes one) and maps the file only when a call needs it. `open` runs under the lock,
+/// once it succeeds; a failure is thrown to that caller and the next use tries again.
+final class LazySharedMapping: Sendable {
+    private let mapping = Mutex<SharedMapping?>(nil)
+    private let open: @Sendable () throws(StoreError) -> SharedMapping
+
+    init(_ open: @escaping @Sendable () throws(StoreError) -> SharedMapping) { self.open = open }
+
+    func get() throws(StoreError) -> SharedMapping {
+        try mapping.withLock { (mapping: inout SharedMapping?) throws(StoreError) -> SharedMapping in
+            if let mapping { return mapping }
+            let opened = try open()
+            mapping = opened
+            return opened
+        }
+    }
+
+    /// The mapping when it was opened already.
+    var ifOpened: SharedMapping? { mapping.withLock { $0 } }
+}
